@@ -1,0 +1,23 @@
+// A one-line progress indicator on stderr for long work, shown only when stderr is a terminal.
+
+export class Progress {
+  private last = 0;
+  private shown = false;
+  constructor(private readonly prog: string, private readonly enabled = !!process.stderr.isTTY) {}
+
+  update(label: string, done: number, total?: number): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.last < 250) return;
+    this.last = now;
+    const mb = (done / 1048576).toFixed(1);
+    const pct = total ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : "";
+    process.stderr.write(`\r\x1b[K${this.prog}: ${label}${pct} (${mb} MB)`);
+    this.shown = true;
+  }
+
+  done(): void {
+    if (this.shown) process.stderr.write("\r\x1b[K");
+    this.shown = false;
+  }
+}

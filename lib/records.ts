@@ -1,0 +1,136 @@
+// The record contract shared by every trace-* tool. man/trace-records.5 is the prose form of
+// these types; a change here changes that page and the tests in the same commit.
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export const RECORD_VERSION = 1;
+
+export type Kind = "file" | "net" | "exec" | "proc" | "cred" | "priv" | "ipc" | "other";
+
+/** A network endpoint: IP peers, unix sockets, netlink, or a socket known only by inode. */
+export interface Addr {
+  family: string;          // "inet", "inet6", "unix", "netlink", "packet", … or the AF_ name strace printed
+  ip?: string;
+  port?: number;
+  path?: string;           // unix socket path
+  abstract?: string;       // unix abstract name (without the leading NUL)
+  proto?: string;          // TCP, UDP, TCPv6, UNIX, NETLINK… from -yy annotations
+  inode?: number;          // socket inode when strace could not say more (another netns)
+}
+
+export interface SourcePos {
+  file: string;            // operand name, "-" for stdin
+  line: number;            // 1-based
+}
+
+export interface RunRecord {
+  type: "run";
+  v: number;
+  tracer: string;          // "strace"
+  tracerVersion?: string;
+  argv?: string[];
+  cwd?: string;
+  uid?: number;
+  user?: string;
+  host?: string;
+  kernel?: string;
+  start?: number;          // epoch seconds
+  flags?: string[];
+  sources?: string[];      // trace-parse: the operands read
+  [key: string]: Json | undefined;
+}
+
+export interface SyscallRecord {
+  type: "syscall";
+  pid: number | null;      // null: strace printed no pid (a single traced process)
+  comm?: string;           // -Y
+  time?: number;           // see trace-records(5): epoch seconds, or seconds since midnight/start
+  syscall: string;
+  args: Json[];
+  ret: number | string | null;   // null for "= ?"
+  errno?: string;
+  errmsg?: string;
+  retnote?: string;        // "(Timeout)", "(flags O_RDONLY)", "(INJECTED)", pid-ns comments …
+  retfd?: Json;            // the annotation strace gave the returned fd/pid (-y, -Y)
+  dur?: number;            // -T, seconds
+  kind: Kind;
+  op: string;
+  ok: boolean | null;      // null when the call never returned (= ?) or its end was not seen
+  path?: string;
+  path2?: string;
+  fd?: number;
+  addr?: Addr;
+  argv?: string[];
+  cwdUnknown?: boolean;    // a relative path whose base directory is not known
+  incomplete?: "no-start" | "no-end";   // an orphaned half of an unfinished/resumed pair
+  detached?: boolean;
+  interrupted?: boolean;   // ERESTART*: the kernel will restart or the call was cut short
+  injected?: boolean;      // strace -e inject produced this result
+  data?: string;           // -e read=/write= dump, hex
+  stack?: string[];        // -k
+  argvTruncated?: boolean; // strace cut an argv string (-s)
+}
+
+export interface SignalRecord {
+  type: "signal";
+  pid: number | null;
+  comm?: string;
+  time?: number;
+  signal: string;
+  stopped?: boolean;       // "--- stopped by SIGSTOP ---"
+  info?: Json;
+}
+
+export interface ExitRecord {
+  type: "exit";
+  pid: number | null;
+  comm?: string;
+  time?: number;
+  code?: number;           // exited with N
+  signal?: string;         // killed by SIGX
+  core?: boolean;
+  supersededBy?: number;   // "+++ superseded by execve in pid N +++": thread N's execve took this pid
+}
+
+export interface InfoRecord {
+  type: "info";            // strace's own messages: attach, detach, warnings
+  pid?: number | null;
+  time?: number;
+  text: string;
+}
+
+export interface CountRecord {
+  type: "count";           // a row of strace -c / -C summary
+  syscall: string;
+  calls: number;
+  errors: number;
+  seconds?: number;
+  percent?: number;
+  usecsPerCall?: number;
+  total?: boolean;
+  [key: string]: Json | undefined;
+}
+
+export interface UnparsedRecord {
+  type: "unparsed";
+  file: string;
+  line: number;
+  text: string;
+  reason: string;
+  truncated?: number;      // the line was longer than the limit: its full length in bytes
+}
+
+export interface EndRecord {
+  type: "end";
+  lines?: number;
+  records?: number;
+  unparsed?: number;
+  counts?: { [type: string]: number };
+  exit?: number;
+  signal?: string;
+  duration?: number;
+  [key: string]: Json | undefined;
+}
+
+export type TraceRecord =
+  | RunRecord | SyscallRecord | SignalRecord | ExitRecord | InfoRecord | CountRecord | UnparsedRecord | EndRecord;

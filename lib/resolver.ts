@@ -1,0 +1,350 @@
+// Turns a parsed call into a classified, resolved syscall record, keeping the little state that needs:
+// per process a working directory and an fd table (shared between threads, copied on fork), so that
+// relative, dirfd-relative and fd-only accesses get absolute paths and sockets get their peers.
+
+import type { CallParts } from "./strace-line.js";
+import { flagText, openOp, specOf, type Spec } from "./syscalls.js";
+import { normalize, resolvePath } from "./paths.js";
+import type { Addr, Json, Kind, SyscallRecord } from "./records.js";
+
+interface FdInfo { path?: string; addr?: Addr; obj?: string; cloexec?: boolean }
+interface Proc { cwd: { path: string | null }; fds: Map<number, FdInfo> }
+
+export interface CallEvent {
+  pid: number | null;
+  comm?: string;
+  time?: number;
+  name: string;
+  parts: CallParts;
+  incomplete?: "no-start" | "no-end";
+  detached?: boolean;
+}
+
+type Obj = { [k: string]: Json };
+const isObj = (v: Json | undefined): v is Obj => !!v && typeof v === "object" && !Array.isArray(v);
+
+export class Resolver {
+  private procs = new Map<number, Proc>();
+  constructor(private readonly initialCwd: string | null = null) {}
+
+  private proc(pid: number | null): Proc {
+    const key = pid ?? -1;
+    let p = this.procs.get(key);
+    if (!p) {
+      p = { cwd: { path: this.initialCwd }, fds: new Map() };
+      this.procs.set(key, p);
+    }
+    return p;
+  }
+
+  hasProc(pid: number): boolean { return this.procs.has(pid); }
+
+  /** The pid-less process (a single traced process, strace printing no pid) turns out to be `pid`. */
+  adopt(pid: number): void {
+    const p = this.procs.get(-1);
+    if (p && !this.procs.has(pid)) { this.procs.set(pid, p); this.procs.delete(-1); }
+  }
+
+  exited(pid: number | null): void { this.procs.delete(pid ?? -1); }
+
+  /** Thread `by` called execve and now goes on as `leader`. */
+  superseded(leader: number, by: number): void {
+    const p = this.procs.get(by);
+    if (p) { this.procs.set(leader, p); this.procs.delete(by); }
+  }
+
+  get liveProcesses(): number { return this.procs.size; }
+
+  record(ev: CallEvent): SyscallRecord {
+    const { parts, name } = ev;
+    const spec = specOf(name);
+    const ok = !parts.hasRet || parts.ret === null ? null : parts.errno === undefined;
+    const rec: SyscallRecord = { type: "syscall", pid: ev.pid } as SyscallRecord;
+    if (ev.comm !== undefined) rec.comm = ev.comm;
+    if (ev.time !== undefined) rec.time = ev.time;
+    rec.syscall = name;
+    rec.kind = spec.kind;
+    rec.op = spec.op;
+    rec.ok = ok;
+    const proc = this.proc(ev.pid);
+    // an orphaned resumed half has lost its leading arguments: their positions mean nothing
+    if (ev.incomplete !== "no-start") this.resolve(rec, spec, parts.args, proc);
+    rec.args = parts.args;
+    rec.ret = parts.ret;
+    if (parts.errno !== undefined) rec.errno = parts.errno;
+    if (parts.errmsg !== undefined) rec.errmsg = parts.errmsg;
+    if (parts.retnote !== undefined) {
+      rec.retnote = parts.retnote;
+      if (parts.retnote.indexOf("INJECTED") >= 0) rec.injected = true;
+    }
+    if (parts.retfd !== undefined) rec.retfd = parts.retfd;
+    if (parts.dur !== undefined) rec.dur = parts.dur;
+    if (parts.errno !== undefined && parts.errno.startsWith("ERESTART")) rec.interrupted = true;
+    if (ev.incomplete) rec.incomplete = ev.incomplete;
+    if (ev.detached) rec.detached = true;
+    if (ok && ev.incomplete !== "no-start") this.update(ev, rec, spec, parts, proc);
+    return rec;
+  }
+
+  /** Fills path, path2, fd, addr, argv and the fd-dependent kind/op. */
+  private resolve(rec: SyscallRecord, spec: Spec, args: Json[], proc: Proc): void {
+    if (spec.flags !== undefined) rec.op = openOp(flagText(args[spec.flags]));
+    if (spec.fd !== undefined) {
+      const v = args[spec.fd];
+      const fd = fdNumber(v);
+      if (fd !== undefined) rec.fd = fd;
+      const known = fd !== undefined ? proc.fds.get(fd) : undefined;
+      let info = fdInfo(v) ?? known;
+      // -yy shows only an inode for a socket in another network namespace: our table may know its peer
+      if (info !== known && info?.addr && known?.addr && info.addr.ip === undefined && info.addr.path === undefined) {
+        info = { addr: mergeAddr(info.addr, known.addr) };
+      }
+      if (info?.path !== undefined && spec.path === undefined) rec.path = info.path;
+      if (info?.addr) rec.addr = info.addr;
+      if (spec.byFd) this.byFd(rec, info);
+      else if (rec.syscall === "mmap" || rec.syscall === "mmap2") {
+        if (info?.path === undefined) { rec.kind = "other"; rec.op = "memory"; }
+      }
+    }
+    if (spec.path !== undefined) this.pathArg(rec, "path", args, spec.path, spec.dirfd, spec.emptyPath, proc);
+    if (spec.path2 !== undefined) {
+      // symlink's target is stored, not resolved: keep it as written
+      if (spec.op === "symlink") { const t = strArg(args[spec.path2]); if (t !== undefined) rec.path2 = t; }
+      else this.pathArg(rec, "path2", args, spec.path2, spec.dirfd2, undefined, proc);
+    }
+    if (spec.addr !== undefined) {
+      const a = sockaddr(args[spec.addr]);
+      if (a) rec.addr = rec.addr ? mergeAddr(rec.addr, a) : a;
+    }
+    if (rec.syscall === "socket" || rec.syscall === "socketpair") {
+      const family = familyName(flagText(args[0]));
+      const proto = protoOf(flagText(args[0]), flagText(args[1]));
+      rec.addr = proto ? { family, proto } : { family };
+    }
+    if (rec.kind === "exec") {
+      const argv = args[spec.path === 0 ? 1 : 2];
+      if (Array.isArray(argv)) {
+        rec.argv = argv.map((x) => strArg(x) ?? String(x));
+        if (argv.some((x) => isObj(x) && x.truncated === true)) rec.argvTruncated = true;
+      }
+    }
+  }
+
+  private byFd(rec: SyscallRecord, info: FdInfo | undefined): void {
+    const reading = rec.op === "read";
+    if (info?.addr) { rec.kind = "net"; rec.op = reading ? "recv" : "send"; }
+    else if (info?.obj !== undefined) { rec.kind = "ipc"; }
+    else if (info?.path === undefined) { rec.kind = "other"; }
+  }
+
+  private pathArg(rec: SyscallRecord, field: "path" | "path2", args: Json[], i: number, dirfdIdx: number | undefined,
+    emptyIdx: number | undefined, proc: Proc): void {
+    const raw = strArg(args[i]);
+    let base: string | null | undefined = proc.cwd.path;
+    if (dirfdIdx !== undefined) base = this.dirBase(args[dirfdIdx], proc);
+    if (raw === undefined) return;
+    if (raw === "" && emptyIdx !== undefined && flagText(args[emptyIdx]).indexOf("AT_EMPTY_PATH") >= 0) {
+      // the call is on the dirfd itself, like an fstat
+      const fd = dirfdIdx === undefined ? undefined : fdNumber(args[dirfdIdx]);
+      if (fd !== undefined) rec.fd = fd;
+      if (base) rec[field] = base;
+      return;
+    }
+    if (raw.charCodeAt(0) === 47) { rec[field] = normalize(raw); return; }
+    if (base) rec[field] = resolvePath(base, raw);
+    else { rec[field] = raw; rec.cwdUnknown = true; }
+  }
+
+  /** The directory a dirfd argument stands for; AT_FDCWD</dir> (-y) also tells us the cwd. */
+  private dirBase(v: Json, proc: Proc): string | null {
+    if (isObj(v)) {
+      if (typeof v.path === "string") {
+        if (v.fd === "AT_FDCWD") proc.cwd.path = v.path;
+        return v.path;
+      }
+      if (typeof v.comment === "string" && v.comment === "AT_FDCWD") return proc.cwd.path;
+      v = v.value ?? null;
+    }
+    if (v === "AT_FDCWD" || v === -100 || v === "0xffffff9c" || v === "-100") return proc.cwd.path;
+    if (typeof v === "number") return proc.fds.get(v)?.path ?? null;
+    return null;
+  }
+
+  /** State changes of a successful call. */
+  private update(ev: CallEvent, rec: SyscallRecord, spec: Spec, parts: CallParts, proc: Proc): void {
+    const name = ev.name, args = parts.args;
+    const ret = typeof parts.ret === "number" ? parts.ret : undefined;
+    switch (spec.op) {
+      case "chdir":
+        if (rec.path !== undefined && !rec.cwdUnknown) proc.cwd.path = rec.path;
+        return;
+      case "fork": {
+        const child = childPid(parts);
+        if (child === undefined || this.procs.has(child)) return;
+        const flags = name === "clone3" ? flagText(isObj(args[0]) ? args[0].flags : undefined)
+          : name === "clone" ? cloneFlags(args) : "";
+        const threadish = flags.indexOf("CLONE_THREAD") >= 0;
+        this.procs.set(child, {
+          cwd: threadish || flags.indexOf("CLONE_FS") >= 0 ? proc.cwd : { path: proc.cwd.path },
+          fds: threadish || flags.indexOf("CLONE_FILES") >= 0 ? proc.fds : new Map(proc.fds),
+        });
+        return;
+      }
+      case "exec":
+        for (const [fd, info] of proc.fds) if (info.cloexec) proc.fds.delete(fd);
+        return;
+    }
+    if (ret === undefined) {
+      if (name === "pipe" || name === "pipe2" || name === "socketpair") {
+        const pair = args[name === "socketpair" ? 3 : 0];
+        if (Array.isArray(pair)) for (const x of pair) {
+          const fd = fdNumber(x);
+          if (fd !== undefined) proc.fds.set(fd, fdInfo(x) ?? { obj: name === "socketpair" ? "socketpair" : "pipe" });
+        }
+      }
+      return;
+    }
+    if (spec.flags !== undefined || name === "creat" || name === "open_by_handle_at") {
+      const info = fdInfo(parts.retfd ?? null) ?? (rec.path !== undefined ? { path: rec.path } : undefined);
+      if (info) {
+        if (flagText(args[spec.flags ?? 0]).indexOf("O_CLOEXEC") >= 0) info.cloexec = true;
+        proc.fds.set(ret, info);
+      }
+      return;
+    }
+    switch (name) {
+      case "socket": {
+        const info = fdInfo(parts.retfd ?? null) ?? {};
+        if (!info.addr) info.addr = { family: familyName(flagText(args[0])) };
+        const proto = protoOf(flagText(args[0]), flagText(args[1]));
+        if (proto && !info.addr.proto) info.addr.proto = proto;
+        if (flagText(args[1]).indexOf("SOCK_CLOEXEC") >= 0) info.cloexec = true;
+        proc.fds.set(ret, info);
+        return;
+      }
+      case "connect": case "bind": {
+        const fd = rec.fd === undefined ? undefined : proc.fds.get(rec.fd);
+        if (fd && rec.addr) fd.addr = fd.addr ? mergeAddr(fd.addr, rec.addr) : rec.addr;
+        return;
+      }
+      case "accept": case "accept4": {
+        const info = fdInfo(parts.retfd ?? null) ?? {};
+        if (rec.addr) info.addr = info.addr ? mergeAddr(info.addr, rec.addr) : rec.addr;
+        proc.fds.set(ret, info);
+        return;
+      }
+      case "close":
+        if (rec.fd !== undefined) proc.fds.delete(rec.fd);
+        return;
+      case "dup": case "dup2": case "dup3": case "fcntl": case "fcntl64": {
+        if ((name === "fcntl" || name === "fcntl64") && !/F_DUPFD/.test(flagText(args[1]))) {
+          if (/F_SETFD/.test(flagText(args[1])) && rec.fd !== undefined) {
+            const info = proc.fds.get(rec.fd);
+            if (info) info.cloexec = /FD_CLOEXEC/.test(flagText(args[2]));
+          }
+          return;
+        }
+        const from = rec.fd === undefined ? undefined : (fdInfo(args[0]) ?? proc.fds.get(rec.fd));
+        if (from) proc.fds.set(ret, { ...from, cloexec: /CLOEXEC/.test(flagText(args[2])) });
+        else proc.fds.delete(ret);
+        return;
+      }
+    }
+  }
+}
+
+/** A path argument's text: a plain string, or the text of a truncated one. */
+export function strArg(v: Json | undefined): string | undefined {
+  if (typeof v === "string") return v;
+  if (isObj(v) && typeof v.str === "string") return v.str;
+  return undefined;
+}
+
+function fdNumber(v: Json | undefined): number | undefined {
+  if (typeof v === "number") return v;
+  if (isObj(v)) {
+    if (typeof v.fd === "number") return v.fd;
+    if (typeof v.value === "number") return v.value;
+  }
+  return undefined;
+}
+
+/** What a -y/-yy annotation says an fd is. */
+function fdInfo(v: Json | undefined): FdInfo | undefined {
+  if (!isObj(v)) return undefined;
+  if (typeof v.path === "string" && "fd" in v) return { path: v.path };
+  if (isObj(v.sock)) return { addr: sockAnnotation(v.sock) };
+  if (typeof v.obj === "string") return { obj: v.obj };
+  return undefined;
+}
+
+function sockAnnotation(s: Obj): Addr {
+  const proto = String(s.proto);
+  const family = proto.startsWith("UNIX") ? "unix" : proto.startsWith("NETLINK") ? "netlink"
+    : proto.endsWith("v6") ? "inet6" : /^(TCP|UDP|UDPLITE|RAW|SCTP|DCCP|L2TP|PING)/.test(proto) ? "inet" : proto.toLowerCase();
+  const a: Addr = { family, proto };
+  const peer = isObj(s.peer) ? s.peer : isObj(s.local) ? s.local : undefined;
+  if (peer) { a.ip = String(peer.ip); a.port = Number(peer.port); }
+  if (typeof s.path === "string") a.path = s.path;
+  if (typeof s.inode === "number" && !peer && a.path === undefined) a.inode = s.inode;
+  return a;
+}
+
+/** A decoded sockaddr (or the msg_name of a msghdr) as an Addr. */
+export function sockaddr(v: Json | undefined): Addr | undefined {
+  if (isObj(v) && "in" in v) v = v.out ?? v.in;               // {in, out} value-result
+  if (Array.isArray(v)) v = v[0];                               // sendmmsg/recvmmsg: the first message
+  if (!isObj(v)) return undefined;
+  if (isObj(v.msg_hdr)) v = v.msg_hdr;
+  if (isObj(v.msg_name)) v = v.msg_name;
+  if (!isObj(v)) return undefined;
+  const fam = v.sa_family;
+  if (typeof fam !== "string") return undefined;
+  const a: Addr = { family: familyName(fam) };
+  if (fam === "AF_INET") { if (typeof v.sin_addr === "string") a.ip = v.sin_addr; if (typeof v.sin_port === "number") a.port = v.sin_port; }
+  else if (fam === "AF_INET6") { if (typeof v.sin6_addr === "string") a.ip = v.sin6_addr; if (typeof v.sin6_port === "number") a.port = v.sin6_port; }
+  else if (fam === "AF_UNIX") {
+    if (typeof v.sun_path === "string") a.path = v.sun_path;
+    else if (isObj(v.sun_path) && typeof v.sun_path.abstract === "string") a.abstract = v.sun_path.abstract;
+  }
+  return a;
+}
+
+/** `over` wins; an inode is dropped once the address itself is known. */
+function mergeAddr(base: Addr, over: Addr): Addr {
+  const a: Addr = { ...base, ...over };
+  if (base.proto && !over.proto) a.proto = base.proto;
+  if (a.ip !== undefined || a.path !== undefined || a.abstract !== undefined) delete a.inode;
+  return a;
+}
+
+function familyName(af: string): string {
+  const f = af.startsWith("AF_") ? af.slice(3) : af;
+  return f === "INET" ? "inet" : f === "INET6" ? "inet6" : f === "UNIX" || f === "LOCAL" ? "unix" : f.toLowerCase();
+}
+
+function protoOf(af: string, type: string): string | undefined {
+  const v6 = af === "AF_INET6" ? "v6" : "";
+  if (af === "AF_INET" || af === "AF_INET6") {
+    if (type.indexOf("SOCK_STREAM") >= 0) return "TCP" + v6;
+    if (type.indexOf("SOCK_DGRAM") >= 0) return "UDP" + v6;
+    if (type.indexOf("SOCK_RAW") >= 0) return "RAW" + v6;
+  }
+  if (af === "AF_UNIX" || af === "AF_LOCAL") return type.indexOf("SOCK_DGRAM") >= 0 ? "UNIX-DGRAM" : "UNIX-STREAM";
+  return undefined;
+}
+
+function cloneFlags(args: Json[]): string {
+  for (const a of args) if (typeof a === "string" && a.startsWith("flags=")) return a.slice(6);
+  return "";
+}
+
+/** The child's pid in the tracer's pid namespace. */
+function childPid(parts: CallParts): number | undefined {
+  const m = parts.retnote ? /(\d+) in strace's PID NS/.exec(parts.retnote) : null;
+  if (m) return Number(m[1]);
+  if (typeof parts.ret === "number" && parts.ret > 0) return parts.ret;
+  return undefined;
+}
+
+export type { Kind };

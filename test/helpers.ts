@@ -1,0 +1,46 @@
+// Test helpers: parse a captured fixture through the same stages trace-parse uses.
+import { readFileSync, readdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Assembler, type AssembleOptions } from "../lib/assemble.js";
+import { LineSplitter } from "../lib/lines.js";
+import type { SyscallRecord, TraceRecord } from "../lib/records.js";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const FIX = ROOT + "test/fixtures/strace/";
+
+export function parseText(text: string | Buffer, opts: AssembleOptions = {}, file = "-", pid: number | null = null): TraceRecord[] {
+  const out: TraceRecord[] = [];
+  const asm = new Assembler((r) => out.push(r), opts);
+  asm.startFile(file, pid);
+  const split = new LineSplitter();
+  for (const l of split.push(Buffer.isBuffer(text) ? text : Buffer.from(text, "utf8"))) asm.line(l.text, l.no, l.fullLength);
+  for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);
+  asm.end();
+  return out;
+}
+
+export function fixture(name: string, opts: AssembleOptions = {}): TraceRecord[] {
+  return parseText(readFileSync(FIX + name), opts, name);
+}
+
+export function fixtureLines(name: string): string[] {
+  return readFileSync(FIX + name, "utf8").split("\n").filter((l) => l !== "");
+}
+
+export function calls(recs: TraceRecord[], name?: string): SyscallRecord[] {
+  return recs.filter((r): r is SyscallRecord => r.type === "syscall" && (name === undefined || r.syscall === name));
+}
+
+export function fixtureNames(): string[] {
+  return readdirSync(FIX).filter((f) => f.endsWith(".strace")).sort();
+}
+
+/** Runs a built executable with a fixed environment. */
+export function run(cmd: string, args: string[], input?: string | Buffer, env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [ROOT + "dist/commands/" + cmd + ".js", ...args], {
+    input, cwd: ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C", ...env },
+    maxBuffer: 1 << 28,
+  });
+  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), records: () => r.stdout.toString().split("\n").filter(Boolean).map((l) => JSON.parse(l)) };
+}
