@@ -28,6 +28,8 @@ export class Assembler {
   private day = 0;
   private lastTod = -1;
   private relTime = 0;
+  private lastHms = "";
+  private lastHmsSec = 0;
   file = "-";
   filePid: number | null = null;                    // -ff: the pid from the file name
   counts = { lines: 0, records: 0, unparsed: 0 };
@@ -129,10 +131,11 @@ export class Assembler {
           if (q) { this.pending.delete(p.supersededBy); this.orphanOf(pid); this.pending.set(pid, q); }
           this.resolver.superseded(pid, p.supersededBy);
           this.live.delete(p.supersededBy);
+          this.children.delete(p.supersededBy);
         } else {
           this.orphanOf(pid);
           this.resolver.exited(pid);
-          if (pid !== null) this.live.delete(pid);
+          if (pid !== null) { this.live.delete(pid); this.children.delete(pid); }
         }
         const rec = { type: "exit", pid } as ExitRecord;
         if (p.pfx.comm !== undefined) rec.comm = p.pfx.comm;
@@ -226,9 +229,14 @@ export class Assembler {
   private time(pfx: Prefix): number | undefined {
     const ts = pfx.ts;
     if (ts === undefined) return undefined;
-    if (ts.indexOf(":") > 0) {
-      const [h, m, s] = ts.split(":");
-      const tod = Number(h) * 3600 + Number(m) * 60 + Number(s);
+    if (ts.charCodeAt(2) === 58 /* : */) {
+      // HH:MM:SS[.frac]: the whole seconds change rarely, so reuse them
+      const hms = ts.length > 8 ? ts.slice(0, 8) : ts;
+      if (hms !== this.lastHms) {
+        this.lastHms = hms;
+        this.lastHmsSec = Number(ts.slice(0, 2)) * 3600 + Number(ts.slice(3, 5)) * 60 + Number(ts.slice(6, 8));
+      }
+      const tod = ts.length > 9 ? this.lastHmsSec + Number(ts.slice(8)) : this.lastHmsSec;
       if (this.lastTod >= 0 && tod < this.lastTod - 43200) this.day++;     // past midnight
       this.lastTod = tod;
       return round6((this.dayBase ?? 0) + this.day * 86400 + tod);

@@ -2,31 +2,30 @@
 // every byte that is not part of valid UTF-8 becomes the lone surrogate U+DC00+byte ("surrogateescape",
 // as Python's os.fsdecode does), so any byte string round-trips exactly through JSON.
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Decodes bytes as UTF-8, escaping invalid bytes to U+DC80..U+DCFF. */
 export function decodeBytes(b: Uint8Array, start = 0, end = b.length): string {
-  let out = "";
-  let i = start;
-  let run = start;                     // start of a pending ASCII run
-  while (i < end) {
-    const c = b[i];
-    if (c < 0x80) { i++; continue; }
-    if (run < i) out += latin1(b, run, i);
-    const n = utf8Len(b, i, end);
-    if (n === 0) {
-      out += String.fromCharCode(0xdc00 + c);
-      i++;
-    } else {
-      out += Buffer.from(b.buffer, b.byteOffset + i, n).toString("utf8");
-      i += n;
-    }
-    run = i;
+  const view = b.subarray(start, end);
+  try {
+    return utf8.decode(view);          // the common case: valid UTF-8, decoded natively
+  } catch {
+    return decodeSlow(view);
   }
-  if (run < end) out += latin1(b, run, end);
-  return out;
 }
 
-function latin1(b: Uint8Array, s: number, e: number): string {
-  return Buffer.from(b.buffer, b.byteOffset + s, e - s).toString("latin1");
+function decodeSlow(b: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  const end = b.length;
+  while (i < end) {
+    const c = b[i];
+    if (c < 0x80) { out += String.fromCharCode(c); i++; continue; }
+    const n = utf8Len(b, i, end);
+    if (n === 0) { out += String.fromCharCode(0xdc00 + c); i++; }
+    else { out += utf8.decode(b.subarray(i, i + n)); i += n; }
+  }
+  return out;
 }
 
 /** Length of the valid UTF-8 sequence starting at i (2–4 bytes), or 0 when it is not one. */
@@ -79,32 +78,45 @@ export function unescapeC(s: string, start = 0, end = s.length): string {
   }
   if (!hasEsc) return s.slice(start, end);
   const bytes = new Uint8Array(end - start);   // escapes only shrink
-  let n = 0;
+  let n = 0, high = false;
   for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c !== 92 || i + 1 >= end) {
       // strace only prints ASCII; anything else is carried as its UTF-8 bytes
       if (c < 0x80) bytes[n++] = c;
-      else { const enc = encodeBytes(s[i]); for (const x of enc) bytes[n++] = x; }
+      else { high = true; for (const x of encodeBytes(s[i])) bytes[n++] = x; }
       continue;
     }
-    const d = s[i + 1];
-    if (d === "x") {
-      let v = 0, k = i + 2, m = 0;
-      while (m < 2 && k < end && isHex(s.charCodeAt(k))) { v = v * 16 + hexVal(s.charCodeAt(k)); k++; m++; }
-      if (m === 0) { bytes[n++] = 92; continue; }
-      bytes[n++] = v; i = k - 1; continue;
+    const d = s.charCodeAt(i + 1);
+    let v: number;
+    if (d === 120 /* x */ && i + 2 < end && isHex(s.charCodeAt(i + 2))) {
+      v = hexVal(s.charCodeAt(i + 2)); i += 2;
+      if (i + 1 < end && isHex(s.charCodeAt(i + 1))) { v = v * 16 + hexVal(s.charCodeAt(i + 1)); i++; }
+    } else if (d >= 48 && d <= 55) {
+      v = d - 48; i++;
+      for (let m = 1; m < 3 && i + 1 < end; m++) {
+        const e = s.charCodeAt(i + 1);
+        if (e < 48 || e > 55) break;
+        v = v * 8 + (e - 48); i++;
+      }
+      v &= 0xff;
+    } else {
+      const e = ESC[s[i + 1]];
+      if (e === undefined) { bytes[n++] = 92; continue; }   // an unknown escape stays as written
+      v = e; i++;
     }
-    if (d >= "0" && d <= "7") {
-      let v = 0, k = i + 1, m = 0;
-      while (m < 3 && k < end && s.charCodeAt(k) >= 48 && s.charCodeAt(k) <= 55) { v = v * 8 + (s.charCodeAt(k) - 48); k++; m++; }
-      bytes[n++] = v & 0xff; i = k - 1; continue;
-    }
-    const e = ESC[d];
-    if (e !== undefined) { bytes[n++] = e; i++; continue; }
-    bytes[n++] = 92;                    // an unknown escape stays as written
+    if (v >= 0x80) high = true;
+    bytes[n++] = v;
   }
+  if (!high) return latin1(bytes, n);
   return decodeBytes(bytes, 0, n);
+}
+
+/** ASCII bytes to a string, in slices small enough for fromCharCode's argument limit. */
+function latin1(b: Uint8Array, n: number): string {
+  let out = "";
+  for (let i = 0; i < n; i += 8192) out += String.fromCharCode.apply(null, b.subarray(i, Math.min(n, i + 8192)) as unknown as number[]);
+  return out;
 }
 
 function isHex(c: number): boolean {

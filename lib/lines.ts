@@ -2,6 +2,7 @@
 // cannot exhaust memory. Bytes that are not UTF-8 survive (see bytes.ts). Work is done a chunk at a
 // time: the caller handles a batch of lines, then awaits its output before the next chunk is read.
 
+import { isAscii } from "node:buffer";
 import { decodeBytes } from "./bytes.js";
 
 export const DEFAULT_MAX_LINE = 1 << 20;
@@ -55,8 +56,10 @@ export class LineSplitter {
   }
 
   private wholeLines(b: Buffer, start: number, end: number, out: Line[]): void {
-    const text = b.toString("utf8", start, end);
-    if (text.indexOf("\ufffd") < 0) {
+    // strace prints ASCII: then a one-byte string, the cheapest there is
+    const ascii = isAscii(b.subarray(start, end));
+    const text = b.toString(ascii ? "latin1" : "utf8", start, end);
+    if (ascii || text.indexOf("\ufffd") < 0) {
       let s = 0;
       for (;;) {
         const e = text.indexOf("\n", s);

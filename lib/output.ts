@@ -4,7 +4,9 @@
 import type { Writable } from "node:stream";
 
 export class RecordWriter {
-  private buf = "";
+  // records are encoded straight into a buffer: cheaper than joining strings and encoding them later
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
   closed = false;
   error: Error | undefined;      // a write failure other than a closed pipe: the caller reports it
 
@@ -16,15 +18,27 @@ export class RecordWriter {
   }
 
   write(rec: object): void {
-    this.buf += JSON.stringify(rec) + "\n";
+    const s = JSON.stringify(rec);
+    if (this.used + s.length * 3 + 1 > this.buf.length) this.grow(s.length * 3 + 1);
+    this.used += this.buf.write(s, this.used);
+    this.buf[this.used++] = 10;
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + need));
+    this.buf.copy(next, 0, 0, this.used);
+    this.buf = next;
   }
 
   /** Hands the batch to the stream; waits while the reader downstream is behind. */
   async flush(): Promise<void> {
-    if (this.closed || this.buf === "") { this.buf = ""; return; }
-    const s = this.buf;
-    this.buf = "";
-    if (!this.out.write(s)) await this.drained();
+    if (this.used === 0) return;
+    const chunk = this.buf.subarray(0, this.used);
+    // the stream keeps the chunk until it is written: the next batch goes into a new buffer
+    this.buf = Buffer.allocUnsafe(Math.max(1 << 20, this.buf.length));
+    this.used = 0;
+    if (this.closed) return;
+    if (!this.out.write(chunk)) await this.drained();
   }
 
   /** Waits for "drain"; a closed or failed stream ends the wait too (the error handler marks it). */
