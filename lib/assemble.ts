@@ -187,7 +187,13 @@ export class Assembler {
     this.held = rec;
   }
 
-  private flushHeld(): void {
+  /** Pids of the processes the trace shows alive now. */
+  livePids(): number[] {
+    return [...this.live];
+  }
+
+  /** Emits the last call now instead of waiting for dump or stack lines that may follow it. */
+  flushHeld(): void {
     if (this.held) { const h = this.held; this.held = null; this.emit(h); }
   }
 

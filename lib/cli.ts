@@ -41,14 +41,14 @@ export function cli(prog: string, usage: string): Argv {
 }
 
 /** Runs a command's job, turning any failure into one stderr line and exit code 2. */
-export async function main(prog: string, job: () => Promise<number>): Promise<void> {
+export async function main(prog: string, job: () => Promise<number>, failure = EXIT_TROUBLE): Promise<void> {
   try {
     process.exitCode = await job();
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (process.env.LEASTPRIV_DEBUG) process.stderr.write(String(err.stack) + "\n");
     warn(prog, err instanceof UserError ? err.message : describe(err));
-    process.exitCode = err instanceof UserError ? err.exitCode : EXIT_TROUBLE;
+    process.exitCode = err instanceof UserError ? err.exitCode : failure;
   }
 }
 

@@ -1,0 +1,200 @@
+// The trace-run job: start the real strace on a command (or attach to a pid), read its output from a
+// FIFO of its own (never mixed with the program's output), and stream records as they happen. The
+// command's exit status becomes ours; signals we receive are passed on, and nothing is left running.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { accessSync, closeSync, constants, createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, statSync, type WriteStream } from "node:fs";
+import { constants as osConstants, hostname, release, tmpdir, userInfo } from "node:os";
+import { delimiter, join } from "node:path";
+import { Assembler } from "./assemble.js";
+import { LineSplitter } from "./lines.js";
+import { RecordWriter } from "./output.js";
+import { UserError, warn } from "./cli.js";
+import { RECORD_VERSION, type RunRecord, type TraceRecord } from "./records.js";
+
+/** trace-run's own failures: not the traced command's status (126, 127, 128+N are taken). */
+export const EXIT_RUN_FAILED = 125;
+
+/** The calls traced by default: files, network, processes, credentials, privileged operations, and
+ *  the fd bookkeeping that resolution needs. "?" lets strace skip names this architecture lacks. */
+export const DEFAULT_SYSCALLS = [
+  "%file", "%network", "%process", "%creds",
+  "close", "dup", "dup2", "dup3", "fcntl", "fchdir", "getdents", "getdents64", "pipe", "pipe2", "socketpair",
+  "fchmod", "fchown", "ftruncate", "fsetxattr", "fremovexattr", "memfd_create", "prctl", "seccomp",
+  "setns", "unshare", "init_module", "finit_module", "delete_module", "bpf", "ptrace", "process_vm_readv",
+  "process_vm_writev", "kexec_load", "kexec_file_load", "reboot", "swapon", "swapoff", "sethostname",
+  "setdomainname", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime", "iopl", "ioperm", "acct",
+  "quotactl", "perf_event_open", "syslog", "fanotify_init", "fanotify_mark", "open_by_handle_at",
+];
+
+export interface RunOptions {
+  command: string[];          // empty with pid
+  pid?: number[];
+  user?: string;
+  stdout?: string;            // file for the command's stdout; default: our stderr
+  raw?: string;               // also keep strace's text here
+  allSyscalls?: boolean;
+  straceArgs?: string[];
+  strace?: string;            // the strace binary
+}
+
+export function straceFlags(o: RunOptions, out: string): string[] {
+  const f = ["-f", "-q", "-ttt", "-T", "-yy", "-s", "4096", "-o", out];
+  if (!o.allSyscalls) f.push("--seccomp-bpf", "-e", "trace=" + DEFAULT_SYSCALLS.map((s) => (s.startsWith("%") ? s : "?" + s)).join(","));
+  if (o.user) f.push("-u", o.user);
+  for (const p of o.pid ?? []) f.push("-p", String(p));
+  f.push(...(o.straceArgs ?? []));
+  return f;
+}
+
+/** Finds a command the way execvp does; 127 when it is not there, 126 when it cannot be run. */
+export function resolveCommand(name: string, path = process.env.PATH ?? "/usr/bin:/bin"): string {
+  const candidates = name.includes("/") ? [name] : path.split(delimiter).filter(Boolean).map((d) => join(d, name));
+  let denied: string | undefined;
+  for (const c of candidates) {
+    let st;
+    try { st = statSync(c); } catch { continue; }
+    // root may run anything with an x bit, so the bits are checked as well as access(2)
+    if (!st.isFile() || (st.mode & 0o111) === 0) { denied ??= c; continue; }
+    try { accessSync(c, constants.X_OK); return c; } catch { denied ??= c; }
+  }
+  if (denied) throw new UserError(`${name}: Permission denied`, 126);
+  throw new UserError(`${name}: command not found`, 127);
+}
+
+export function straceVersion(strace = "strace"): string {
+  const r = spawnSync(strace, ["-V"], { encoding: "utf8" });
+  if (r.error) {
+    throw new UserError(`${strace} is not installed (Debian/Ubuntu: apt-get install strace; Fedora: dnf install strace)`, EXIT_RUN_FAILED);
+  }
+  const m = /version (\S+)/.exec(r.stdout);
+  return m ? m[1] : "unknown";
+}
+
+/** A short try of ptrace, so that a refusal is explained before the real run starts. */
+function preflight(strace: string, user?: string): void {
+  const args = ["-qq", "-o", "/dev/null", "-e", "trace=none"];
+  if (user) args.push("-u", user);
+  const r = spawnSync(strace, [...args, "/bin/true"], { encoding: "utf8" });
+  if (r.status === 0) return;
+  const msg = (r.stderr || "").trim().split("\n")[0];
+  if (/Operation not permitted|PTRACE/.test(msg)) {
+    throw new UserError(`strace may not trace here (${msg}): ptrace is refused — in a container run it with --cap-add=SYS_PTRACE ` +
+      `(or --privileged), or lower kernel.yama.ptrace_scope (sysctl kernel.yama.ptrace_scope=0)`, EXIT_RUN_FAILED);
+  }
+  if (user && /Cannot find user|getpwnam/.test(msg)) throw new UserError(`--user ${user}: no such user`, EXIT_RUN_FAILED);
+  if (user && /root/.test(msg)) throw new UserError(`--user needs trace-run to run as root (${msg})`, EXIT_RUN_FAILED);
+  throw new UserError(`strace failed: ${msg}`, EXIT_RUN_FAILED);
+}
+
+export async function runTraced(prog: string, o: RunOptions, writer = new RecordWriter()): Promise<number> {
+  const strace = o.strace ?? "strace";
+  const version = straceVersion(strace);
+  const attach = (o.pid?.length ?? 0) > 0;
+  if (!attach) {
+    if (o.command.length === 0) throw new UserError("no command given: trace-run [OPTIONS] -- COMMAND [ARGS...]", 2);
+    resolveCommand(o.command[0]);
+  }
+  preflight(strace, o.user);
+
+  const dir = mkdtempSync(join(tmpdir(), "trace-run-"));
+  const fifo = join(dir, "strace.out");
+  const mk = spawnSync("mkfifo", ["-m", "600", fifo]);
+  if (mk.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`cannot make a FIFO in ${dir}`, EXIT_RUN_FAILED); }
+
+  const flags = straceFlags(o, fifo);
+  const start = Date.now() / 1000;
+  const cwd = process.cwd();
+  const me = userInfo();
+  const run: RunRecord = {
+    type: "run", v: RECORD_VERSION, tracer: "strace", tracerVersion: version, argv: o.command, cwd,
+    uid: me.uid, user: o.user ?? me.username, host: hostname(), kernel: release(), start, flags: flags.filter((f, i) => f !== fifo && flags[i + 1] !== fifo),
+  };
+  if (attach) run.pids = o.pid!;
+  writer.write(run);
+  await writer.flush();
+
+  let stdoutFd: number | "inherit" = 2;
+  if (o.stdout) {
+    try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`${o.stdout}: ${(e as Error).message}`, EXIT_RUN_FAILED); }
+  }
+  const child = spawn(strace, [...flags, ...(attach ? [] : ["--", ...o.command])], {
+    stdio: ["inherit", attach ? "inherit" : stdoutFd, "inherit"],
+  });
+  let spawnError: Error | undefined;
+  child.on("error", (e) => { spawnError = e; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal })));
+
+  const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
+  const holdForDumps = (o.straceArgs ?? []).some((a) => /^(-k|--stack-traces|-e ?(read|write)=|--(read|write)=)/.test(a));
+  const asm = new Assembler((rec: TraceRecord) => writer.write(rec), { cwd });
+  asm.startFile("strace");
+
+  // signals: pass them on to the traced processes; strace ends when they do
+  let killTimer: NodeJS.Timeout | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    // attached: strace detaches and the process goes on; launched: the command gets the signal
+    if (attach) { child.kill(sig); return; }
+    for (const pid of asm.livePids()) tryKill(pid, sig);
+    killTimer ??= setTimeout(() => terminateAll(asm, child), 3000);
+  };
+  const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of sigs) process.on(s, onSignal);
+
+  const split = new LineSplitter();
+  try {
+    for await (const chunk of createReadStream(fifo, { highWaterMark: 1 << 16 })) {
+      raw?.write(chunk);
+      for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
+      if (!holdForDumps) asm.flushHeld();
+      await writer.flush();
+      if (writer.closed) {          // our reader went away (| head): stop the traced program too
+        terminateAll(asm, child);
+        break;
+      }
+    }
+    for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);
+  } finally {
+    const status = await exited;
+    for (const s of sigs) process.off(s, onSignal);
+    if (killTimer) clearTimeout(killTimer);
+    asm.end();
+    rmSync(dir, { recursive: true, force: true });
+    if (typeof stdoutFd === "number" && stdoutFd !== 2) closeSync(stdoutFd);
+    await new Promise<void>((r) => (raw ? raw.end(r) : r()));
+    const code = exitCodeOf(status);
+    const end: TraceRecord = { type: "end", exit: code, duration: Math.round((Date.now() / 1000 - start) * 1e6) / 1e6, ...asm.counts };
+    if (status.signal) end.signal = status.signal;
+    writer.write(end);
+    await writer.end();
+    if (spawnError) throw new UserError(`cannot run ${strace}: ${spawnError.message}`, EXIT_RUN_FAILED);
+    if (writer.error) throw writer.error;
+    if (writer.closed) return 0;
+    if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of strace output not understood`);
+    return code;
+  }
+}
+
+function exitCodeOf(s: { code: number | null; signal: NodeJS.Signals | null }): number {
+  if (s.signal) return 128 + signalNumber(s.signal);
+  return s.code ?? EXIT_RUN_FAILED;
+}
+
+function signalNumber(sig: NodeJS.Signals): number {
+  return osConstants.signals[sig] ?? 15;
+}
+
+function tryKill(pid: number, sig: NodeJS.Signals | number): void {
+  try { process.kill(pid, sig); } catch { /* already gone */ }
+}
+
+/** Ends the traced processes and strace: TERM first, KILL for whatever is still there a moment later. */
+function terminateAll(asm: Assembler, child: ChildProcess): void {
+  const pids = asm.livePids();
+  for (const pid of pids) tryKill(pid, "SIGTERM");
+  setTimeout(() => {
+    for (const pid of asm.livePids()) tryKill(pid, "SIGKILL");
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }, 500).unref();
+}
