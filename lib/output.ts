@@ -33,9 +33,8 @@ export class RecordWriter {
   /** Hands the batch to the stream; waits while the reader downstream is behind. */
   async flush(): Promise<void> {
     if (this.used === 0) return;
-    const chunk = this.buf.subarray(0, this.used);
-    // the stream keeps the chunk until it is written: the next batch goes into a new buffer
-    this.buf = Buffer.allocUnsafe(Math.max(1 << 20, this.buf.length));
+    // the stream keeps the chunk until it is written, so it gets a copy and our buffer is reused
+    const chunk = Buffer.from(this.buf.subarray(0, this.used));
     this.used = 0;
     if (this.closed) return;
     if (!this.out.write(chunk)) await this.drained();

@@ -3,8 +3,9 @@
 // command's exit status becomes ours; signals we receive are passed on, and nothing is left running.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, statSync, type WriteStream } from "node:fs";
+import { accessSync, closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync, statSync, type WriteStream } from "node:fs";
 import { constants as osConstants, hostname, release, tmpdir, userInfo } from "node:os";
+import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
 import { LineSplitter } from "./lines.js";
@@ -118,13 +119,17 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   if (o.stdout) {
     try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`${o.stdout}: ${(e as Error).message}`, EXIT_RUN_FAILED); }
   }
+  // Our own write end keeps the reader from seeing end-of-file before strace has opened the FIFO;
+  // it is closed when strace exits.
+  const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const keepOpen = openSync(fifo, constants.O_WRONLY);
   const child = spawn(strace, [...flags, ...(attach ? [] : ["--", ...o.command])], {
     stdio: ["inherit", attach ? "inherit" : stdoutFd, "inherit"],
   });
   let spawnError: Error | undefined;
   child.on("error", (e) => { spawnError = e; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal })));
+    child.on("close", (code, signal) => { closeSync(keepOpen); resolve({ code, signal }); }));
 
   const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
   const holdForDumps = (o.straceArgs ?? []).some((a) => /^(-k|--stack-traces|-e ?(read|write)=|--(read|write)=)/.test(a));
@@ -144,7 +149,8 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
 
   const split = new LineSplitter();
   try {
-    for await (const chunk of createReadStream(fifo, { highWaterMark: 1 << 16 })) {
+    // an event-driven stream: reading as soon as strace writes keeps it from waiting on a full pipe
+    for await (const chunk of new Socket({ fd: readFd, readable: true, writable: false })) {
       raw?.write(chunk);
       for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
       if (!holdForDumps) asm.flushHeld();
