@@ -6,7 +6,7 @@ import { runTraced, EXIT_RUN_FAILED } from "../lib/run.js";
 
 const prog = "trace-run";
 const argv = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
-  .parserConfiguration({ "halt-at-non-option": true, "populate--": true })
+  .parserConfiguration({ "halt-at-non-option": true, "populate--": true, "greedy-arrays": false })
   .option("p", { alias: "pid", type: "number", array: true, describe: "attach to a running process (and its threads and children from then on); repeatable" })
   .option("user", { alias: "u", type: "string", describe: "run COMMAND as this user, with its groups (strace -u; needs root)" })
   .option("stdout", { type: "string", describe: "write COMMAND's stdout to this file instead of stderr" })

@@ -32,6 +32,7 @@ export function cli(prog: string, usage: string): Argv {
     .help("help")
     .alias("h", "help")
     .strictOptions()
+    .parserConfiguration({ "greedy-arrays": false })   // "--path GLOB FILE": FILE is an operand
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((msg, err) => {
       // only argument checking runs inside yargs, so whatever fails here is a usage error

@@ -10,9 +10,9 @@ export class Progress {
     const now = Date.now();
     if (now - this.last < 250) return;
     this.last = now;
-    const mb = (done / 1048576).toFixed(1);
     const pct = total ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : "";
-    process.stderr.write(`\r\x1b[K${this.prog}: ${label}${pct} (${mb} MB)`);
+    const mb = done > 0 ? ` (${(done / 1048576).toFixed(1)} MB)` : "";
+    process.stderr.write(`\r\x1b[K${this.prog}: ${label}${pct}${mb}`);
     this.shown = true;
   }
 

@@ -142,7 +142,11 @@ export class Resolver {
     const raw = strArg(args[i]);
     let base: string | null | undefined = proc.cwd.path;
     if (dirfdIdx !== undefined) base = this.dirBase(args[dirfdIdx], proc);
-    if (raw === undefined) return;
+    if (raw === undefined) {
+      // utimensat(fd, NULL, …): the call acts on the fd itself
+      if (args[i] === null && dirfdIdx !== undefined && base && typeof args[dirfdIdx] !== "string") rec[field] = base;
+      return;
+    }
     if (raw === "" && emptyIdx !== undefined && flagText(args[emptyIdx]).indexOf("AT_EMPTY_PATH") >= 0) {
       // the call is on the dirfd itself, like an fstat
       const fd = dirfdIdx === undefined ? undefined : fdNumber(args[dirfdIdx]);

@@ -206,6 +206,7 @@ export function scalarValue(t: string): Json {
       if (all) return Number(t);
     }
   }
+  if (t === "NULL") return null;
   const c0 = t.charCodeAt(0);
   if (c0 === 104 && (t.startsWith("htons(") || t.startsWith("htonl("))) {
     const v = scalarValue(t.slice(6, -1));

@@ -29,7 +29,7 @@ describe("values", () => {
     expect(p.args).toEqual(["ITIMER_REAL", { it_interval: { tv_sec: 0, tv_usec: 0 }, it_value: { tv_sec: 0, tv_usec: 200000 } },
       { it_interval: { tv_sec: 0, tv_usec: 0 }, it_value: { tv_sec: 0, tv_usec: 0 } }]);
     expect(p.ret).toBe(0);
-    expect(parseArgs("SIG_SETMASK, ~[RTMIN RT_1], NULL, 8)", 0).args).toEqual(["SIG_SETMASK", { not: ["RTMIN", "RT_1"] }, "NULL", 8]);
+    expect(parseArgs("SIG_SETMASK, ~[RTMIN RT_1], NULL, 8)", 0).args).toEqual(["SIG_SETMASK", { not: ["RTMIN", "RT_1"] }, null, 8]);
     expect(parseArgs("[INT QUIT], [])", 0).args).toEqual([["INT", "QUIT"], []]);
   });
   it("sockaddrs of each family", () => {

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// trace-summarize: fold events (or merge profiles) into a least-privilege profile.
+
+import { cli, main, EXIT_OK, EXIT_TROUBLE } from "../lib/cli.js";
+import { readRecords } from "../lib/ndjson-in.js";
+import { loadRules } from "../lib/normalize.js";
+import { RecordWriter } from "../lib/output.js";
+import { textReport, useColour } from "../lib/report.js";
+import { Profiler } from "../lib/summary.js";
+import { Progress } from "../lib/progress.js";
+
+const prog = "trace-summarize";
+const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0\n       $0 --merge run1.profile run2.profile\n\nFold records into a profile: one summary per file, program, peer, privilege and credential change, after a 'profile' header.")
+  .option("format", { choices: ["ndjson", "text"] as const, describe: "output form (default: text on a terminal, else ndjson)" })
+  .option("merge", { type: "boolean", default: false, describe: "the inputs are profiles (events are folded in either way)" })
+  .option("collapse", { type: "number", describe: "show a directory with more than N accessed entries as DIR/**" })
+  .option("rules", { type: "string", describe: "file of normalisation rules, one 'REGEX => REPLACEMENT' a line" })
+  .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
+  .example("trace-run -- ./install.sh | trace-summarize", "what an installer touches, as a report")
+  .example("trace-summarize --collapse 20 run.ndjson > app.profile", "a profile, big directories as globs")
+  .example("trace-summarize --merge host1.profile host2.profile > all.profile", "one profile of several runs")
+  .parseSync();
+
+await main(prog, async () => {
+  const p = new Profiler(a.rules ? loadRules(a.rules) : []);
+  const progress = new Progress(prog);
+  let seen = 0;
+  const res = await readRecords(prog, a._.map(String), (r) => { p.add(r); seen++; }, async () => { progress.update(`${seen} records`, 0); return true; });
+  progress.done();
+  const [header, ...items] = p.result(a.collapse);
+  const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");
+  if (format === "text") process.stdout.write(textReport(header, items, useColour(process.stdout)));
+  else {
+    const out = new RecordWriter();
+    out.write(header);
+    for (const s of items) out.write(s);
+    await out.end();
+  }
+  return res.badFiles || res.badLines ? EXIT_TROUBLE : EXIT_OK;
+});

@@ -1,0 +1,66 @@
+// Reading record streams: NDJSON from files or stdin, one chunk of lines at a time, with file and line
+// for every record. A line that is not JSON becomes an `unparsed` record and one stderr line, so that
+// nothing is lost and the run can still say it saw bad input (exit 2).
+
+import { createReadStream } from "node:fs";
+import type { Readable } from "node:stream";
+import { LineSplitter } from "./lines.js";
+import { describe, warn } from "./cli.js";
+import type { TraceRecord, UnparsedRecord } from "./records.js";
+
+export type AnyRecord = TraceRecord | { type: string; [k: string]: unknown };
+
+export interface ReadResult { badLines: number; badFiles: number }
+
+const MAX_REPORTED = 10;
+
+/**
+ * Calls `each` with every record of every operand ("-" or none: stdin) and awaits `batch` after each
+ * chunk, which is where the caller flushes its output (and learns that its reader has gone).
+ */
+export async function readRecords(prog: string, files: string[], each: (rec: AnyRecord) => void,
+  batch: () => Promise<boolean> = async () => true): Promise<ReadResult> {
+  const res: ReadResult = { badLines: 0, badFiles: 0 };
+  for (const file of files.length ? files : ["-"]) {
+    const name = file === "-" ? "<stdin>" : file;
+    let input: Readable;
+    try {
+      input = file === "-" ? process.stdin : createReadStream(file, { highWaterMark: 1 << 18 });
+    } catch (e) {
+      warn(prog, describe(e as NodeJS.ErrnoException)); res.badFiles++; continue;
+    }
+    const split = new LineSplitter();
+    const line = (text: string, no: number, full?: number) => {
+      if (text === "") return;
+      let rec: unknown;
+      let why = "";
+      if (full !== undefined) why = `line longer than ${text.length} bytes`;
+      else {
+        try { rec = JSON.parse(text); } catch (e) { why = "invalid JSON: " + (e as Error).message; }
+        if (!why && (typeof rec !== "object" || rec === null || Array.isArray(rec) || typeof (rec as { type?: unknown }).type !== "string")) {
+          why = "not a record (an object with a \"type\")";
+        }
+      }
+      if (why) {
+        res.badLines++;
+        if (res.badLines <= MAX_REPORTED) warn(prog, `${name}:${no}: ${why}`);
+        const u: UnparsedRecord = { type: "unparsed", file: name, line: no, text: text.slice(0, 4096), reason: why };
+        each(u);
+        return;
+      }
+      each(rec as AnyRecord);
+    };
+    try {
+      for await (const chunk of input) {
+        for (const l of split.push(chunk as Buffer)) line(l.text, l.no, l.fullLength);
+        if (!(await batch())) { if (file !== "-") input.destroy(); return res; }
+      }
+      for (const l of split.end()) line(l.text, l.no, l.fullLength);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      warn(prog, err.path ? describe(err) : `${name}: ${describe(err)}`); res.badFiles++;
+    }
+  }
+  if (res.badLines > MAX_REPORTED) warn(prog, `${res.badLines} lines in all were not records`);
+  return res;
+}

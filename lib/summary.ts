@@ -1,0 +1,336 @@
+// A profile is a fold over records: one summary per resource (file, program, peer, privilege,
+// credential change) plus a `profile` header with provenance. Folding events and merging profiles use
+// the same operations (set union, sums, min/max, sorted lists cut at a fixed length), so merging is
+// associative and commutative: runs can be combined in any order or in stages.
+
+import { normalizePath, type Rule } from "./normalize.js";
+import type { AnyRecord } from "./ndjson-in.js";
+import type { Addr, SyscallRecord } from "./records.js";
+
+export const PROFILE_WARNING = "A trace shows only what this run did: code paths the run did not take are not in it.";
+const LIST_MAX = 20;             // distinct values kept per list (the first ones in sort order)
+
+export interface Summary {
+  type: "summary";
+  kind: string;
+  path?: string;
+  addr?: Addr;
+  role?: "peer" | "local" | "socket";
+  op?: string;                     // priv and cred summaries: what was done
+  capability?: string;
+  ops: string[];
+  syscalls: string[];
+  calls: number;
+  ok: number;
+  errors: { [errno: string]: number };
+  programs: string[];
+  probe?: boolean;                 // every call failed with ENOENT: a search, not a use
+  argv?: string[][];
+  evidence?: string[];
+  values?: string[];
+  cwdUnknown?: boolean;
+}
+
+export interface ProfileHeader {
+  type: "profile";
+  v: number;
+  commands: string[][];
+  hosts: string[];
+  users: string[];
+  tracers: string[];
+  start?: number;
+  end?: number;
+  events: { [type: string]: number };
+  processes: number;
+  syscalls: { [name: string]: number };
+  runs: number;
+  warning: string;
+}
+
+/** Linux capability each privileged operation needs. */
+const CAPS: { [op: string]: string } = {
+  mount: "CAP_SYS_ADMIN", umount: "CAP_SYS_ADMIN", pivot_root: "CAP_SYS_ADMIN", setns: "CAP_SYS_ADMIN",
+  unshare: "CAP_SYS_ADMIN", sethostname: "CAP_SYS_ADMIN", quota: "CAP_SYS_ADMIN", swap: "CAP_SYS_ADMIN",
+  fanotify: "CAP_SYS_ADMIN", bpf: "CAP_BPF", perf: "CAP_PERFMON", syslog: "CAP_SYSLOG", chroot: "CAP_SYS_CHROOT",
+  module: "CAP_SYS_MODULE", ptrace: "CAP_SYS_PTRACE", reboot: "CAP_SYS_BOOT", kexec: "CAP_SYS_BOOT",
+  settime: "CAP_SYS_TIME", ioport: "CAP_SYS_RAWIO", acct: "CAP_SYS_PACCT", vhangup: "CAP_SYS_TTY_CONFIG",
+  open: "CAP_DAC_READ_SEARCH",
+};
+
+export class Profiler {
+  private header: ProfileHeader = {
+    type: "profile", v: 1, commands: [], hosts: [], users: [], tracers: [], events: {}, processes: 0, syscalls: {}, runs: 0,
+    warning: PROFILE_WARNING,
+  };
+  private res = new Map<string, Summary>();
+  private exe = new Map<number, string>();       // pid → program it runs, for `programs`
+  private pids = new Set<number>();               // pids of the current event stream
+  private needCommand = true;                     // the stream's run header did not name its command
+
+  constructor(private readonly rules: Rule[] = []) {}
+
+  add(r: AnyRecord): void {
+    switch (r.type) {
+      case "syscall": this.event(r as SyscallRecord); return;
+      case "summary": this.mergeSummary(r as unknown as Summary); return;
+      case "profile": this.mergeHeader(r as unknown as ProfileHeader); return;
+      case "run": {
+        const run = r as { argv?: string[]; host?: string; user?: string; tracer?: string; tracerVersion?: string; start?: number };
+        this.header.runs++;
+        this.flushPids();
+        this.needCommand = !run.argv?.length;
+        if (run.argv?.length) this.header.commands = unionLists(this.header.commands, [run.argv]);
+        if (run.host) this.header.hosts = union(this.header.hosts, [run.host]);
+        if (run.user) this.header.users = union(this.header.users, [run.user]);
+        if (run.tracer) this.header.tracers = union(this.header.tracers, [run.tracer + (run.tracerVersion ? " " + run.tracerVersion : "")]);
+        this.span(run.start);
+        return;
+      }
+      case "end": return;
+      default: this.count(r.type);
+    }
+  }
+
+  private count(type: string, n = 1): void {
+    this.header.events[type] = (this.header.events[type] ?? 0) + n;
+  }
+
+  private span(t: unknown): void {
+    if (typeof t !== "number") return;
+    if (this.header.start === undefined || t < this.header.start) this.header.start = t;
+    if (this.header.end === undefined || t > this.header.end) this.header.end = t;
+  }
+
+  private flushPids(): void {
+    this.header.processes += this.pids.size;
+    this.pids.clear();
+    this.exe.clear();
+  }
+
+  private event(e: SyscallRecord): void {
+    this.count("syscall");
+    this.header.syscalls[e.syscall] = (this.header.syscalls[e.syscall] ?? 0) + 1;
+    this.span(e.time);
+    if (e.pid !== null) this.pids.add(e.pid);
+    const prog = e.pid === null ? undefined : this.exe.get(e.pid);
+    if (e.kind === "proc" && e.op === "fork" && e.ok && typeof e.ret === "number" && e.pid !== null && prog) this.exe.set(e.ret, prog);
+    if (e.kind === "exec" && e.ok && e.path && e.pid !== null) this.exe.set(e.pid, e.path);
+    if (this.needCommand && e.kind === "exec" && e.ok && e.argv) {
+      // a log without a run header (plain strace): its first program is the command
+      this.header.commands = unionLists(this.header.commands, [e.argv]);
+      this.needCommand = false;
+    }
+    const progs = prog ? [prog] : e.comm ? [e.comm] : [];
+    if (e.incomplete === "no-start") return;         // its arguments are partial
+
+    if ((e.kind === "file" || e.kind === "exec") && e.path !== undefined) {
+      const s = this.fold("file", { path: normalizePath(e.path, this.rules) }, e, e.kind === "exec" ? "exec" : e.op, progs);
+      if (e.cwdUnknown) s.cwdUnknown = true;
+      if (e.path2 !== undefined && (e.op === "rename" || e.op === "link")) {
+        this.fold("file", { path: normalizePath(e.path2, this.rules) }, e, e.op === "rename" ? "create" : "link", progs);
+      }
+    }
+    if (e.kind === "exec" && e.path !== undefined) {
+      const s = this.fold("exec", { path: normalizePath(e.path, this.rules) }, e, "exec", progs);
+      if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? normalizePath(x, this.rules) : x))]);
+    }
+    if (e.kind === "net") this.net(e, progs);
+    if (e.kind === "priv") {
+      const cap = e.op === "unshare" && /^CLONE_NEWUSER$/.test(String(e.args[0])) ? undefined : CAPS[e.op];
+      this.privilege(e, e.op, cap, e.path ? `${e.syscall} ${e.path}` : e.syscall, progs);
+    }
+    if (e.kind === "cred" && e.op !== "getid") {
+      const s = this.fold("cred", { op: e.op }, e, e.op, progs);
+      s.values = union(s.values ?? [], [`${e.syscall}(${e.args.map((a) => JSON.stringify(a)).join(", ")})`]);
+      if (e.op === "setuid" || e.op === "setgid" || e.op === "setgroups") this.privilege(e, e.op, e.op === "setuid" ? "CAP_SETUID" : "CAP_SETGID", e.syscall, progs);
+      if (e.op === "capset") this.privilege(e, e.op, "CAP_SETPCAP", e.syscall, progs);
+    }
+    if (e.kind === "file" && e.op === "chown") this.privilege(e, "chown", "CAP_CHOWN", `${e.syscall} ${e.path ?? ""}`.trim(), progs);
+    if (e.kind === "file" && e.op === "mknod" && /S_IF(CHR|BLK)/.test(JSON.stringify(e.args))) this.privilege(e, "mknod", "CAP_MKNOD", `${e.syscall} ${e.path ?? ""}`, progs);
+  }
+
+  private net(e: SyscallRecord, progs: string[]): void {
+    const a = e.addr;
+    if (!a) return;
+    let role: "peer" | "local" | "socket";
+    let addr: Addr;
+    switch (e.op) {
+      case "socket":
+        role = "socket"; addr = pick(a, ["family", "proto"]);
+        if (a.proto?.startsWith("RAW") || a.family === "packet") this.privilege(e, "raw-socket", "CAP_NET_RAW", `${e.syscall} ${a.family} ${a.proto ?? ""}`.trim(), progs);
+        break;
+      case "connect": role = "peer"; addr = endpoint(a); break;
+      case "bind": case "listen":
+        role = "local"; addr = endpoint(a);
+        if (e.op === "bind" && a.port !== undefined && a.port > 0 && a.port < 1024 && (a.family === "inet" || a.family === "inet6")) {
+          this.privilege(e, "bind", "CAP_NET_BIND_SERVICE", `bind ${a.ip}:${a.port}`, progs);
+        }
+        break;
+      case "accept": role = "peer"; addr = { ...endpoint(a) }; delete addr.port; break;   // the client's port is ephemeral
+      case "send": case "recv":
+        if (!e.args.some((x) => x && typeof x === "object" && !Array.isArray(x) && ("sa_family" in x || "msg_name" in x))) return;
+        role = "peer"; addr = endpoint(a);                                                 // datagrams to an address of their own
+        if (e.op === "recv") delete addr.port;
+        break;
+      default: return;
+    }
+    this.fold("net", { addr, role }, e, e.op, progs);
+  }
+
+  private privilege(e: SyscallRecord, op: string, capability: string | undefined, evidence: string, progs: string[]): void {
+    const s = this.fold("priv", { op, capability }, e, op, progs);
+    s.evidence = union(s.evidence ?? [], [`${evidence} (${e.ok ? "ok" : e.errno ?? "no result"})`]);
+  }
+
+  /** Folds one event into the summary of its resource. */
+  private fold(kind: string, id: Partial<Summary>, e: SyscallRecord, op: string, progs: string[]): Summary {
+    const key = keyOf(kind, id);
+    let s = this.res.get(key);
+    if (!s) {
+      s = { type: "summary", kind, ...id, ops: [], syscalls: [], calls: 0, ok: 0, errors: {}, programs: [] } as Summary;
+      if (s.capability === undefined) delete s.capability;
+      this.res.set(key, s);
+    }
+    s.ops = union(s.ops, [op]);
+    s.syscalls = union(s.syscalls, [e.syscall]);
+    s.calls++;
+    if (e.ok) s.ok++;
+    else if (e.errno) s.errors[e.errno] = (s.errors[e.errno] ?? 0) + 1;
+    if (progs.length) s.programs = union(s.programs, progs);
+    return s;
+  }
+
+  private mergeSummary(t: Summary): void {
+    if (t.kind === "file" && t.path !== undefined) t = { ...t, path: normalizePath(t.path, this.rules) };
+    const key = keyOf(t.kind, t);
+    const s = this.res.get(key);
+    if (!s) { this.res.set(key, clone(t)); return; }
+    mergeInto(s, t);
+  }
+
+  private mergeHeader(h: ProfileHeader): void {
+    const me = this.header;
+    me.commands = unionLists(me.commands, h.commands ?? []);
+    me.hosts = union(me.hosts, h.hosts ?? []);
+    me.users = union(me.users, h.users ?? []);
+    me.tracers = union(me.tracers, h.tracers ?? []);
+    this.span(h.start); this.span(h.end);
+    for (const [k, n] of Object.entries(h.events ?? {})) this.count(k, n);
+    for (const [k, n] of Object.entries(h.syscalls ?? {})) me.syscalls[k] = (me.syscalls[k] ?? 0) + n;
+    me.processes += h.processes ?? 0;
+    me.runs += h.runs ?? 0;
+  }
+
+  /** The profile: its header, then the summaries in a stable order, directories over `collapse` entries as globs. */
+  result(collapse?: number): [ProfileHeader, ...Summary[]] {
+    this.flushPids();
+    for (const s of this.res.values()) {
+      if (s.kind === "file") {
+        const errs = Object.keys(s.errors);
+        if (s.ok === 0 && errs.length === 1 && errs[0] === "ENOENT") s.probe = true; else delete s.probe;
+      }
+    }
+    let all = [...this.res.values()];
+    if (collapse !== undefined) all = collapseDirs(all, collapse);
+    const order = ["file", "exec", "net", "priv", "cred"];
+    all.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || cmp(sortKey(a), sortKey(b)));
+    const h = this.header;
+    const header: ProfileHeader = { ...h, syscalls: sortObj(h.syscalls), events: sortObj(h.events) };
+    return [header, ...all.map(tidy)];
+  }
+}
+
+function pick(a: Addr, keys: (keyof Addr)[]): Addr {
+  const o: Addr = { family: a.family };
+  for (const k of keys) if (a[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = a[k];
+  return o;
+}
+const endpoint = (a: Addr) => pick(a, ["family", "proto", "ip", "port", "path", "abstract", "inode"]);
+
+export function keyOf(kind: string, s: Partial<Summary>): string {
+  if (kind === "file" || kind === "exec") return kind + "\0" + s.path;
+  if (kind === "net") return kind + "\0" + s.role + "\0" + JSON.stringify(endpoint(s.addr ?? { family: "?" }));
+  return kind + "\0" + (s.op ?? "") + "\0" + (s.capability ?? "");
+}
+
+function sortKey(s: Summary): string {
+  return keyOf(s.kind, s);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function union(a: string[], b: string[]): string[] {
+  if (b.every((x) => a.includes(x))) return a;
+  return [...new Set([...a, ...b])].sort(cmp).slice(0, LIST_MAX);
+}
+
+function unionLists(a: string[][], b: string[][]): string[][] {
+  const m = new Map<string, string[]>();
+  for (const x of [...a, ...b]) m.set(JSON.stringify(x), x);
+  return [...m.entries()].sort((x, y) => cmp(x[0], y[0])).slice(0, LIST_MAX).map((x) => x[1]);
+}
+
+function mergeInto(s: Summary, t: Summary): void {
+  s.ops = union(s.ops, t.ops ?? []);
+  s.syscalls = union(s.syscalls, t.syscalls ?? []);
+  s.calls += t.calls ?? 0;
+  s.ok += t.ok ?? 0;
+  for (const [k, n] of Object.entries(t.errors ?? {})) s.errors[k] = (s.errors[k] ?? 0) + n;
+  s.programs = union(s.programs, t.programs ?? []);
+  if (t.argv) s.argv = unionLists(s.argv ?? [], t.argv);
+  if (t.evidence) s.evidence = union(s.evidence ?? [], t.evidence);
+  if (t.values) s.values = union(s.values ?? [], t.values);
+  if (t.cwdUnknown) s.cwdUnknown = true;
+}
+
+function clone(t: Summary): Summary {
+  return { ...t, ops: [...(t.ops ?? [])], syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
+    calls: t.calls ?? 0, ok: t.ok ?? 0 };
+}
+
+function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
+  return Object.fromEntries(Object.entries(o).sort((a, b) => cmp(a[0], b[0])));
+}
+
+/** Fixed field order and sorted maps, so that equal profiles are equal text. */
+function tidy(s: Summary): Summary {
+  const o: Record<string, unknown> = { type: "summary", kind: s.kind };
+  for (const k of ["path", "addr", "role", "op", "capability", "probe", "ops", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown"] as const) {
+    const v = k === "errors" ? sortObj(s.errors) : s[k];
+    if (v !== undefined) o[k] = v;
+  }
+  return o as unknown as Summary;
+}
+
+/** Replaces the entries under any directory with more than `n` of them by one "dir/**" summary. */
+export function collapseDirs(all: Summary[], n: number): Summary[] {
+  interface Node { children: Map<string, Node>; items: Summary[] }
+  const root: Node = { children: new Map(), items: [] };
+  const rest: Summary[] = [];
+  for (const s of all) {
+    // searches that found nothing stay apart from what was really used
+    if (s.kind !== "file" || !s.path?.startsWith("/") || s.probe) { rest.push(s); continue; }
+    const parts = s.path.split("/").filter(Boolean);
+    let node = root;
+    for (const p of parts.slice(0, -1)) {
+      let c = node.children.get(p);
+      if (!c) { c = { children: new Map(), items: [] }; node.children.set(p, c); }
+      node = c;
+    }
+    node.items.push(s);
+  }
+  const walk = (node: Node, dir: string): Summary[] => {
+    let items = [...node.items];
+    for (const [name, c] of node.children) items = items.concat(walk(c, dir + "/" + name));
+    if (dir !== "" && items.length > n) {
+      const g: Summary = clone({ ...items[0], path: dir + "/**" });
+      delete g.probe;
+      for (const s of items.slice(1)) mergeInto(g, s);
+      return [g];
+    }
+    return items;
+  };
+  return [...walk(root, ""), ...rest];
+}

@@ -1,0 +1,98 @@
+// Profiles from real captures: what they hold, merging, normalisation, collapse.
+import { describe, expect, it } from "vitest";
+import { fixture } from "../helpers.js";
+import { Profiler, type Summary } from "../../lib/summary.js";
+import { normalizePath, tempName } from "../../lib/normalize.js";
+import type { TraceRecord } from "../../lib/records.js";
+
+const profile = (recs: object[], collapse?: number, rules = []) => {
+  const p = new Profiler(rules);
+  for (const r of recs) p.add(r as TraceRecord);
+  return p.result(collapse);
+};
+const items = (recs: object[], collapse?: number) => profile(recs, collapse).slice(1) as Summary[];
+const find = (xs: Summary[], f: Partial<Summary>) => xs.find((s) => Object.entries(f).every(([k, v]) => JSON.stringify((s as any)[k]) === JSON.stringify(v)));
+
+describe("trace-summarize profiles", () => {
+  it("a shell pipeline: files changed and read, programs with argv, searches kept apart", () => {
+    const xs = items(fixture("pipeline.strace"));
+    expect(find(xs, { kind: "file", path: "/tmp/leastpriv-capture/sub/made" })?.ops).toEqual(["mkdir", "rename"]);
+    expect(find(xs, { kind: "file", path: "/tmp/leastpriv-capture/sub/made2" })?.ops).toEqual(["create", "delete"]);
+    expect(find(xs, { kind: "file", path: "/tmp/leastpriv-capture/hello.txt" })).toMatchObject({ ops: ["read", "stat"], programs: ["/usr/bin/cat"] });
+    expect(find(xs, { kind: "exec", path: "/usr/bin/mv" })?.argv).toEqual([["mv", "made", "made2"]]);
+    const probe = xs.find((s) => s.kind === "file" && s.path === "/root/.cargo/bin/cat");
+    expect(probe).toMatchObject({ probe: true, ok: 0, errors: { ENOENT: expect.any(Number) } });
+    expect(find(xs, { kind: "file", path: "/usr/bin/cat" })?.probe).toBeUndefined();
+    const h = profile(fixture("pipeline.strace"))[0];
+    expect(h).toMatchObject({ type: "profile", commands: [["sh", "-c", expect.stringContaining("cat hello.txt")]], processes: 9 });
+    expect(h.syscalls.execve).toBeGreaterThan(5);
+    expect(h.warning).toMatch(/only what this run did/);
+  });
+
+  it("a Python program importing modules: reads under the library, collapsed to globs", () => {
+    const full = items(fixture("py-import.strace"));
+    const mods = full.filter((s) => s.kind === "file" && !s.probe && s.path!.startsWith("/usr/lib/python3.11/") && s.ops.includes("read"));
+    expect(mods.length).toBeGreaterThan(50);
+    expect(find(full, { kind: "file", path: "/usr/lib/python3.11/json/__init__.py" })).toBeTruthy();
+    const small = items(fixture("py-import.strace"), 30);
+    const globs = small.filter((s) => s.path?.endsWith("/**")).map((s) => s.path);
+    expect(globs).toContain("/usr/lib/python3.11/**");
+    expect(small.filter((s) => s.kind === "file" && !s.probe).length).toBeLessThan(60);
+    expect(items(fixture("py-import.strace"), 3).filter((s) => s.kind === "file" && !s.probe).map((s) => s.path)).toContain("/usr/**");
+    // nothing is lost: the calls are all still counted
+    const calls = (xs: Summary[]) => xs.filter((s) => s.kind === "file").reduce((n, s) => n + s.calls, 0);
+    expect(calls(small)).toBe(calls(full));
+  });
+
+  it("a program that connects to a local server", () => {
+    const xs = items(fixture("net-tcp.strace")).filter((s) => s.kind === "net");
+    const listen = xs.find((s) => s.role === "local" && s.ops.includes("listen"))!;
+    expect(listen.addr).toMatchObject({ family: "inet", proto: "TCP", ip: "127.0.0.1" });
+    expect(find(xs, { role: "peer", addr: { family: "inet", proto: "TCP", ip: "127.0.0.1", port: listen.addr!.port } })?.ops).toEqual(["connect"]);
+    expect(find(xs, { role: "peer", addr: { family: "inet", proto: "TCP", ip: "127.0.0.1" } })?.ops).toEqual(["accept"]);
+    expect(find(xs, { role: "socket", addr: { family: "inet", proto: "TCP" } })?.calls).toBe(2);
+  });
+
+  it("privileged operations with the capability they imply and the evidence", () => {
+    const xs = items(fixture("priv.strace")).filter((s) => s.kind === "priv");
+    expect(find(xs, { op: "bind" })).toMatchObject({ capability: "CAP_NET_BIND_SERVICE", evidence: ["bind 127.0.0.1:80 (ok)"] });
+    expect(find(xs, { op: "mount" })).toMatchObject({ capability: "CAP_SYS_ADMIN", calls: 2 });
+    expect(find(xs, { op: "chroot" })).toMatchObject({ capability: "CAP_SYS_CHROOT", evidence: ["chroot / (ok)"] });
+    expect(find(xs, { op: "unshare" })?.capability).toBe("CAP_SYS_ADMIN");
+  });
+
+  it("merging is the same as summarising together, in any order and in stages", () => {
+    // each stream starts with its run header, as trace-parse and trace-run write them
+    const runs = ["tworuns-1.strace", "pipeline.strace", "net-tcp.strace"].map((f) => [{ type: "run", v: 1, tracer: "strace" }, ...fixture(f)]);
+    const together = profile(runs.flat());
+    const [a, b, c] = runs.map((r) => profile(r));
+    const merge = (...ps: object[][]) => profile(ps.flat());
+    const text = (p: object[]) => p.map((x) => JSON.stringify(x)).join("\n");
+    expect(text(merge(a, b, c))).toBe(text(together));
+    expect(text(merge(c, a, b))).toBe(text(together));
+    expect(text(merge(merge(a, b), c))).toBe(text(merge(a, merge(b, c))));
+    expect(together[0]).toMatchObject({ runs: 3, processes: 9 + 7 + 1, commands: expect.arrayContaining([expect.arrayContaining(["sh", "-c"])]) });
+    expect(together[0].commands.length).toBe(3);
+  });
+
+  it("normalisation makes two runs of the same command identical", () => {
+    const [h1, ...s1] = profile(fixture("tworuns-1.strace"));
+    const [h2, ...s2] = profile(fixture("tworuns-2.strace"));
+    expect(JSON.stringify(s1)).toBe(JSON.stringify(s2));
+    expect({ ...h1, start: 0, end: 0 }).toEqual({ ...h2, start: 0, end: 0 });
+    expect(s1.some((s) => s.path === "/tmp/tmp.<tmp>/a")).toBe(true);
+    expect(s1.some((s) => s.path === "/proc/<pid>/status")).toBe(true);
+    // without normalisation they differ
+    const raw = (f: string) => fixture(f).filter((r) => r.type === "syscall" && (r as any).path?.startsWith("/tmp/tmp.")).map((r) => (r as any).path);
+    expect(raw("tworuns-1.strace")).not.toEqual(raw("tworuns-2.strace"));
+  });
+
+  it("rules and temporary names", () => {
+    expect(normalizePath("/proc/42/fd/3")).toBe("/proc/<pid>/fd/3");
+    expect(normalizePath("/dev/pts/7")).toBe("/dev/pts/<n>");
+    expect(normalizePath("/var/tmp/build-x1Y2z3/out")).toBe("/var/tmp/build-<tmp>/out");
+    expect(normalizePath("/tmp/report.txt")).toBe("/tmp/report.txt");
+    expect(tempName("tmp.AbCdEf1234")).toBe("tmp.<tmp>");
+    expect(normalizePath("/srv/app/cache/8f3a9c", [{ re: /^\/srv\/app\/cache\/[0-9a-f]+$/, to: "/srv/app/cache/<hash>" }])).toBe("/srv/app/cache/<hash>");
+  });
+});
