@@ -48,11 +48,11 @@ await main(prog, async () => {
   });
   const out = new RecordWriter();
   let n = 0;
-  const res = await readRecords(prog, a._.map(String), (r) => {
-    if (CONTEXT_TYPES.has(r.type) || r.type === "unparsed") { if (a.headers && !a.c) out.write(r); return; }
+  const res = await readRecords(prog, a._.map(String), (r, text) => {
+    if (CONTEXT_TYPES.has(r.type) || r.type === "unparsed") { if (a.headers && !a.c) out.writeLine(text); return; }
     if (!keep(r)) return;
     n++;
-    if (!a.c) out.write(r);
+    if (!a.c) out.writeLine(text);
   }, async () => { await out.flush(); return !out.closed; });
   if (a.c) process.stdout.write(n + "\n");
   await out.end();

@@ -15,10 +15,10 @@ export interface ReadResult { badLines: number; badFiles: number }
 const MAX_REPORTED = 10;
 
 /**
- * Calls `each` with every record of every operand ("-" or none: stdin) and awaits `batch` after each
- * chunk, which is where the caller flushes its output (and learns that its reader has gone).
+ * Calls `each` with every record of every operand ("-" or none: stdin), and the text of its line, and
+ * awaits `batch` after each chunk, which is where the caller flushes its output (and learns that its reader has gone).
  */
-export async function readRecords(prog: string, files: string[], each: (rec: AnyRecord) => void,
+export async function readRecords(prog: string, files: string[], each: (rec: AnyRecord, text: string) => void,
   batch: () => Promise<boolean> = async () => true): Promise<ReadResult> {
   const res: ReadResult = { badLines: 0, badFiles: 0 };
   for (const file of files.length ? files : ["-"]) {
@@ -45,10 +45,10 @@ export async function readRecords(prog: string, files: string[], each: (rec: Any
         res.badLines++;
         if (res.badLines <= MAX_REPORTED) warn(prog, `${name}:${no}: ${why}`);
         const u: UnparsedRecord = { type: "unparsed", file: name, line: no, text: text.slice(0, 4096), reason: why };
-        each(u);
+        each(u, JSON.stringify(u));
         return;
       }
-      each(rec as AnyRecord);
+      each(rec as AnyRecord, text);
     };
     try {
       for await (const chunk of input) {

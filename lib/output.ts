@@ -18,7 +18,11 @@ export class RecordWriter {
   }
 
   write(rec: object): void {
-    const s = JSON.stringify(rec);
+    this.writeLine(JSON.stringify(rec));
+  }
+
+  /** A record already in JSON text (passed through unchanged). */
+  writeLine(s: string): void {
     if (this.used + s.length * 3 + 1 > this.buf.length) this.grow(s.length * 3 + 1);
     this.used += this.buf.write(s, this.used);
     this.buf[this.used++] = 10;
