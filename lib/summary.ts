@@ -69,7 +69,7 @@ export class Profiler {
 
   constructor(private readonly rules: Rule[] = []) {}
 
-  add(r: AnyRecord): void {
+  add(r: AnyRecord | ProfileHeader | Summary): void {
     switch (r.type) {
       case "syscall": this.event(r as SyscallRecord); return;
       case "summary": this.mergeSummary(r as unknown as Summary); return;
