@@ -14,6 +14,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
   .option("format", { choices: ["ndjson", "text"] as const, describe: "output form (default: text on a terminal, else ndjson)" })
   .option("merge", { type: "boolean", default: false, describe: "the inputs are profiles (events are folded in either way)" })
   .option("collapse", { type: "number", describe: "show a directory with more than N accessed entries as DIR/**" })
+  .option("runtime", { type: "boolean", default: false, describe: "include what a container runtime did setting the container up" })
   .option("rules", { type: "string", describe: "file of normalisation rules, one 'REGEX => REPLACEMENT' a line" })
   .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
   .example("trace-run -- ./install.sh | trace-summarize", "what an installer touches, as a report")
@@ -22,7 +23,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
   .parseSync();
 
 await main(prog, async () => {
-  const p = new Profiler(a.rules ? loadRules(a.rules) : []);
+  const p = new Profiler(a.rules ? loadRules(a.rules) : [], a.runtime);
   const progress = new Progress(prog);
   let seen = 0;
   const res = await readRecords(prog, a._.map(String), (r) => { p.add(r); seen++; }, async () => { progress.update(`${seen} records`, 0); return true; });

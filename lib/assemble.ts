@@ -4,7 +4,7 @@
 // per live process, so memory is bounded by processes, not by input size.
 
 import { parseCall, parseLine, type ParsedLine, type Prefix } from "./strace-line.js";
-import { Resolver } from "./resolver.js";
+import { Resolver, childPid } from "./resolver.js";
 import type { ExitRecord, InfoRecord, SignalRecord, SyscallRecord, TraceRecord } from "./records.js";
 
 export interface AssembleOptions {
@@ -179,10 +179,8 @@ export class Assembler {
     }
     const rec = this.resolver.record({ pid, comm, time, name, parts, incomplete, detached });
     if (parts.ret !== null && (name === "clone" || name === "clone3" || name === "fork" || name === "vfork")) {
-      const child = typeof parts.ret === "number" ? parts.ret : undefined;
-      const inNs = parts.retnote ? /(\d+) in strace's PID NS/.exec(parts.retnote) : null;
-      const c = inNs ? Number(inNs[1]) : child;
-      if (c !== undefined && c > 0) { this.children.add(c); this.live.add(c); }
+      const c = childPid(parts);
+      if (c !== undefined) { this.children.add(c); this.live.add(c); }
     }
     this.held = rec;
   }

@@ -31,7 +31,7 @@ export interface DiffRecord {
 }
 
 /** Allow patterns: a glob on a file or program path; "net:ADDR:PORT" (globs, "*" for any), "unix:GLOB";
- *  "priv:CAP_OR_OP"; "cred:OP". */
+ *  "socket:PROTO" (sockets opened, such as socket:TCP); "priv:CAP_OR_OP"; "cred:OP". */
 export function loadAllowFile(file: string): string[] {
   let text: string;
   try { text = readFileSync(file, "utf8"); } catch (e) { throw new UserError(`${file}: ${(e as Error).message}`); }
@@ -40,7 +40,7 @@ export function loadAllowFile(file: string): string[] {
 
 function allowedBy(s: Summary, patterns: string[]): string | undefined {
   for (const p of patterns) {
-    const m = /^(net|unix|priv|cred|file|exec):(.*)$/.exec(p);
+    const m = /^(net|unix|socket|priv|cred|file|exec):(.*)$/.exec(p);
     const kind = m?.[1], body = m ? m[2] : p;
     if (!m || kind === "file" || kind === "exec") {
       if ((s.kind === "file" || s.kind === "exec") && (!kind || kind === s.kind) && s.path !== undefined &&
@@ -56,6 +56,7 @@ function allowedBy(s: Summary, patterns: string[]): string | undefined {
       const name = s.addr?.path ?? (s.addr?.abstract !== undefined ? "@" + s.addr.abstract : undefined);
       if (name !== undefined && micromatch.isMatch(name, body, { dot: true })) return p;
     }
+    if (kind === "socket" && s.kind === "net" && s.role === "socket" && micromatch.isMatch(s.addr?.proto ?? s.addr?.family ?? "", body)) return p;
     if (kind === "priv" && s.kind === "priv" && (s.capability === body || s.op === body)) return p;
     if (kind === "cred" && s.kind === "cred" && s.op === body) return p;
   }

@@ -69,6 +69,9 @@ export interface SyscallRecord {
   data?: string;           // -e read=/write= dump, hex
   stack?: string[];        // -k
   argvTruncated?: boolean; // strace cut an argv string (-s)
+  container?: string;      // trace-run of docker run: the container the call was made in
+  runtime?: boolean;       // made by the container runtime setting the container up, not by its program
+  containerPath?: boolean; // `path` is inside the container's root (after pivot_root), not the host's
 }
 
 export interface SignalRecord {

@@ -343,8 +343,8 @@ function cloneFlags(args: Json[]): string {
   return "";
 }
 
-/** The child's pid in the tracer's pid namespace. */
-function childPid(parts: CallParts): number | undefined {
+/** The child's pid in the tracer's pid namespace (strace --decode-pids=pidns says it in a comment). */
+export function childPid(parts: { ret: number | string | null; retnote?: string }): number | undefined {
   const m = parts.retnote ? /(\d+) in strace's PID NS/.exec(parts.retnote) : null;
   if (m) return Number(m[1]);
   if (typeof parts.ret === "number" && parts.ret > 0) return parts.ret;

@@ -3,11 +3,12 @@
 // command's exit status becomes ours; signals we receive are passed on, and nothing is left running.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync, statSync, type WriteStream } from "node:fs";
+import { accessSync, closeSync, constants, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, type WriteStream } from "node:fs";
 import { constants as osConstants, hostname, release, tmpdir, userInfo } from "node:os";
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
+import { ContainerScope, containerdPid, dockerRunIndex } from "./container.js";
 import { LineSplitter } from "./lines.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
@@ -29,6 +30,7 @@ export const DEFAULT_SYSCALLS = [
 ];
 
 export interface RunOptions {
+  containerdPid?: number;     // docker run: attach here (found when not given)
   command: string[];          // empty with pid
   pid?: number[];
   user?: string;
@@ -39,9 +41,13 @@ export interface RunOptions {
   strace?: string;            // the strace binary
 }
 
-export function straceFlags(o: RunOptions, out: string): string[] {
-  const f = ["-f", "-q", "-ttt", "-T", "-yy", "-s", "4096", "-o", out];
-  if (!o.allSyscalls) f.push("--seccomp-bpf", "-e", "trace=" + DEFAULT_SYSCALLS.map((s) => (s.startsWith("%") ? s : "?" + s)).join(","));
+export function straceFlags(o: RunOptions & { seccomp?: boolean; quiet?: boolean }, out: string): string[] {
+  const f = ["-f", ...(o.quiet === false ? [] : ["-q"]), "-ttt", "-T", "-yy", "-s", "4096", "-o", out];
+  // a seccomp filter can only be installed in a process strace starts, not in one it attaches to
+  if (!o.allSyscalls) {
+    if (o.seccomp !== false) f.push("--seccomp-bpf");
+    f.push("-e", "trace=" + DEFAULT_SYSCALLS.map((s) => (s.startsWith("%") ? s : "?" + s)).join(","));
+  }
   if (o.user) f.push("-u", o.user);
   for (const p of o.pid ?? []) f.push("-p", String(p));
   f.push(...(o.straceArgs ?? []));
@@ -91,8 +97,15 @@ function preflight(strace: string, user?: string): void {
 export async function runTraced(prog: string, o: RunOptions, writer = new RecordWriter()): Promise<number> {
   const strace = o.strace ?? "strace";
   const version = straceVersion(strace);
+  const runAt = dockerRunIndex(o.command);
+  const container = runAt > 0 && !(o.pid?.length);
+  if (container) {
+    o = { ...o, pid: [o.containerdPid ?? containerdPid() ?? failNoContainerd()] };
+    if (o.user) throw new UserError("--user does not apply to docker run (use docker run --user)", 2);
+  }
   const attach = (o.pid?.length ?? 0) > 0;
-  if (!attach) {
+  if (attach && !container && o.command.length) throw new UserError("-p and a command do not go together", 2);
+  if (!attach || container) {
     if (o.command.length === 0) throw new UserError("no command given: trace-run [OPTIONS] -- COMMAND [ARGS...]", 2);
     resolveCommand(o.command[0]);
   }
@@ -103,7 +116,11 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const mk = spawnSync("mkfifo", ["-m", "600", fifo]);
   if (mk.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`cannot make a FIFO in ${dir}`, EXIT_RUN_FAILED); }
 
-  const flags = straceFlags(o, fifo);
+  // for docker run, strace's "attached" message says when the client may start
+  const flags = straceFlags({ ...o, seccomp: !attach, quiet: !container }, fifo);
+  // a container has its own pid namespace: have strace give fork results in ours as well
+  if (container) flags.splice(flags.indexOf("-o"), 0, "--decode-pids=pidns");
+  const cidFile = join(dir, "cid");
   const start = Date.now() / 1000;
   const cwd = process.cwd();
   const me = userInfo();
@@ -111,7 +128,8 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     type: "run", v: RECORD_VERSION, tracer: "strace", tracerVersion: version, argv: o.command, cwd,
     uid: me.uid, user: o.user ?? me.username, host: hostname(), kernel: release(), start, flags: flags.filter((f, i) => f !== fifo && flags[i + 1] !== fifo),
   };
-  if (attach) run.pids = o.pid!;
+  if (attach && !container) run.pids = o.pid!;
+  if (container) run.containerd = o.pid![0];
   writer.write(run);
   await writer.flush();
 
@@ -124,8 +142,24 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const keepOpen = openSync(fifo, constants.O_WRONLY);
   const child = spawn(strace, [...flags, ...(attach ? [] : ["--", ...o.command])], {
-    stdio: ["inherit", attach ? "inherit" : stdoutFd, "inherit"],
+    stdio: ["inherit", attach ? "inherit" : stdoutFd, container ? "pipe" : "inherit"],
   });
+  // docker run: once strace has attached to containerd, start the client with a --cidfile of ours;
+  // its status is ours, and strace detaches a moment after it ends
+  let client: ChildProcess | undefined;
+  let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  if (container) {
+    await attached(child);
+    const argv = [...o.command.slice(1, runAt + 1), "--cidfile", cidFile, ...o.command.slice(runAt + 1)];
+    client = spawn(o.command[0], argv, { stdio: ["inherit", stdoutFd, "inherit"] });
+    clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
+    clientDone.then(() => setTimeout(() => child.kill("SIGINT"), 500));
+  }
+  let cid: string | undefined;
+  const scope = container ? new ContainerScope(() => {
+    if (cid === undefined) { try { cid = readFileSync(cidFile, "utf8").trim() || undefined; } catch { /* not yet */ } }
+    return cid;
+  }) : undefined;
   let spawnError: Error | undefined;
   child.on("error", (e) => { spawnError = e; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -133,13 +167,18 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
 
   const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
   const holdForDumps = (o.straceArgs ?? []).some((a) => /^(-k|--stack-traces|-e ?(read|write)=|--(read|write)=)/.test(a));
-  const asm = new Assembler((rec: TraceRecord) => writer.write(rec), { cwd });
+  const asm = new Assembler((rec: TraceRecord) => {
+    const r = scope ? scope.scope(rec) : rec;
+    if (r) writer.write(r);
+  }, { cwd: container ? undefined : cwd });
   asm.startFile("strace");
 
   // signals: pass them on to the traced processes; strace ends when they do
   let killTimer: NodeJS.Timeout | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
-    // attached: strace detaches and the process goes on; launched: the command gets the signal
+    // docker run: the client passes it to the container; attached: strace detaches and the process
+    // goes on; launched: the command gets the signal
+    if (client) { client.kill(sig); return; }
     if (attach) { child.kill(sig); return; }
     for (const pid of asm.livePids()) tryKill(pid, sig);
     killTimer ??= setTimeout(() => terminateAll(asm, child), 3000);
@@ -162,7 +201,8 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     }
     for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);
   } finally {
-    const status = await exited;
+    const status = clientDone ? await clientDone : await exited;
+    if (clientDone) await exited;
     for (const s of sigs) process.off(s, onSignal);
     if (killTimer) clearTimeout(killTimer);
     asm.end();
@@ -172,6 +212,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     const code = exitCodeOf(status);
     const end: TraceRecord = { type: "end", exit: code, duration: Math.round((Date.now() / 1000 - start) * 1e6) / 1e6, ...asm.counts };
     if (status.signal) end.signal = status.signal;
+    if (scope) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
     writer.write(end);
     await writer.end();
     if (spawnError) throw new UserError(`cannot run ${strace}: ${spawnError.message}`, EXIT_RUN_FAILED);
@@ -180,6 +221,30 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of strace output not understood`);
     return code;
   }
+}
+
+function failNoContainerd(): never {
+  throw new UserError("docker run: no containerd is running (start dockerd, or containerd, first)", EXIT_RUN_FAILED);
+}
+
+/** Resolves once strace says it has attached (it prints "Process N attached" on stderr), or fails. */
+function attached(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(() => { reject(new UserError("strace did not attach to containerd within 10 s", EXIT_RUN_FAILED)); }, 10000);
+    let ready = false;
+    child.stderr!.on("data", (d: Buffer) => {
+      text += d.toString();
+      const lines = text.split("\n");
+      text = lines.pop()!;
+      for (const l of lines) {
+        if (/^strace: Process \d+ (attached|detached)/.test(l)) {
+          if (!ready) { ready = true; clearTimeout(timer); resolve(); }
+        } else process.stderr.write(l + "\n");     // anything else strace says is for the user
+      }
+    });
+    child.on("close", () => { clearTimeout(timer); reject(new UserError(`strace could not attach to containerd: ${text.trim().split("\n")[0] ?? ""}`, EXIT_RUN_FAILED)); });
+  });
 }
 
 function exitCodeOf(s: { code: number | null; signal: NodeJS.Signals | null }): number {

@@ -157,7 +157,10 @@ class Scanner {
       if (c === LPAREN) { depth++; continue; }
       if (depth > 0) { if (c === RPAREN) depth--; continue; }
       if (c === COMMA || c === RPAREN || c === RBRACE || c === RBRACK) break;
-      if (c === LT && j > start) break;        // 3</etc/passwd>
+      if (c === LT) {
+        if (s.charCodeAt(j + 1) === LT) { j++; continue; }   // 1<<CAP_CHOWN: a shift, not an annotation
+        if (j > start) break;                                // 3</etc/passwd>
+      }
       if (c === SPACE) {
         const d = s.charCodeAt(j + 1);
         if ((d === SLASH && s.charCodeAt(j + 2) === STAR) || (d === EQ && s.charCodeAt(j + 2) === GT)) break;

@@ -44,6 +44,7 @@ export interface ProfileHeader {
   processes: number;
   syscalls: { [name: string]: number };
   runs: number;
+  containers?: string[];
   warning: string;
 }
 
@@ -67,7 +68,8 @@ export class Profiler {
   private pids = new Set<number>();               // pids of the current event stream
   private needCommand = true;                     // the stream's run header did not name its command
 
-  constructor(private readonly rules: Rule[] = []) {}
+  /** `includeRuntime`: fold in what a container runtime did setting the container up (left out by default). */
+  constructor(private readonly rules: Rule[] = [], private readonly includeRuntime = false) {}
 
   add(r: AnyRecord | ProfileHeader | Summary): void {
     switch (r.type) {
@@ -108,6 +110,7 @@ export class Profiler {
   }
 
   private event(e: SyscallRecord): void {
+    if (e.runtime && !this.includeRuntime) { this.count("runtime"); return; }
     this.count("syscall");
     this.header.syscalls[e.syscall] = (this.header.syscalls[e.syscall] ?? 0) + 1;
     this.span(e.time);
@@ -145,6 +148,7 @@ export class Profiler {
       if (e.op === "setuid" || e.op === "setgid" || e.op === "setgroups") this.privilege(e, e.op, e.op === "setuid" ? "CAP_SETUID" : "CAP_SETGID", e.syscall, progs);
       if (e.op === "capset") this.privilege(e, e.op, "CAP_SETPCAP", e.syscall, progs);
     }
+    if (e.container !== undefined) this.header.containers = union(this.header.containers ?? [], [e.container]);
     if (e.kind === "file" && e.op === "chown") this.privilege(e, "chown", "CAP_CHOWN", `${e.syscall} ${e.path ?? ""}`.trim(), progs);
     if (e.kind === "file" && e.op === "mknod" && /S_IF(CHR|BLK)/.test(JSON.stringify(e.args))) this.privilege(e, "mknod", "CAP_MKNOD", `${e.syscall} ${e.path ?? ""}`, progs);
   }
@@ -217,6 +221,7 @@ export class Profiler {
     this.span(h.start); this.span(h.end);
     for (const [k, n] of Object.entries(h.events ?? {})) this.count(k, n);
     for (const [k, n] of Object.entries(h.syscalls ?? {})) me.syscalls[k] = (me.syscalls[k] ?? 0) + n;
+    if (h.containers) me.containers = union(me.containers ?? [], h.containers);
     me.processes += h.processes ?? 0;
     me.runs += h.runs ?? 0;
   }

@@ -257,6 +257,16 @@ describe("other strace output", () => {
   });
 });
 
+describe("capability sets", () => {
+  it("1<<CAP_X shifts are values, not annotations", () => {
+    const recs = calls(fixture("capabilities.strace"));
+    const set = recs.find((r) => r.syscall === "capset")!;
+    expect(set).toMatchObject({ kind: "cred", op: "capset", ok: true });
+    expect((set.args[1] as { effective: string }).effective).toMatch(/^1<<CAP_CHOWN\|1<<CAP_DAC_OVERRIDE\|/);
+    expect(recs[0].args[0]).toEqual({ version: { value: 0, comment: "_LINUX_CAPABILITY_VERSION_???" }, pid: 0 });
+  });
+});
+
 describe("strings", () => {
   it("every C escape", () => {
     const w = calls(fixture("escapes.strace"), "write")[0];

@@ -1,0 +1,59 @@
+// Containers for real: dockerd (started by .ci/run), local images from test/containers/build-images.sh.
+import { describe, expect, it, beforeAll } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT, run } from "../helpers.js";
+import { containerdPid } from "../../lib/container.js";
+
+const tmp = mkdtempSync(tmpdir() + "/trace-ctr-");
+
+describe("trace-run -- docker run", () => {
+  beforeAll(() => {
+    const info = spawnSync("docker", ["info"], { encoding: "utf8" });
+    if (info.status !== 0) throw new Error("these tests need a running Docker daemon (.ci/run starts one): " + info.stderr.trim());
+    execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
+    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
+  }, 120000);
+
+  it("a file read inside the container appears, attributed to it; the daemons' own activity does not", () => {
+    const r = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1", "cat", "/data/secret.txt"]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("for the container only\n");          // the container's stdout, on our stderr
+    const recs = r.records();
+    const end = recs.at(-1);
+    expect(end).toMatchObject({ type: "end", exit: 0, unparsed: 0, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(end.dropped).toBeGreaterThan(0);
+    const sys = recs.filter((x) => x.type === "syscall");
+    const read = sys.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt");
+    expect(read).toMatchObject({ op: "read", ok: true, container: end.container, containerPath: true });
+    expect(read.runtime).toBeUndefined();
+    expect(sys.find((x) => x.syscall === "execve" && x.path === "/bin/cat")).toMatchObject({ ok: true, container: end.container, argv: ["cat", "/data/secret.txt"] });
+    expect(sys.filter((x) => x.path === "/usr/sbin/runc" && x.syscall === "execve").every((x) => x.runtime === true)).toBe(true);
+    expect(sys.every((x) => x.container === end.container)).toBe(true);
+    const cd = containerdPid();
+    expect(sys.some((x) => x.pid === cd)).toBe(false);
+    expect(sys.some((x) => /meta\.db$/.test(x.path ?? ""))).toBe(false);      // containerd's own database
+  }, 60000);
+
+  it("the client's exit status is trace-run's", () => {
+    const r = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1", "sh", "-c", "exit 7"]);
+    expect(r.status).toBe(7);
+    expect(r.records().at(-1)).toMatchObject({ type: "end", exit: 7 });
+  }, 60000);
+
+  it("trace-diff catches an image whose second version opens a network connection", () => {
+    const v1 = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1"]).stdout;
+    const v2 = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:2"]).stdout;
+    writeFileSync(tmp + "/image.profile", run("trace-summarize", [], v1).stdout);
+    // the same image again: clean (the runtime's per-container paths are left out of profiles)
+    const again = run("trace-diff", ["--format", "text", tmp + "/image.profile"], run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1"]).stdout);
+    expect(again.stdout).toMatch(/^0 differences/m);
+    expect(again.status).toBe(0);
+    const d = run("trace-diff", [tmp + "/image.profile"], v2);
+    expect(d.status).toBe(1);
+    const failing = d.records().filter((x) => x.fails);
+    expect(failing).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "net", role: "peer", ops: ["connect"], addr: expect.objectContaining({ ip: "127.0.0.1", port: 9 }) })]));
+    expect(run("trace-diff", ["--allow", "net:127.0.0.1:9", "--allow", "socket:TCP", tmp + "/image.profile"], v2).status).toBe(0);
+  }, 120000);
+});
