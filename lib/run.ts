@@ -124,10 +124,13 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const start = Date.now() / 1000;
   const cwd = process.cwd();
   const me = userInfo();
+  // an attached process has a working directory of its own, which -yy annotations tell
+  const startCwd = attach ? undefined : cwd;
   const run: RunRecord = {
-    type: "run", v: RECORD_VERSION, tracer: "strace", tracerVersion: version, argv: o.command, cwd,
+    type: "run", v: RECORD_VERSION, tracer: "strace", tracerVersion: version, argv: o.command, cwd: startCwd,
     uid: me.uid, user: o.user ?? me.username, host: hostname(), kernel: release(), start, flags: flags.filter((f, i) => f !== fifo && flags[i + 1] !== fifo),
   };
+  if (startCwd === undefined) delete run.cwd;
   if (attach && !container) run.pids = o.pid!;
   if (container) run.containerd = o.pid![0];
   writer.write(run);
@@ -149,7 +152,14 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   let client: ChildProcess | undefined;
   let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
   if (container) {
-    await attached(child);
+    try {
+      await attached(child);
+    } catch (e) {
+      child.kill("SIGKILL");
+      closeSync(readFd); closeSync(keepOpen);
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     const argv = [...o.command.slice(1, runAt + 1), "--cidfile", cidFile, ...o.command.slice(runAt + 1)];
     client = spawn(o.command[0], argv, { stdio: ["inherit", stdoutFd, "inherit"] });
     clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
@@ -170,7 +180,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const asm = new Assembler((rec: TraceRecord) => {
     const r = scope ? scope.scope(rec) : rec;
     if (r) writer.write(r);
-  }, { cwd: container ? undefined : cwd });
+  }, { cwd: startCwd });
   asm.startFile("strace");
 
   // signals: pass them on to the traced processes; strace ends when they do
@@ -194,8 +204,11 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
       for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
       if (!holdForDumps) asm.flushHeld();
       await writer.flush();
-      if (writer.closed) {          // our reader went away (| head): stop the traced program too
-        terminateAll(asm, child);
+      if (writer.closed) {
+        // our reader went away (| head): stop the program we started; never what we attached to
+        if (client) client.kill("SIGTERM");
+        if (attach) child.kill("SIGINT");
+        else terminateAll(asm, child);
         break;
       }
     }
