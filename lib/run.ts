@@ -199,7 +199,9 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const split = new LineSplitter();
   try {
     // an event-driven stream: reading as soon as strace writes keeps it from waiting on a full pipe
+    let stopping = false;
     for await (const chunk of new Socket({ fd: readFd, readable: true, writable: false })) {
+      if (stopping) continue;       // drain what strace still writes, so it never meets a broken pipe
       raw?.write(chunk);
       for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
       if (!holdForDumps) asm.flushHeld();
@@ -209,7 +211,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
         if (client) client.kill("SIGTERM");
         if (attach) child.kill("SIGINT");
         else terminateAll(asm, child);
-        break;
+        stopping = true;
       }
     }
     for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);

@@ -103,6 +103,7 @@ describe("trace-run", () => {
     const marker = "trace-run-head-" + process.pid;
     const r = spawnSync("bash", ["-o", "pipefail", "-c", `node ${TR} -- sh -c 'while :; do cat /etc/hostname >/dev/null; done # ${marker}' | head -n1`], { timeout: 20000 });
     expect(r.status).toBe(0);
+    expect(r.stderr.toString()).toBe("");
     expect(JSON.parse(r.stdout.toString()).type).toBe("run");
     expect(alive(marker)).toBe(false);
   });
