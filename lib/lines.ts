@@ -39,7 +39,7 @@ export class LineSplitter {
         start = nl + 1;
         continue;
       }
-      // the common case: whole lines inside this chunk, decoded in one go
+      // the common case: the rest of the chunk up to its last newline is whole lines
       const last = chunk.lastIndexOf(10);
       this.wholeLines(chunk, start, last, out);
       start = last + 1;
