@@ -1,0 +1,30 @@
+// The package as a user installs it: npm pack, npm install -g into a temporary prefix, every
+// executable on PATH and every man page found by man(1).
+import { describe, expect, it } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT } from "../helpers.js";
+
+describe("npm pack | npm install -g", () => {
+  it("installs every executable and man page", () => {
+    const tmp = mkdtempSync(tmpdir() + "/leastpriv-pack-");
+    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
+    const tgz = execFileSync("npm", ["pack", "--silent", "--pack-destination", tmp], { cwd: ROOT, encoding: "utf8" }).trim().split("\n").at(-1)!;
+    const prefix = tmp + "/prefix";
+    execFileSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", tmp + "/" + tgz], { cwd: tmp, stdio: "pipe" });
+    const pkg = JSON.parse(readFileSync(ROOT + "package.json", "utf8"));
+    const env = { PATH: `${prefix}/bin:/usr/bin:/bin`, MANPATH: `${prefix}/share/man`, HOME: tmp };
+    expect(readdirSync(prefix + "/bin").sort()).toEqual(Object.keys(pkg.bin).sort());
+    for (const cmd of Object.keys(pkg.bin)) {
+      const v = spawnSync(cmd, ["--version"], { env, encoding: "utf8" });
+      expect(v.stdout.trim(), cmd).toBe(pkg.version);
+      const m = spawnSync("man", ["-w", cmd], { env, encoding: "utf8" });
+      expect(m.stdout.trim(), `man ${cmd}`).toMatch(new RegExp(`/${cmd}\\.1$`));
+    }
+    expect(spawnSync("man", ["-w", "5", "trace-records"], { env, encoding: "utf8" }).stdout.trim()).toMatch(/trace-records\.5$/);
+    // the installed tools work together
+    const out = spawnSync("sh", ["-c", `trace-parse ${ROOT}test/fixtures/strace/single.strace | trace-filter --files -c`], { env, encoding: "utf8" });
+    expect(Number(out.stdout)).toBeGreaterThan(10);
+  }, 120000);
+});
