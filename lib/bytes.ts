@@ -1,17 +1,16 @@
+import { isUtf8 } from "node:buffer";
+
 // Linux paths and strings are bytes. We carry them as JSON strings: valid UTF-8 decodes as usual and
 // every byte that is not part of valid UTF-8 becomes the lone surrogate U+DC00+byte ("surrogateescape",
 // as Python's os.fsdecode does), so any byte string round-trips exactly through JSON.
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8");
 
 /** Decodes bytes as UTF-8, escaping invalid bytes to U+DC80..U+DCFF. */
 export function decodeBytes(b: Uint8Array, start = 0, end = b.length): string {
   const view = b.subarray(start, end);
-  try {
-    return utf8.decode(view);          // the common case: valid UTF-8, decoded natively
-  } catch {
-    return decodeSlow(view);
-  }
+  // valid UTF-8 (the common case) decodes natively; checking first is much cheaper than catching
+  return isUtf8(view) ? utf8.decode(view) : decodeSlow(view);
 }
 
 function decodeSlow(b: Uint8Array): string {
