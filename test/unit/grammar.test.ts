@@ -33,8 +33,11 @@ describe("values", () => {
     expect(parseArgs("[INT QUIT], [])", 0).args).toEqual([["INT", "QUIT"], []]);
   });
   it("sockaddrs of each family", () => {
-    const v4 = parseArgs('3, {sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("127.0.0.1")}, 16)', 0).args[1];
+    const b = lineOf("priv.strace", /bind\(/);
+    const v4 = parseCall(b.slice(b.indexOf("bind")), 4).args[1];
     expect(v4).toEqual({ sa_family: "AF_INET", sin_port: 80, sin_addr: "127.0.0.1" });
+    const pk = lineOf("net-msg.strace", /bind\(4/);
+    expect(parseCall(pk.slice(pk.indexOf("bind")), 4).args[1]).toMatchObject({ sa_family: "AF_PACKET", sll_ifindex: 'if_nametoindex("lo")', sll_pkttype: "PACKET_HOST" });
     const l = lineOf("net-udp6.strace", /bind/);
     const v6 = parseCall(l.slice(l.indexOf("bind")), 4).args[1];
     expect(v6).toEqual({ sa_family: "AF_INET6", sin6_port: 0, sin6_flowinfo: 0, sin6_addr: "::1", sin6_scope_id: 0 });
@@ -48,8 +51,11 @@ describe("values", () => {
     expect(parseSocket("TCPv6", "39657")).toEqual({ proto: "TCPv6", inode: 39657 });
   });
   it("msghdr and iovec", () => {
-    const a = parseArgs('3, {msg_name={sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.0.0.2")}, msg_namelen=16, msg_iov=[{iov_base="abc", iov_len=3}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, 0)', 0).args;
-    expect(a[1]).toMatchObject({ msg_name: { sin_port: 53, sin_addr: "10.0.0.2" }, msg_iov: [{ iov_base: "abc", iov_len: 3 }] });
+    const m = lineOf("net-msg.strace", /sendmsg/);
+    const a = parseCall(m.slice(m.indexOf("sendmsg")), 7).args;
+    expect(a[1]).toMatchObject({ msg_name: { sa_family: "AF_INET", sin_addr: "127.0.0.1" }, msg_iov: [{ iov_base: "ab", iov_len: 2 }, { iov_base: "cd", iov_len: 2 }], msg_iovlen: 2 });
+    const w = lineOf("net-msg.strace", /writev/);
+    expect(parseCall(w.slice(w.indexOf("writev")), 6).args[1]).toEqual([{ iov_base: "x", iov_len: 1 }, { iov_base: "y\n", iov_len: 2 }]);
   });
   it("a cut-off argument list is not closed, and does not throw", () => {
     expect(parseArgs('"abc", {a=1, b=[1, 2', 0)).toMatchObject({ closed: false });

@@ -61,6 +61,17 @@ describe("trace-summarize profiles", () => {
     expect(find(xs, { op: "unshare" })?.capability).toBe("CAP_SYS_ADMIN");
   });
 
+  it("datagrams to an address, and a packet socket implying CAP_NET_RAW", () => {
+    const xs = items(fixture("net-msg.strace"));
+    const peers = xs.filter((s) => s.kind === "net" && s.role === "peer");
+    // sent to a port; received from an address (the sender's port is its own business)
+    expect(peers.map((s) => [s.ops, s.addr])).toEqual([
+      [["send"], { family: "inet", proto: "UDP", ip: "127.0.0.1", port: expect.any(Number) }],
+      [["recv"], { family: "inet", proto: "UDP", ip: "127.0.0.1" }],
+    ]);
+    expect(xs.find((s) => s.kind === "priv" && s.op === "raw-socket")).toMatchObject({ capability: "CAP_NET_RAW", evidence: ["socket packet (ok)"] });
+  });
+
   it("merging is the same as summarising together, in any order and in stages", () => {
     // each stream starts with its run header, as trace-parse and trace-run write them
     const runs = ["tworuns-1.strace", "pipeline.strace", "net-tcp.strace"].map((f) => [{ type: "run", v: 1, tracer: "strace" }, ...fixture(f)]);
