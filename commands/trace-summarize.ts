@@ -7,7 +7,6 @@ import { loadRules } from "../lib/normalize.js";
 import { RecordWriter } from "../lib/output.js";
 import { textReport, useColour } from "../lib/report.js";
 import { Profiler } from "../lib/summary.js";
-import { Progress } from "../lib/progress.js";
 
 const prog = "trace-summarize";
 const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0\n       $0 --merge run1.profile run2.profile\n\nFold records into a profile: one summary per file, program, peer, privilege and credential change, after a 'profile' header.")
@@ -24,10 +23,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
 
 await main(prog, async () => {
   const p = new Profiler(a.rules ? loadRules(a.rules) : [], a.runtime);
-  const progress = new Progress(prog);
-  let seen = 0;
-  const res = await readRecords(prog, a._.map(String), (r) => { p.add(r); seen++; }, async () => { progress.update(`${seen} records`, 0); return true; });
-  progress.done();
+  const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
   const [header, ...items] = p.result(a.collapse);
   const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");
   if (format === "text") process.stdout.write(textReport(header, items, useColour(process.stdout)));

@@ -2,10 +2,8 @@
 // for every record. A line that is not JSON becomes an `unparsed` record and one stderr line, so that
 // nothing is lost and the run can still say it saw bad input (exit 2).
 
-import { createReadStream } from "node:fs";
-import type { Readable } from "node:stream";
-import { LineSplitter } from "./lines.js";
-import { describe, warn } from "./cli.js";
+import { readLines } from "./input.js";
+import { warn } from "./cli.js";
 import type { TraceRecord, UnparsedRecord } from "./records.js";
 
 export type AnyRecord = TraceRecord | { type: string; [k: string]: unknown };
@@ -21,20 +19,14 @@ const MAX_REPORTED = 10;
 export async function readRecords(prog: string, files: string[], each: (rec: AnyRecord, text: string) => void,
   batch: () => Promise<boolean> = async () => true): Promise<ReadResult> {
   const res: ReadResult = { badLines: 0, badFiles: 0 };
-  for (const file of files.length ? files : ["-"]) {
-    const name = file === "-" ? "<stdin>" : file;
-    let input: Readable;
-    try {
-      input = file === "-" ? process.stdin : createReadStream(file, { highWaterMark: 1 << 18 });
-    } catch (e) {
-      warn(prog, describe(e as NodeJS.ErrnoException)); res.badFiles++; continue;
-    }
-    const split = new LineSplitter();
-    const line = (text: string, no: number, full?: number) => {
+  let name = "<stdin>";
+  res.badFiles = await readLines(prog, files, {
+    start(_file, n) { name = n; },
+    line(text, no, full) {
       if (text === "") return;
       let rec: unknown;
       let why = "";
-      if (full !== undefined) why = `line longer than ${text.length} bytes`;
+      if (full !== undefined) why = `line longer than the limit (${full} bytes)`;
       else {
         try { rec = JSON.parse(text); } catch (e) { why = "invalid JSON: " + (e as Error).message; }
         if (!why && (typeof rec !== "object" || rec === null || Array.isArray(rec) || typeof (rec as { type?: unknown }).type !== "string")) {
@@ -49,18 +41,9 @@ export async function readRecords(prog: string, files: string[], each: (rec: Any
         return;
       }
       each(rec as AnyRecord, text);
-    };
-    try {
-      for await (const chunk of input) {
-        for (const l of split.push(chunk as Buffer)) line(l.text, l.no, l.fullLength);
-        if (!(await batch())) { if (file !== "-") input.destroy(); return res; }
-      }
-      for (const l of split.end()) line(l.text, l.no, l.fullLength);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      warn(prog, err.path ? describe(err) : `${name}: ${describe(err)}`); res.badFiles++;
-    }
-  }
+    },
+    batch,
+  });
   if (res.badLines > MAX_REPORTED) warn(prog, `${res.badLines} lines in all were not records`);
   return res;
 }
