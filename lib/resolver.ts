@@ -99,7 +99,10 @@ export class Resolver {
       if (info !== known && info?.addr && known?.addr && info.addr.ip === undefined && info.addr.path === undefined) {
         info = { addr: mergeAddr(info.addr, known.addr) };
       }
-      if (info?.path !== undefined && spec.path === undefined) rec.path = info.path;
+      if (info?.path !== undefined && spec.path === undefined) {
+        rec.path = info.path;
+        if (info.path.charCodeAt(0) !== 47) rec.cwdUnknown = true;     // opened by a relative name we could not resolve
+      }
       if (info?.addr) rec.addr = info.addr;
       if (spec.byFd) this.byFd(rec, info);
       else if (rec.syscall === "mmap" || rec.syscall === "mmap2") {
@@ -249,7 +252,7 @@ export class Resolver {
           return;
         }
         const from = rec.fd === undefined ? undefined : (fdInfo(args[0]) ?? proc.fds.get(rec.fd));
-        if (from) proc.fds.set(ret, { ...from, cloexec: /CLOEXEC/.test(flagText(args[2])) });
+        if (from) proc.fds.set(ret, { ...from, cloexec: /CLOEXEC/.test(flagText(args[1]) + " " + flagText(args[2])) });
         else proc.fds.delete(ret);
         return;
       }

@@ -89,6 +89,12 @@ export class Profiler {
         return;
       }
       case "end": return;
+      case "exit": {
+        const pid = (r as { pid?: number | null }).pid;
+        if (typeof pid === "number" && !(r as { supersededBy?: number }).supersededBy) this.exe.delete(pid);
+        this.count("exit");
+        return;
+      }
       default: this.count(r.type);
     }
   }

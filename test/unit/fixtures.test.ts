@@ -338,7 +338,7 @@ describe("path resolution", () => {
     expect(open.cwdUnknown).toBe(true);
     const after = t.slice(t.indexOf(open));
     const read = after.find((r) => r.syscall === "read" && r.fd === open.ret && r.ok)!;
-    expect(read).toMatchObject({ kind: "file", op: "read", path: "hello.txt" });
+    expect(read).toMatchObject({ kind: "file", op: "read", path: "hello.txt", cwdUnknown: true });
     const close = after.find((r) => r.syscall === "close" && r.fd === open.ret)!;
     expect(close.path).toBe("hello.txt");
   });
