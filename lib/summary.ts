@@ -45,6 +45,7 @@ export interface ProfileHeader {
   syscalls: { [name: string]: number };
   runs: number;
   containers?: string[];
+  filtered?: boolean;              // a run traced only some system calls (syscall counts are partial)
   warning: string;
 }
 
@@ -77,8 +78,9 @@ export class Profiler {
       case "summary": this.mergeSummary(r as unknown as Summary); return;
       case "profile": this.mergeHeader(r as unknown as ProfileHeader); return;
       case "run": {
-        const run = r as { argv?: string[]; host?: string; user?: string; tracer?: string; tracerVersion?: string; start?: number };
+        const run = r as { argv?: string[]; host?: string; user?: string; tracer?: string; tracerVersion?: string; start?: number; flags?: string[] };
         this.header.runs++;
+        if (run.flags?.some((f, i) => f === "--seccomp-bpf" || (f === "-e" && /^trace=/.test(run.flags![i + 1] ?? "")) || /^(-e)?trace=|^--trace=/.test(f))) this.header.filtered = true;
         this.flushPids();
         this.needCommand = !run.argv?.length;
         if (run.argv?.length) this.header.commands = unionLists(this.header.commands, [run.argv]);
@@ -228,6 +230,7 @@ export class Profiler {
     for (const [k, n] of Object.entries(h.events ?? {})) this.count(k, n);
     for (const [k, n] of Object.entries(h.syscalls ?? {})) me.syscalls[k] = (me.syscalls[k] ?? 0) + n;
     if (h.containers) me.containers = union(me.containers ?? [], h.containers);
+    if (h.filtered) me.filtered = true;
     me.processes += h.processes ?? 0;
     me.runs += h.runs ?? 0;
   }

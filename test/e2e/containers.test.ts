@@ -57,3 +57,33 @@ describe("trace-run -- docker run", () => {
     expect(run("trace-diff", ["--allow", "net:127.0.0.1:9", "--allow", "socket:TCP", tmp + "/image.profile"], v2).status).toBe(0);
   }, 120000);
 });
+
+describe("trace-policy --format seccomp", () => {
+  it("a profile from a full trace lets the container run, and denies a call the run never made", () => {
+    execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
+    const trace = run("trace-run", ["--all-syscalls", "--", "docker", "run", "--rm", "leastpriv-test:1", "cat", "/data/secret.txt"]);
+    expect(trace.status).toBe(0);
+    const pol = run("trace-policy", ["--format", "seccomp"], trace.stdout);
+    expect(pol.status).toBe(0);
+    const profile = JSON.parse(pol.stdout);
+    expect(profile).toMatchObject({ defaultAction: "SCMP_ACT_ERRNO", architectures: expect.arrayContaining(["SCMP_ARCH_X86_64"]) });
+    expect(profile.syscalls[0].names).toContain("sendfile");                   // cat's own
+    expect(profile.syscalls[0].names).not.toContain("socket");
+    expect(profile.syscalls[1]).toMatchObject({ names: expect.arrayContaining(["clone3"]), action: "SCMP_ACT_ERRNO", errnoRet: 38 });
+    writeFileSync(tmp + "/seccomp.json", pol.stdout);
+    const ok = spawnSync("docker", ["run", "--rm", "--security-opt", `seccomp=${tmp}/seccomp.json`, "leastpriv-test:1", "cat", "/data/secret.txt"], { encoding: "utf8" });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe("for the container only\n");
+    const denied = spawnSync("docker", ["run", "--rm", "--security-opt", `seccomp=${tmp}/seccomp.json`, "leastpriv-test:1", "nc", "127.0.0.1", "9"], { encoding: "utf8" });
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toContain("socket: Operation not permitted");
+  }, 120000);
+
+  it("refuses a trace of only some system calls", () => {
+    const trace = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1", "cat", "/data/secret.txt"]).stdout;
+    const r = run("trace-policy", ["--format", "seccomp"], trace);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^trace-policy: the trace followed only some system calls/);
+    expect(run("trace-policy", ["--format", "seccomp", "--allow-filtered"], trace).status).toBe(0);
+  }, 60000);
+});

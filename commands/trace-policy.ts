@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// trace-policy: an enforceable policy from a trace; for now a Docker/OCI seccomp profile.
+
+import { cli, main, version, EXIT_OK, UserError, warn } from "../lib/cli.js";
+import { readRecords } from "../lib/ndjson-in.js";
+import { seccompProfile } from "../lib/seccomp.js";
+import { Profiler } from "../lib/summary.js";
+
+const prog = "trace-policy";
+const a = cli(prog, "Usage: $0 --format seccomp [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")
+  .option("format", { choices: ["seccomp"] as const, demandOption: true, describe: "the policy: seccomp (Docker/OCI JSON)" })
+  .option("allow-filtered", { type: "boolean", default: false, describe: "write the policy even from a trace of only some system calls (it will lack calls)" })
+  .example("trace-run --all-syscalls -- docker run --rm app:1 --selftest | trace-policy --format seccomp > app.json", "trace everything, then the profile")
+  .example("docker run --security-opt seccomp=app.json app:1", "run the container under it")
+  .parseSync();
+
+await main(prog, async () => {
+  const p = new Profiler();
+  const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
+  if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no policy written");
+  const [h] = p.result();
+  if (!Object.keys(h.syscalls).length) throw new UserError("no system calls in the input: no policy written");
+  if (h.filtered) {
+    const msg = "the trace followed only some system calls (trace-run's default filter): trace with trace-run --all-syscalls";
+    if (!a["allow-filtered"]) throw new UserError(msg);
+    warn(prog, msg + "; writing an incomplete policy as asked");
+  } else if (!h.runs) {
+    warn(prog, "the input does not say whether every system call was traced (no run header with strace's flags)");
+  }
+  process.stdout.write(JSON.stringify(seccompProfile(h, version()), null, 2) + "\n");
+  return EXIT_OK;
+});
