@@ -7,6 +7,14 @@ import { ROOT, run } from "../helpers.js";
 const TR = ROOT + "dist/commands/trace-run.js";
 const alive = (marker: string) => spawnSync("pgrep", ["-f", marker]).status === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits until `ok()` holds (polling), so that a loaded machine only makes the test slower, not wrong. */
+async function waitFor(ok: () => boolean, ms = 15000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await sleep(50);
+  }
+}
 
 describe("trace-run", () => {
   beforeAll(() => { execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT }); });
@@ -69,7 +77,7 @@ describe("trace-run", () => {
     const tr = spawn(process.execPath, [TR, "-p", String(target.pid)], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     tr.stdout.on("data", (d) => (out += d));
-    await sleep(1500);
+    await waitFor(() => out.includes('"path":"/etc/hostname"'));
     tr.kill("SIGINT");
     const code = await new Promise((r) => tr.on("close", r));
     const recs = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
@@ -86,7 +94,8 @@ describe("trace-run", () => {
     const tr = spawn(process.execPath, [TR, "--", "sh", "-c", `sleep 30 & sleep 30; wait # ${marker}`], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     tr.stdout.on("data", (d) => (out += d));
-    await sleep(1500);
+    await waitFor(() => out.includes('"path":"/usr/bin/sleep"'));
+    await sleep(300);
     expect(alive(marker)).toBe(true);
     tr.kill("SIGINT");
     const code = await new Promise((r) => tr.on("close", r));
@@ -94,8 +103,7 @@ describe("trace-run", () => {
     const recs = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
     expect(recs.some((x) => x.syscall === "execve" && x.path === "/usr/bin/sleep")).toBe(true);
     expect(recs.at(-1)).toMatchObject({ type: "end", exit: 130 });
-    await sleep(500);
-    expect(alive(marker)).toBe(false);
+    await waitFor(() => !alive(marker), 5000);
     expect(spawnSync("pgrep", ["-x", "-f", "sleep 30"]).status).toBe(1);
   });
 
