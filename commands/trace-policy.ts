@@ -1,25 +1,33 @@
 #!/usr/bin/env node
-// trace-policy: an enforceable policy from a trace; for now a Docker/OCI seccomp profile.
+// trace-policy: an enforceable policy from a trace: seccomp (Docker/OCI), AppArmor, or a systemd drop-in.
 
 import { cli, main, version, EXIT_OK, UserError, warn } from "../lib/cli.js";
 import { readRecords } from "../lib/ndjson-in.js";
 import { seccompProfile } from "../lib/seccomp.js";
+import { apparmorProfile } from "../lib/apparmor.js";
+import { systemdDropIn } from "../lib/systemd.js";
 import { Profiler } from "../lib/summary.js";
 
 const prog = "trace-policy";
-const a = cli(prog, "Usage: $0 --format seccomp [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")
-  .option("format", { choices: ["seccomp"] as const, demandOption: true, describe: "the policy: seccomp (Docker/OCI JSON)" })
+const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")
+  .option("format", { choices: ["seccomp", "apparmor", "systemd"] as const, demandOption: true, describe: "the policy: seccomp (Docker/OCI JSON), apparmor (apparmor.d profile), systemd (unit drop-in)" })
+  .option("name", { type: "string", describe: "apparmor: the profile's name (default: the program's, attached to its path)" })
+  .option("collapse", { type: "number", describe: "show a directory with more than N entries as DIR/** (as trace-summarize)" })
   .option("allow-filtered", { type: "boolean", default: false, describe: "write the policy even from a trace of only some system calls (it will lack calls)" })
   .example("trace-run --all-syscalls -- docker run --rm app:1 --selftest | trace-policy --format seccomp > app.json", "trace everything, then the profile")
   .example("docker run --security-opt seccomp=app.json app:1", "run the container under it")
+  .example("trace-run -- ./tool | trace-policy --format apparmor --collapse 20 > /etc/apparmor.d/tool", "an AppArmor profile")
+  .example("trace-policy --format systemd tool.ndjson > tool.service.d/sandbox.conf", "a systemd drop-in")
   .parseSync();
 
 await main(prog, async () => {
   const p = new Profiler();
   const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
   if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no policy written");
-  const [h] = p.result();
+  const [h, ...items] = p.result(a.collapse);
   if (!Object.keys(h.syscalls).length) throw new UserError("no system calls in the input: no policy written");
+  if (a.format === "apparmor") { process.stdout.write(apparmorProfile(h, items, version(), a.name)); return EXIT_OK; }
+  if (a.format === "systemd") { process.stdout.write(systemdDropIn(h, items, version())); return EXIT_OK; }
   if (h.filtered) {
     const msg = "the trace followed only some system calls (trace-run's default filter): trace with trace-run --all-syscalls";
     if (!a["allow-filtered"]) throw new UserError(msg);

@@ -19,6 +19,7 @@ export interface Summary {
   op?: string;                     // priv and cred summaries: what was done
   capability?: string;
   ops: string[];
+  okOps?: string[];                // the operations that succeeded at least once
   syscalls: string[];
   calls: number;
   ok: number;
@@ -204,6 +205,7 @@ export class Profiler {
       this.res.set(key, s);
     }
     s.ops = union(s.ops, [op]);
+    if (e.ok) s.okOps = union(s.okOps ?? [], [op]);
     s.syscalls = union(s.syscalls, [e.syscall]);
     s.calls++;
     if (e.ok) s.ok++;
@@ -288,6 +290,7 @@ function unionLists(a: string[][], b: string[][]): string[][] {
 
 function mergeInto(s: Summary, t: Summary): void {
   s.ops = union(s.ops, t.ops ?? []);
+  if (t.okOps) s.okOps = union(s.okOps ?? [], t.okOps);
   s.syscalls = union(s.syscalls, t.syscalls ?? []);
   s.calls += t.calls ?? 0;
   s.ok += t.ok ?? 0;
@@ -300,7 +303,7 @@ function mergeInto(s: Summary, t: Summary): void {
 }
 
 function clone(t: Summary): Summary {
-  return { ...t, ops: [...(t.ops ?? [])], syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
+  return { ...t, ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
     calls: t.calls ?? 0, ok: t.ok ?? 0 };
 }
 
@@ -311,7 +314,7 @@ function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
 /** Fixed field order and sorted maps, so that equal profiles are equal text. */
 function tidy(s: Summary): Summary {
   const o: Record<string, unknown> = { type: "summary", kind: s.kind };
-  for (const k of ["path", "addr", "role", "op", "capability", "probe", "ops", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown"] as const) {
+  for (const k of ["path", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown"] as const) {
     const v = k === "errors" ? sortObj(s.errors) : s[k];
     if (v !== undefined) o[k] = v;
   }
