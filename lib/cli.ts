@@ -43,8 +43,15 @@ export function cli(prog: string, usage: string): Argv {
 
 /** Runs a command's job, turning any failure into one stderr line and exit code 2. */
 export async function main(prog: string, job: () => Promise<number>, failure = EXIT_TROUBLE): Promise<void> {
+  // a reader that went away (| head) is a quiet success, whichever way the tool writes
+  let readerGone = false;
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") { readerGone = true; process.exitCode = EXIT_OK; }
+    else { warn(prog, `standard output: ${describe(err)}`); process.exitCode = EXIT_TROUBLE; }
+  });
   try {
     process.exitCode = await job();
+    if (readerGone) process.exitCode = EXIT_OK;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (process.env.LEASTPRIV_DEBUG) process.stderr.write(String(err.stack) + "\n");

@@ -14,6 +14,7 @@ describe("trace-filter", () => {
     execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     events = run("trace-parse", [FIX + "pipeline.strace"]).stdout;
     writeFileSync(tmp + "/events.ndjson", events);
+    writeFileSync(tmp + "/py.ndjson", run("trace-parse", [FIX + "py-import.strace"]).stdout);
   });
 
   it("--files --op, headers passed through", () => {
@@ -123,5 +124,19 @@ describe("trace-summarize", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^trace-summarize: <stdin>:1: invalid JSON/);
     expect(run("trace-summarize", ["--collapse", "0"]).status).toBe(2);
+  });
+});
+
+describe("| head -n1 on every tool that writes a lot at the end", () => {
+  it("text reports, profiles, diffs and policies end quietly with 0 when their reader goes away", () => {
+    const big = tmp + "/big.ndjson";
+    // enough distinct files that each output is larger than a pipe's buffer
+    execFileSync("sh", ["-c", `for i in $(seq 40); do sed "s#/usr/lib/python3.11/#/usr/lib/python3.11/$i/#g" ${tmp}/py.ndjson; done > ${big}`]);
+    for (const cmd of ["trace-summarize --format text", "trace-summarize", "trace-diff --format text /dev/null", "trace-policy --format apparmor"]) {
+      const [tool, ...args] = cmd.split(" ");
+      const r = spawnSync("bash", ["-c", `node dist/commands/${tool}.js ${args.join(" ")} ${big} | head -n1 >/dev/null; echo "status \${PIPESTATUS[0]}"`], { cwd: ROOT, encoding: "utf8" });
+      expect(r.stdout, cmd).toBe("status 0\n");
+      expect(r.stderr, cmd).toBe("");
+    }
   });
 });
