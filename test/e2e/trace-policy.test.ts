@@ -1,7 +1,7 @@
 // trace-policy's AppArmor profile and systemd drop-in, checked by the real tools that enforce them.
-import { describe, expect, it, beforeAll } from "vitest";
+import { afterAll, describe, expect, it, beforeAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { FIX, ROOT, run } from "../helpers.js";
 
@@ -11,6 +11,7 @@ const out = "/run/leastpriv-policy-test";
 let events = "";
 
 describe("trace-policy --format apparmor|systemd", () => {
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
   beforeAll(() => {
     execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     events = run("trace-run", ["--", "sh", "-c",
@@ -76,5 +77,13 @@ describe("trace-policy --format apparmor|systemd", () => {
     writeFileSync(`${bad}/lp-test.service`, "[Unit]\nDescription=leastpriv test\n[Service]\nExecStart=/usr/bin/cat /etc/hostname\n");
     writeFileSync(`${bad}/lp-test.service.d/sandbox.conf`, d.replace("ProtectSystem=strict", "ProtectSystm=strict"));
     expect(spawnSync("systemd-analyze", ["verify", `${bad}/lp-test.service`], { encoding: "utf8", env: { ...process.env, SYSTEMD_UNIT_PATH: bad + ":" } }).stderr).toMatch(/sandbox\.conf.*Unknown key/);
+  });
+
+  it("bad input: a line that is not a record, or no system calls at all, writes no policy (exit 2)", () => {
+    const r = run("trace-policy", ["--format", "systemd"], "not json\n");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^trace-policy: <stdin>:1: invalid JSON/);
+    expect(r.stdout).toBe("");
+    expect(run("trace-policy", ["--format", "apparmor"], "").stderr).toBe("trace-policy: no system calls in the input: no policy written\n");
   });
 });
