@@ -23,6 +23,7 @@ describe("npm pack | npm install -g", () => {
       expect(m.stdout.trim(), `man ${cmd}`).toMatch(new RegExp(`/${cmd}\\.1$`));
     }
     expect(spawnSync("man", ["-w", "5", "trace-records"], { env, encoding: "utf8" }).stdout.trim()).toMatch(/trace-records\.5$/);
+    expect(spawnSync("man", ["-w", "7", "leastpriv"], { env, encoding: "utf8" }).stdout.trim()).toMatch(/leastpriv\.7$/);
     // the installed tools work together
     const out = spawnSync("sh", ["-c", `trace-parse ${ROOT}test/fixtures/strace/single.strace | trace-filter --files -c`], { env, encoding: "utf8" });
     expect(Number(out.stdout)).toBeGreaterThan(10);
