@@ -5,7 +5,7 @@ import { cli, main } from "../lib/cli.js";
 import { runTraced, EXIT_RUN_FAILED } from "../lib/run.js";
 
 const prog = "trace-run";
-const argv = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
+const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
   .parserConfiguration({ "halt-at-non-option": true, "populate--": true, "greedy-arrays": false })
   .option("p", { alias: "pid", type: "number", array: true, describe: "attach to a running process (and its threads and children from then on); repeatable" })
   .option("user", { alias: "u", type: "string", describe: "run COMMAND as this user, with its groups (strace -u; needs root)" })
@@ -21,8 +21,10 @@ const argv = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .example("trace-run -- make | trace-filter --files", "the files a build touches")
   .example("trace-run --user nobody -- cat /etc/shadow", "what a command is denied as another user")
   .example("trace-run -p 1234 > daemon.ndjson", "attach to a running process until ^C")
-  .example("trace-run --raw make.strace -- make > make.ndjson", "keep strace's own text too")
-  .parseSync();
+  .example("trace-run --raw make.strace -- make > make.ndjson", "keep strace's own text too");
+// "trace-run completion" prints the completion script (a program named completion: "trace-run -- completion")
+if (process.argv.length === 3 && process.argv[2] === "completion") { spec.showCompletionScript(); process.exit(0); }
+const argv = spec.parseSync();
 
 const command = [...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)];
 await main(prog, () => runTraced(prog, {

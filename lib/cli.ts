@@ -31,6 +31,7 @@ export function cli(prog: string, usage: string): Argv {
     .version(version())
     .help("help")
     .alias("h", "help")
+    .completion("completion", false)          // "trace-x completion >> ~/.bashrc" (bash and zsh)
     .strictOptions()
     .parserConfiguration({ "greedy-arrays": false })   // "--path GLOB FILE": FILE is an operand
     .wrap(Math.min(100, process.stdout.columns || 100))

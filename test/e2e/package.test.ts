@@ -24,6 +24,15 @@ describe("npm pack | npm install -g", () => {
     }
     expect(spawnSync("man", ["-w", "5", "trace-records"], { env, encoding: "utf8" }).stdout.trim()).toMatch(/trace-records\.5$/);
     expect(spawnSync("man", ["-w", "7", "leastpriv"], { env, encoding: "utf8" }).stdout.trim()).toMatch(/leastpriv\.7$/);
+    // bash completion: the script each tool prints completes its options
+    const comp = spawnSync("bash", ["-c",
+      'eval "$(trace-filter completion)"; COMP_WORDS=(trace-filter --fil); COMP_CWORD=1; _trace-filter_yargs_completions; echo "${COMPREPLY[@]}"'],
+    { env, encoding: "utf8" });
+    expect(comp.stdout.trim()).toBe("--files");
+    const runComp = spawnSync("bash", ["-c",
+      'eval "$(trace-run completion)"; COMP_WORDS=(trace-run --all); COMP_CWORD=1; _trace-run_yargs_completions; echo "${COMPREPLY[@]}"'],
+    { env, encoding: "utf8" });
+    expect(runComp.stdout.trim()).toBe("--all-syscalls");
     // the installed tools work together
     const out = spawnSync("sh", ["-c", `trace-parse ${ROOT}test/fixtures/strace/single.strace | trace-filter --files -c`], { env, encoding: "utf8" });
     expect(Number(out.stdout)).toBeGreaterThan(10);
