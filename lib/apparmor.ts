@@ -3,9 +3,7 @@
 // inferred. Globs from trace-summarize's collapse and normalisation become AppArmor globs.
 
 import type { ProfileHeader, Summary } from "./summary.js";
-
-const READ = new Set(["read", "list", "readlink", "getxattr", "watch"]);
-const WRITE = new Set(["write", "readwrite", "create", "delete", "rename", "link", "symlink", "mkdir", "mknod", "chmod", "chown", "utime", "setxattr"]);
+import { READ_OPS, WRITE_OPS } from "./syscalls.js";
 
 /** A path as an AppArmor path expression: literal characters escaped, our placeholders as globs. */
 export function aaPath(p: string): string {
@@ -21,8 +19,8 @@ function modes(s: Summary): string {
   const ops = s.okOps ?? [];
   let m = "";
   if (ops.includes("map")) m += "m";
-  if (ops.some((o) => READ.has(o)) || ops.includes("map")) m += "r";
-  if (ops.some((o) => WRITE.has(o))) m += "w";
+  if (ops.some((o) => READ_OPS.has(o)) || ops.includes("map")) m += "r";
+  if (ops.some((o) => WRITE_OPS.has(o))) m += "w";
   if (ops.includes("exec")) m += "ix";
   return m;
 }

@@ -6,6 +6,7 @@ import micromatch from "micromatch";
 import { readFileSync } from "node:fs";
 import { keyOf, type Summary } from "./summary.js";
 import { UserError } from "./cli.js";
+import { endpointText } from "./report.js";
 
 export interface DiffOptions {
   strict?: boolean;
@@ -100,11 +101,7 @@ export function diffProfiles(base: Summary[], cur: Summary[], o: DiffOptions = {
 export function diffText(ds: DiffRecord[]): string {
   const what = (d: DiffRecord) => {
     if (d.path !== undefined) return `${d.kind} ${d.path}`;
-    if (d.addr) {
-      const a = d.addr;
-      const where = a.ip !== undefined ? `${a.ip}${a.port !== undefined ? ":" + a.port : ""}` : a.path ?? (a.abstract !== undefined ? "@" + a.abstract : "");
-      return `net ${d.role} ${a.proto ?? a.family} ${where}`.trim();
-    }
+    if (d.addr) return `net ${d.role} ${d.addr.proto ?? d.addr.family} ${endpointText(d.addr)}`.trim();
     return `${d.kind} ${d.op}${d.capability ? " (" + d.capability + ")" : ""}`;
   };
   return ds.map((d) => {

@@ -18,7 +18,7 @@ export interface LineHandler {
   end?(file: string, name: string): void;
 }
 
-export const displayName = (file: string) => (file === "-" ? "<stdin>" : file);
+const displayName = (file: string) => (file === "-" ? "<stdin>" : file);
 
 /** Reads every operand; returns how many could not be read. */
 export async function readLines(prog: string, files: string[], h: LineHandler, maxLine = DEFAULT_MAX_LINE): Promise<number> {

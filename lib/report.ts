@@ -1,7 +1,15 @@
 // The human-readable form of a profile (trace-summarize --format text): grouped by kind, with counts.
 // Colour only when asked for (a terminal, and neither NO_COLOR nor TERM=dumb).
 
+import type { Addr } from "./records.js";
 import type { ProfileHeader, Summary } from "./summary.js";
+import { READ_OPS, WRITE_OPS } from "./syscalls.js";
+
+/** An endpoint for people: 127.0.0.1:80, [::1]:53, /run/sock, @abstract, inode 123. */
+export function endpointText(a: Addr): string {
+  if (a.ip !== undefined) return `${a.family === "inet6" ? `[${a.ip}]` : a.ip}${a.port !== undefined ? ":" + a.port : ""}`;
+  return a.path ?? (a.abstract !== undefined ? "@" + a.abstract : a.inode !== undefined ? `inode ${a.inode}` : "");
+}
 
 export function useColour(stream: NodeJS.WriteStream): boolean {
   return !!stream.isTTY && process.env.NO_COLOR === undefined && process.env.TERM !== "dumb";
@@ -29,15 +37,15 @@ export function textReport(h: ProfileHeader, items: Summary[], colour = false): 
     out.push("");
   };
   const files = items.filter((s) => s.kind === "file");
-  const has = (s: Summary, ops: string[]) => s.ops.some((o) => ops.includes(o));
-  const changing = ["write", "readwrite", "create", "delete", "rename", "link", "symlink", "mkdir", "mknod", "chmod", "chown", "utime", "setxattr"];
-  group("Files changed", files.filter((s) => !s.probe && has(s, changing)), (s) => s.path!);
-  group("Files read", files.filter((s) => !s.probe && !has(s, changing) && has(s, ["read", "list", "map", "exec", "readlink", "getxattr", "watch"])), (s) => s.path!);
-  group("Files looked at (stat, access, chdir)", files.filter((s) => !s.probe && !has(s, changing) && !has(s, ["read", "list", "map", "exec", "readlink", "getxattr", "watch"])), (s) => s.path!);
+  const changes = (s: Summary) => s.ops.some((o) => WRITE_OPS.has(o));
+  const reads = (s: Summary) => s.ops.some((o) => READ_OPS.has(o) || o === "map" || o === "exec");
+  group("Files changed", files.filter((s) => !s.probe && changes(s)), (s) => s.path!);
+  group("Files read", files.filter((s) => !s.probe && !changes(s) && reads(s)), (s) => s.path!);
+  group("Files looked at (stat, access, chdir)", files.filter((s) => !s.probe && !changes(s) && !reads(s)), (s) => s.path!);
   group("Programs run", items.filter((s) => s.kind === "exec" && s.ok > 0), (s) => `${s.path}${s.argv?.length ? "  e.g. " + s.argv[0].join(" ") : ""}`);
   const addr = (s: Summary) => {
     const a = s.addr!;
-    const where = a.ip !== undefined ? `${a.family === "inet6" ? `[${a.ip}]` : a.ip}${a.port !== undefined ? ":" + a.port : ""}` : a.path ?? (a.abstract !== undefined ? "@" + a.abstract : a.inode !== undefined ? `inode ${a.inode}` : "");
+    const where = endpointText(a);
     return `${s.role} ${a.proto ?? a.family} ${where}`.trim();
   };
   group("Network", items.filter((s) => s.kind === "net" && s.role !== "socket"), addr);

@@ -122,9 +122,9 @@ export function specOf(syscall: string): Spec {
   return SPECS.get(syscall) ?? OTHER;
 }
 
-export function knownSyscalls(): string[] {
-  return [...SPECS.keys()];
-}
+/** File operations that change something (data, names or metadata), and those that read. */
+export const WRITE_OPS = new Set(["write", "readwrite", "create", "delete", "rename", "link", "symlink", "mkdir", "mknod", "chmod", "chown", "utime", "setxattr"]);
+export const READ_OPS = new Set(["read", "list", "readlink", "getxattr", "watch"]);
 
 /** The text of a flags value however strace printed it: "O_RDONLY|O_CLOEXEC", or -X verbose's comment. */
 export function flagText(v: Json | undefined): string {

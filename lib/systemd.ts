@@ -2,8 +2,7 @@
 // derived from a profile, each line commented with its evidence.
 
 import type { ProfileHeader, Summary } from "./summary.js";
-
-const WRITE = new Set(["write", "readwrite", "create", "delete", "rename", "link", "symlink", "mkdir", "mknod", "chmod", "chown", "utime", "setxattr"]);
+import { WRITE_OPS } from "./syscalls.js";
 const AF: Record<string, string> = { inet: "AF_INET", inet6: "AF_INET6", unix: "AF_UNIX", netlink: "AF_NETLINK", packet: "AF_PACKET" };
 
 export function systemdDropIn(h: ProfileHeader, items: Summary[], version: string): string {
@@ -37,7 +36,7 @@ export function systemdDropIn(h: ProfileHeader, items: Summary[], version: strin
   }
 
   // writes outside temporary directories need ReadWritePaths= under ProtectSystem=strict
-  const written = items.filter((s) => s.kind === "file" && !s.probe && s.path?.startsWith("/") && (s.okOps ?? []).some((o) => WRITE.has(o)));
+  const written = items.filter((s) => s.kind === "file" && !s.probe && s.path?.startsWith("/") && (s.okOps ?? []).some((o) => WRITE_OPS.has(o)));
   const tmp = (p: string) => /^\/(tmp|var\/tmp)(\/|$)/.test(p);
   const outside = [...new Set(written.filter((s) => !tmp(s.path!) && !s.path!.startsWith("/dev/")).map((s) => dirOf(s)))].sort();
   out.push("# the file system read-only, but for what the run wrote");
