@@ -11,6 +11,7 @@ export const DEFAULT_RULES: Rule[] = [
   { re: /^\/proc\/\d+(?=\/|$)/, to: "/proc/<pid>" },
   { re: /^\/proc\/<pid>\/task\/\d+(?=\/|$)/, to: "/proc/<pid>/task/<tid>" },
   { re: /^\/proc\/thread-self(?=\/|$)/, to: "/proc/self" },
+  { re: /^\/proc\/(<pid>|self)\/(fd|fdinfo)\/\d+$/, to: "/proc/$1/$2/<fd>" },
   { re: /^\/dev\/pts\/\d+$/, to: "/dev/pts/<n>" },
   { re: /^(\/tmp|\/var\/tmp)\/systemd-private-[0-9a-f]{32}-/, to: "$1/systemd-private-<id>-" },
 ];
@@ -57,4 +58,24 @@ export function loadRules(file: string): Rule[] {
     catch (e) { throw new UserError(`${file}:${i + 1}: ${(e as Error).message}`); }
   });
   return rules;
+}
+
+/**
+ * Names a traced process's look at its own /proc entries (or its relatives') /proc/self, so that they
+ * stay apart from reading other processes' (/proc/<pid>), which a user may be denied.
+ */
+export class OwnProc {
+  private pids = new Set<number>();
+
+  rewrite<T extends { type: string }>(r: T): T {
+    if (r.type !== "syscall") return r;
+    const e = r as unknown as { pid: number | null; kind: string; op: string; ok: boolean | null; ret: unknown; path?: string; path2?: string };
+    if (e.pid !== null) this.pids.add(e.pid);
+    if (e.kind === "proc" && e.op === "fork" && e.ok && typeof e.ret === "number") this.pids.add(e.ret);
+    for (const k of ["path", "path2"] as const) {
+      const m = e[k] !== undefined ? /^\/proc\/(\d+)(?=\/|$)/.exec(e[k]!) : null;
+      if (m && this.pids.has(Number(m[1]))) e[k] = "/proc/self" + e[k]!.slice(m[0].length);
+    }
+    return r;
+  }
 }

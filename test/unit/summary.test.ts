@@ -99,7 +99,8 @@ describe("trace-summarize profiles", () => {
   });
 
   it("rules and temporary names", () => {
-    expect(normalizePath("/proc/42/fd/3")).toBe("/proc/<pid>/fd/3");
+    expect(normalizePath("/proc/42/fd/3")).toBe("/proc/<pid>/fd/<fd>");
+    expect(normalizePath("/proc/self/fdinfo/12")).toBe("/proc/self/fdinfo/<fd>");
     expect(normalizePath("/dev/pts/7")).toBe("/dev/pts/<n>");
     expect(normalizePath("/var/tmp/build-x1Y2z3/out")).toBe("/var/tmp/build-<tmp>/out");
     expect(normalizePath("/tmp/report.txt")).toBe("/tmp/report.txt");

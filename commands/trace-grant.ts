@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// trace-grant: which accesses of a traced run a user would be denied on this host, and the narrowest grant for each.
+
+import { hostname } from "node:os";
+import { cli, main, version, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
+import { checkAccess, homeOf, lookupUser, R, W, X } from "../lib/access.js";
+import { accessNeeds, byDescriptor, countGrants, DANGEROUS_GROUPS, planGrants, type PlanHeader } from "../lib/grant.js";
+import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
+import { realHost } from "../lib/grant-host.js";
+import { readRecords } from "../lib/ndjson-in.js";
+import { RecordWriter } from "../lib/output.js";
+import type { SyscallRecord } from "../lib/records.js";
+import { loadRules, OwnProc } from "../lib/normalize.js";
+import { PROFILE_WARNING, Profiler } from "../lib/summary.js";
+
+const prog = "trace-grant";
+const a = cli(prog, "Usage: $0 --user NAME [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0 --user NAME --format text\n\nSay which of the accesses a traced run made NAME would be denied on this host (the kernel decides, as NAME),\nand the narrowest grant that allows each. Reads events or profiles; run it as root.")
+  .option("user", { alias: "u", type: "string", demandOption: true, describe: "the user who is to run the program" })
+  .option("format", { choices: ["ndjson", "text", "sh", "systemd"] as const, describe: "ndjson grant records, a text report, a shell script of the grants (and their undo), or a systemd drop-in (default: text on a terminal, else ndjson)" })
+  .option("collapse", { type: "number", default: 10, describe: "show the ACLs of more than N files under one directory as one DIR/** grant (every file is still listed and granted one by one); 0: never" })
+  .option("groups", { type: "boolean", default: true, describe: "offer membership of a safe group that owns what is needed (--no-groups: ACLs instead)" })
+  .option("rules", { type: "string", describe: "file of normalisation rules, one 'REGEX => REPLACEMENT' a line (as trace-summarize)" })
+  .check((x) => { if (!(x.collapse >= 0)) throw new Error("--collapse wants a number >= 0"); return true; })
+  .example("trace-run -- lynis audit system | trace-grant --user auditor --format text", "what auditor would be denied, and the grants")
+  .example("trace-grant --user auditor --format sh root.ndjson > grants.sh && sh grants.sh", "apply the plan (sh grants.sh undo takes it back)")
+  .example("trace-run --user auditor -- lynis audit system | trace-grant --user auditor", "from a run as the user: what it was denied")
+  .example("trace-grant --user auditor --format systemd root.ndjson > lynis.service.d/user.conf", "run it as a service as auditor")
+  .parseSync();
+
+await main(prog, async () => {
+  const user = lookupUser(a.user);
+  if (user.uid === 0) throw new UserError(`${a.user} is root: there is nothing to grant`);
+  const host = realHost();
+  const own = new OwnProc();
+  const p = new Profiler(a.rules ? loadRules(a.rules) : []);
+  const res = await readRecords(prog, a._.map(String), (r) => {
+    if (r.type !== "syscall" || !byDescriptor(r as SyscallRecord)) p.add(own.rewrite(r));
+  });
+  if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no plan made");
+  const [profile, ...items] = p.result();
+
+  // the home of whoever was traced (root, when the input does not say)
+  const homes = (profile.users.length ? profile.users : ["root"]).map(homeOf).filter((h): h is string => !!h);
+  const { needs, unchecked } = accessNeeds(items, host, homes);
+  const askable = needs.map((n, i) => ({ n, i })).filter(({ n }) => !n.owner);
+  const answers = await checkAccess(user, askable.map(({ n }) => n));
+  const verdicts = needs.map(() => "ok");
+  askable.forEach(({ i }, k) => { verdicts[i] = answers[k]; });
+
+  // groups that own denied paths with the access needed: the kernel says which denials each would lift
+  const groupFixes = new Map<number, Set<number>>();
+  if (a.groups) {
+    const mine = new Set(user.groups.map((g) => g.gid));
+    const byGid = new Map<number, number[]>();
+    verdicts.forEach((v, i) => {
+      if (v === "ok" || v === "gone" || needs[i].owner) return;
+      const gid = host.stat(needs[i].path)?.gid;
+      if (gid === undefined || gid === 0 || mine.has(gid) || host.groupName(gid) in DANGEROUS_GROUPS) return;
+      byGid.set(gid, [...(byGid.get(gid) ?? []), i]);
+    });
+    for (const [gid, idx] of byGid) {
+      if (idx.length < 2) continue;
+      const again = await checkAccess(user, idx.map((i) => needs[i]), [gid]);
+      groupFixes.set(gid, new Set(idx.filter((_, k) => again[k] === "ok")));
+    }
+  }
+
+  // what the user may do now on each denied path, bit by bit: an ACL entry for it must keep that
+  const deniedPaths = [...new Set(needs.filter((n, i) => !n.owner && verdicts[i] !== "ok" && verdicts[i] !== "gone").map((n) => n.path))];
+  const bits = await checkAccess(user, deniedPaths.flatMap((path) => [R, W, X].map((mode) => ({ path, mode }))));
+  const current = new Map(deniedPaths.map((p, k) => [p, [R, W, X].reduce((m, b, j) => (bits[k * 3 + j] === "ok" ? m | b : m), 0)]));
+
+  const grants = planGrants({ user, needs, verdicts, groupFixes, current, items, host, collapse: a.collapse || undefined });
+  const at = Date.now() / 1000;
+  const groups = user.groups.map((g) => g.name);
+  const header: PlanHeader = {
+    type: "plan", v: 1, user: user.name, uid: user.uid, groups, host: hostname(), at, commands: profile.commands,
+    checked: askable.length, denied: verdicts.filter((v) => v !== "ok" && v !== "gone").length, grants: countGrants(grants),
+    unchecked,
+    note: `Decided by the kernel of ${hostname()} at ${new Date(at * 1000).toISOString()}, checking each access as ${user.name} ` +
+      `(groups ${groups.join(", ")}): on another host, or on this one after changes, the answer may differ.`,
+    warning: PROFILE_WARNING,
+  };
+  const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");
+  if (format === "text") process.stdout.write(textPlan(header, grants));
+  else if (format === "sh") process.stdout.write(shPlan(header, grants, version()));
+  else if (format === "systemd") {
+    const written = [...new Set(needs.filter((n) => n.mode & W).map((n) => n.path))].sort();
+    process.stdout.write(systemdPlan(header, grants, written, version()));
+  } else {
+    const out = new RecordWriter();
+    out.write(header);
+    for (const g of grants) out.write(g);
+    await out.end();
+  }
+  return EXIT_OK;
+}, EXIT_TROUBLE);

@@ -1,0 +1,441 @@
+// From a profile to a grant plan: which of the accesses a run made would be denied to a user, and the
+// narrowest grant that allows each. The accesses become (path, mode) checks; the kernel decides them
+// (lib/access.ts); this module turns the denials into grants, choosing, in order of preference, a group
+// the user could join that already owns what is needed (when it grants nothing dangerous), a directory
+// search bit or an ACL entry for the user on the one file, and a capability only where no file-level
+// grant exists. What no grant covers is said plainly.
+
+import { R, W, X, modeText, type Check, type UserInfo, type Verdict } from "./access.js";
+import type { Addr, SyscallRecord } from "./records.js";
+import type { Summary } from "./summary.js";
+import { specOf } from "./syscalls.js";
+
+export interface Grant {
+  type: "grant";
+  grant: "group" | "search" | "acl" | "owner" | "capability" | "none";
+  user: string;
+  path?: string;             // the file or directory; DIR/** when several are collapsed into one grant
+  paths?: string[];          // a collapsed grant: every path it covers
+  perms?: string;            // acl and search: the user's ACL entry once granted ("r", "rw", "x", "rx")
+  group?: string;
+  capability?: string;
+  blunt?: boolean;           // a capability standing in where no file-level grant is possible
+  rootEquivalent?: boolean;  // the capability would let the user become root
+  accesses: string[];        // what the run did that this grant allows
+  programs?: string[];
+  because: string;
+  apply: string[];           // shell commands that make the grant (idempotent)
+  undo: string[];            // shell commands that take it back
+}
+
+export interface PlanHeader {
+  type: "plan";
+  v: number;
+  user: string;
+  uid: number;
+  groups: string[];
+  host: string;
+  at: number;                // epoch seconds of the checks
+  commands: string[][];
+  checked: number;           // (path, mode) checks the kernel answered
+  denied: number;
+  grants: { [kind: string]: number };
+  unchecked: { path: string; why: string }[];
+  note: string;
+  warning: string;
+}
+
+/** What trace-grant must know of this host besides the kernel's answers (an interface, so tests can fake a host). */
+export interface Host {
+  exists(p: string): boolean;
+  /** uid, gid, mode bits and type of what the path names now (after symlinks); undefined when gone. */
+  stat(p: string): { uid: number; gid: number; mode: number; dir: boolean } | undefined;
+  isScript(p: string): boolean;
+  /** The file system type when it cannot hold ACLs (proc, sysfs, …), else undefined. */
+  noAcl(p: string): string | undefined;
+  /** The user's present ACL entry on each path ("r--"…), or "" when the file has no extended ACL. */
+  aclEntries(paths: string[], uid: number): Map<string, { entry?: string; extended: boolean }>;
+  groupName(gid: number): string;
+  unprivilegedPortStart(): number;
+}
+
+/** One access the run made, as a kernel check: which mode on which path, and why it is needed. */
+export interface Need extends Check {
+  why: string[];             // "read /etc/shadow", "search /root (for /root/.ssh)"
+  programs: string[];
+  stand?: string;            // checked on a stand-in for a path that is gone (/proc/1 for /proc/<pid>)
+  owner?: boolean;           // needs to own the file (chmod): not an access(2) question
+}
+
+const LIST_MAX = 20;
+
+// Operations and what each needs of the path itself (beyond search on every ancestor). Creating,
+// deleting and renaming need write and search on the parent instead.
+const SELF: { [op: string]: number } = {
+  read: R, list: R, watch: R, readwrite: R | W, write: W, utime: W, setxattr: W, chdir: X, exec: X,
+};
+const IN_PARENT = new Set(["delete", "rename", "mkdir", "mknod", "symlink", "link"]);
+const DENIALS = new Set(["EACCES", "EPERM"]);
+
+/** The operations of a summary that the plan must allow: those that worked, and those denied by permissions. */
+export function wantedOps(s: Summary): string[] {
+  const ok = s.okOps ?? [];
+  const denied = Object.keys(s.errors ?? {}).some((e) => DENIALS.has(e));
+  return denied ? s.ops : ok;
+}
+
+/**
+ * A call made on a descriptor (read, fstat, newfstatat(fd, "", AT_EMPTY_PATH)…): it needs no permission
+ * of the path, which was checked when the descriptor was opened (by the run, or by whoever handed it over).
+ */
+export function byDescriptor(e: SyscallRecord): boolean {
+  if (e.fd === undefined || e.kind !== "file") return false;
+  const sp = specOf(e.syscall);
+  return sp.path === undefined || e.args[sp.path] === "";
+}
+
+/**
+ * The kernel checks that stand for the file accesses of a profile. Paths with generated names cannot be
+ * checked as they were (the pid or temporary file is gone): /proc/<pid> is checked on PID 1 (a process
+ * of another user), a temporary name through its directory, and the rest are listed as unchecked.
+ */
+export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScript">, homes: string[] = []):
+  { needs: Need[]; unchecked: { path: string; why: string }[] } {
+  const needs = new Map<string, Need>();
+  const unchecked: { path: string; why: string }[] = [];
+  const add = (path: string, mode: number, why: string, programs: string[], extra: Partial<Need> = {}) => {
+    const key = path + "\0" + (extra.owner ? "owner" : extra.how ?? "");
+    let n = needs.get(key);
+    if (!n) { n = { path, mode: 0, why: [], programs: [], ...extra }; needs.set(key, n); }
+    n.mode |= mode;
+    if (n.why.length < LIST_MAX && !n.why.includes(why)) n.why.push(why);
+    for (const p of programs) if (n.programs.length < LIST_MAX && !n.programs.includes(p)) n.programs.push(p);
+  };
+  const ancestors = (p: string, why: string, programs: string[]) => {
+    for (let d = parent(p); d !== undefined; d = parent(d)) {
+      if (!d.includes("<")) add(d, X, `search ${d} (${why})`, programs);
+    }
+  };
+
+  for (const s of items) {
+    if (s.kind !== "file" || !s.path?.startsWith("/") || s.path.endsWith("/**")) continue;
+    // a search that found nothing must still find nothing, not be refused: it needs its directories
+    if (s.probe) {
+      const home = homes.find((h) => h !== "/" && s.path!.startsWith(h + "/"));
+      // run as the user, the program looks in the user's own home (~/.config, ~/.local): not the traced user's
+      if (home) unchecked.push({ path: s.path, why: `a search in ${home}, the traced user's home: as the user it looks in its own` });
+      else if (!s.path.includes("<")) ancestors(s.path, `look for ${s.path}`, s.programs);
+      continue;
+    }
+    // calls on a descriptor the process was given (stdin, a redirected stdout) need no permission of it
+    if (s.syscalls.every((c) => { const sp = specOf(c); return sp.path === undefined && sp.fd !== undefined; })) continue;
+    const ops = wantedOps(s);
+    if (!ops.length) continue;
+    let path = s.path;
+    let stand: string | undefined;
+    if (path === "/proc/self" || path.startsWith("/proc/self/")) continue;      // the process's own: always its to read
+    if (path.startsWith("/proc/<pid>")) {
+      stand = path;
+      path = path.replace(/^\/proc\/<pid>/, "/proc/1").replace("/task/<tid>", "/task/1").replace(/\/<fd>$/, "/0");
+    }
+    const generated = path.includes("<");
+    const renamedOver = ops.includes("create") && s.syscalls.some((c) => c.startsWith("rename"));
+    const what = (op: string) => `${op} ${s.path}`;
+    for (const op of ops) {
+      const inParent = IN_PARENT.has(op) || renamedOver ||
+        ((op === "create" || op === "mkdir") && (generated || !host.exists(path)));
+      if (op === "mkdir" && !inParent) continue;                                   // made by the traced run itself
+      if (inParent) {
+        const dir = parent(path);
+        if (dir !== undefined && !dir.includes("<")) { add(dir, W | X, `${op} ${s.path}`, s.programs); ancestors(dir, what(op), s.programs); }
+        else unchecked.push({ path: s.path, why: `${op} in a directory with a generated name` });
+        continue;
+      }
+      if (generated) { unchecked.push({ path: s.path, why: "a generated name (a temporary file): checked through its directory only" }); continue; }
+      let mode = op === "create" ? W : SELF[op] ?? 0;
+      if (op === "exec" && host.isScript(path)) mode |= R;                        // the interpreter reads the script
+      if (op === "chmod") add(path, 0, what(op), s.programs, { owner: true });
+      if (stand && (op === "readlink" || mode === R)) add(path, R, what(op), s.programs, { stand, how: op === "readlink" ? "readlink" : "open" });
+      else if (mode) add(path, mode, what(op), s.programs, stand ? { stand } : {});
+      ancestors(path, what(op), s.programs);
+    }
+    if (generated) ancestors(path.slice(0, path.indexOf("<")), `${ops.join(",")} ${s.path}`, s.programs);
+  }
+  const seen = new Set<string>();
+  return { needs: [...needs.values()], unchecked: unchecked.filter((u) => !seen.has(u.path) && seen.add(u.path)) };
+}
+
+function parent(p: string): string | undefined {
+  if (p === "/") return undefined;
+  const k = p.lastIndexOf("/");
+  return k <= 0 ? "/" : p.slice(0, k);
+}
+
+/** Groups that must never be offered: membership is root in all but name, or reads every secret. */
+export const DANGEROUS_GROUPS: { [name: string]: string } = {
+  root: "is root's own group", sudo: "may run anything as root", wheel: "may become root", admin: "may run anything as root",
+  shadow: "reads every password hash", disk: "reads and writes raw disks: root in all but name",
+  kmem: "reads kernel memory", docker: "controls the Docker daemon: root in all but name", lxd: "controls LXD: root in all but name",
+  libvirt: "controls virtual machines and their disks", staff: "writes /usr/local: root in all but name",
+  tty: "writes to every terminal", utmp: "rewrites login records", input: "reads every keyboard", video: "reads the screen",
+};
+const KNOWN_GROUPS: { [name: string]: string } = {
+  adm: "reads the system logs (/var/log) and nothing that changes the system",
+  "systemd-journal": "reads the whole systemd journal",
+};
+
+// Capabilities that a user may be given for one program without handing it root, and the others.
+const GRANTABLE = new Set(["CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_DAC_READ_SEARCH", "CAP_SYSLOG", "CAP_PERFMON",
+  "CAP_SYS_TIME", "CAP_IPC_LOCK", "CAP_SYS_NICE", "CAP_AUDIT_READ", "CAP_KILL", "CAP_WAKE_ALARM"]);
+const WHY_ROOT: { [cap: string]: string } = {
+  CAP_SYS_ADMIN: "mounts, namespaces and much more", CAP_SYS_MODULE: "loads kernel code", CAP_SYS_PTRACE: "reads and changes any process's memory",
+  CAP_SYS_RAWIO: "reads and writes devices and memory directly", CAP_SETUID: "becomes any user", CAP_SETGID: "joins any group",
+  CAP_SETPCAP: "hands out capabilities", CAP_CHOWN: "takes ownership of any file", CAP_FOWNER: "changes the mode of any file",
+  CAP_DAC_OVERRIDE: "writes any file", CAP_BPF: "loads programs into the kernel", CAP_SYS_BOOT: "reboots or replaces the kernel",
+  CAP_MKNOD: "makes device nodes that reach raw disks", CAP_SYS_CHROOT: "tricks set-user-ID programs with a forged root",
+};
+
+export interface PlanInput {
+  user: UserInfo;
+  needs: Need[];
+  verdicts: Verdict[];               // the kernel's answer for each need, as the user
+  groupFixes: Map<number, Set<number>>;   // gid → indexes of needs that membership of it would allow (kernel-checked)
+  current?: Map<string, number>;     // for denied paths: the bits (R, W, X) the kernel allows the user now
+  items: Summary[];                  // the profile (for privileged operations and peers)
+  host: Host;
+  collapse?: number;
+}
+
+/** The grants, in a stable order: groups, search bits, ACLs, ownership, capabilities, then what no grant covers. */
+export function planGrants(inp: PlanInput): Grant[] {
+  const { user, needs, verdicts, host } = inp;
+  const u = user.name;
+  const grants: Grant[] = [];
+  const denied = needs.map((_, i) => i).filter((i) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner);
+  const covered = new Set<number>();
+
+  // 1. a group that already owns what is needed, when at least two denials go away with it and it is safe
+  const groups = [...inp.groupFixes.entries()]
+    .map(([gid, fixed]) => ({ gid, name: host.groupName(gid), fixed: [...fixed].filter((i) => denied.includes(i)) }))
+    .filter((g) => g.fixed.length >= 2 && !(g.name in DANGEROUS_GROUPS))
+    .sort((a, b) => b.fixed.length - a.fixed.length || a.gid - b.gid);
+  for (const g of groups) {
+    const fixed = g.fixed.filter((i) => !covered.has(i));
+    if (fixed.length < 2) continue;
+    fixed.forEach((i) => covered.add(i));
+    const what = KNOWN_GROUPS[g.name] ?? `gives whatever else group ${g.name} can access on this host: review that`;
+    grants.push({
+      type: "grant", grant: "group", user: u, group: g.name, accesses: accessesOf(fixed.map((i) => needs[i])),
+      programs: programsOf(fixed.map((i) => needs[i])),
+      because: `group ${g.name} already owns ${fixed.length} of the denied paths with the access needed; one membership instead of ` +
+        `${fixed.length} ACL entries, and it holds when files are replaced (log rotation). Membership also ${what}.`,
+      apply: [`id -nG ${sh(u)} | tr ' ' '\\n' | grep -qx ${sh(g.name)} || usermod -a -G ${sh(g.name)} ${sh(u)}`],
+      undo: [`! id -nG ${sh(u)} | tr ' ' '\\n' | grep -qx ${sh(g.name)} || gpasswd -d ${sh(u)} ${sh(g.name)} >/dev/null`],
+    });
+  }
+
+  // 2. per path: a file-level grant where the file system holds ACLs, else a capability or nothing
+  const byPath = new Map<string, number[]>();
+  for (const i of denied) {
+    if (covered.has(i)) continue;
+    const l = byPath.get(needs[i].path) ?? [];
+    l.push(i);
+    byPath.set(needs[i].path, l);
+  }
+  const aclPaths = [...byPath.keys()].filter((p) => !host.noAcl(p) && verdicts[byPath.get(p)![0]] !== "EROFS");
+  const present = aclPaths.length ? host.aclEntries(aclPaths, user.uid) : new Map();
+  const fileGrants: Grant[] = [];
+  for (const [path, idx] of byPath) {
+    const ns = idx.map((i) => needs[i]);
+    const mode = ns.reduce((m, n) => m | n.mode, 0);
+    const acc = accessesOf(ns), programs = programsOf(ns);
+    const verdict = verdicts[idx[0]];
+    const fsType = host.noAcl(path);
+    if (verdict === "EROFS") {
+      grants.push(none(u, path, acc, programs, undefined, `${path} is on a read-only file system: no grant makes it writable`));
+      continue;
+    }
+    if (fsType) {
+      // every /proc/1 path is a stand-in: the profile names other processes /proc/<pid>
+      const stand = ns.find((n) => n.stand)?.stand ?? (/^\/proc\/1(\/|$)/.test(path) ? path.replace(/^\/proc\/1/, "/proc/<pid>") : undefined);
+      if (stand) {
+        grants.push(none(u, stand, acc, programs, "CAP_SYS_PTRACE",
+          `${stand} of another user's process (checked on ${path}) is open only to a process allowed to trace it: that is CAP_SYS_PTRACE, ` +
+          `which ${WHY_ROOT.CAP_SYS_PTRACE}. Run this part as root or leave it out.`));
+      } else if (!(mode & W)) {
+        grants.push(capability(u, path, acc, programs, "CAP_DAC_READ_SEARCH", true,
+          `${path} is on ${fsType}, which holds no ACLs: the only grant is CAP_DAC_READ_SEARCH, which reads every file on the host (blunt)`));
+      } else {
+        grants.push(none(u, path, acc, programs, "CAP_DAC_OVERRIDE",
+          `${path} is on ${fsType}, which holds no ACLs; writing it needs CAP_DAC_OVERRIDE, which ${WHY_ROOT.CAP_DAC_OVERRIDE}`));
+      }
+      continue;
+    }
+    const st = host.stat(path);
+    const had = present.get(path) ?? { extended: false };
+    // a named entry decides alone (other no longer applies): it keeps what the user may do now
+    const now = inp.current?.get(path) ?? 0;
+    const perms = mergePerms(had.entry, mode | now);
+    const lacking = mode & ~now || mode;
+    const search = lacking === X && st?.dir;
+    const undo = had.entry ? [`setfacl -m ${sh(`u:${u}:${had.entry}`)} -- ${sh(path)}`]
+      : had.extended ? [`setfacl -x ${sh(`u:${u}`)} -- ${sh(path)}`]
+        : [`setfacl -x ${sh(`u:${u}`)} -- ${sh(path)}`, `setfacl -x m:: -- ${sh(path)} 2>/dev/null || :`];
+    fileGrants.push({
+      type: "grant", grant: search ? "search" : "acl", user: u, path, perms, accesses: acc, programs,
+      because: search
+        ? `${u} cannot pass through ${path}; an ACL entry with search (x) alone lets it reach the entries it names, without listing the directory`
+        : `${u} is denied ${verbOf(lacking, st?.dir)} ${path}; an ACL entry for ${u} on this ${st?.dir ? "directory" : "file"} alone allows it and changes nothing for anyone else` +
+          (st?.dir && lacking & W ? `. Writing a directory lets ${u} create, rename and delete any entry in it: review this one` : ""),
+      apply: [`setfacl -m ${sh(`u:${u}:${perms}`)} -- ${sh(path)}`],
+      undo,
+    });
+  }
+  grants.push(...collapseGrants(fileGrants, inp.collapse));
+
+  // 3. chmod of files the user does not own
+  for (let i = 0; i < needs.length; i++) {
+    const n = needs[i];
+    if (!n.owner) continue;
+    const st = host.stat(n.path);
+    if (!st || st.uid === user.uid) continue;
+    grants.push({
+      type: "grant", grant: "owner", user: u, path: n.path, accesses: n.why, programs: n.programs,
+      because: `changing the mode of ${n.path} is for its owner only (or CAP_FOWNER, which ${WHY_ROOT.CAP_FOWNER}); making ${u} the owner is the file-level grant`,
+      apply: [`chown ${sh(u)} -- ${sh(n.path)}`], undo: [`chown ${st.uid} -- ${sh(n.path)}`],
+    });
+  }
+
+  // 4. privileged operations
+  const start = host.unprivilegedPortStart();
+  for (const s of inp.items) {
+    if (s.kind !== "priv" || !s.capability) continue;
+    const worked = s.ok > 0 || Object.keys(s.errors).some((e) => DENIALS.has(e));
+    if (!worked) continue;
+    const acc = (s.evidence ?? [s.op ?? "?"]).map((e) => e.replace(/ \((ok|E[A-Z]+|no result)\)$/, ""));
+    if (s.op === "bind") {
+      const ports = bindPorts(inp.items).filter((p) => p < start);
+      if (!ports.length) continue;                   // this host lets anyone bind those ports
+      grants.push(capability(u, undefined, acc, s.programs, s.capability, false,
+        `binding port${ports.length > 1 ? "s" : ""} ${ports.join(", ")} (below ${start}, net.ipv4.ip_unprivileged_port_start on this host) needs CAP_NET_BIND_SERVICE; ` +
+        `no file grant exists. The alternative is lowering that sysctl, which opens those ports to every user.`));
+      continue;
+    }
+    if (GRANTABLE.has(s.capability)) {
+      grants.push(capability(u, undefined, acc, s.programs, s.capability, s.capability === "CAP_DAC_READ_SEARCH",
+        `${s.op} needs ${s.capability}; no file-level grant exists`));
+    } else {
+      grants.push(none(u, undefined, acc, s.programs, s.capability,
+        `${s.op} needs ${s.capability}, which ${WHY_ROOT[s.capability] ?? "is root in all but name"}: no grant short of root covers it. ` +
+        `Run this part as root or leave it out.`));
+    }
+  }
+  return grants.sort(byRank);
+}
+
+function capability(u: string, path: string | undefined, accesses: string[], programs: string[], cap: string, blunt: boolean, because: string): Grant {
+  const g: Grant = { type: "grant", grant: "capability", user: u, capability: cap, accesses, programs, because, apply: [], undo: [] };
+  if (path) g.path = path;
+  if (blunt) g.blunt = true;
+  return g;
+}
+
+function none(u: string, path: string | undefined, accesses: string[], programs: string[], cap: string | undefined, because: string): Grant {
+  const g: Grant = { type: "grant", grant: "none", user: u, accesses, programs, because, apply: [], undo: [] };
+  if (path) g.path = path;
+  if (cap) { g.capability = cap; g.rootEquivalent = !GRANTABLE.has(cap); }
+  return g;
+}
+
+function bindPorts(items: Summary[]): number[] {
+  const ports = items.filter((s) => s.kind === "net" && s.role === "local" && (s.ops.includes("bind")) && isIp(s.addr))
+    .map((s) => s.addr!.port!).filter((p) => p !== undefined && p > 0 && p < 1024);
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+const isIp = (a?: Addr) => a !== undefined && (a.family === "inet" || a.family === "inet6");
+
+function accessesOf(ns: Need[]): string[] {
+  const out: string[] = [];
+  for (const n of ns) for (const w of n.why) if (out.length < LIST_MAX && !out.includes(w)) out.push(w);
+  return out;
+}
+function programsOf(ns: Need[]): string[] {
+  return [...new Set(ns.flatMap((n) => n.programs))].sort().slice(0, LIST_MAX);
+}
+
+/** The user's ACL entry with the needed bits added: "r--" + W → "rw". */
+function mergePerms(entry: string | undefined, mode: number): string {
+  let m = mode;
+  if (entry) { if (entry[0] === "r") m |= R; if (entry[1] === "w") m |= W; if (entry[2] === "x") m |= X; }
+  return modeText(m);
+}
+
+function verbOf(mode: number, dir?: boolean): string {
+  return [mode & R ? (dir ? "listing" : "reading") : "", mode & W ? (dir ? "adding and removing entries in" : "writing") : "",
+    mode & X ? (dir ? "passing through" : "executing") : ""].filter(Boolean).join(" and ");
+}
+
+/** Shell quoting: a bare word when safe, else single quotes. */
+export function sh(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+}
+
+/**
+ * Folds the ACL grants with the same entry under a directory holding more than `n` of them into one
+ * grant named DIR/**. It still lists, applies and undoes every file: nothing is granted that was not used.
+ */
+export function collapseGrants(grants: Grant[], n?: number): Grant[] {
+  if (!n) return grants;
+  const out: Grant[] = [];
+  const byPerm = new Map<string, Grant[]>();
+  for (const g of grants) {
+    if (g.grant !== "acl" || !g.path) { out.push(g); continue; }
+    const l = byPerm.get(g.perms!) ?? [];
+    l.push(g);
+    byPerm.set(g.perms!, l);
+  }
+  for (const list of byPerm.values()) {
+    interface Node { kids: Map<string, Node>; items: Grant[] }
+    const root: Node = { kids: new Map(), items: [] };
+    for (const g of list) {
+      let node = root;
+      for (const part of g.path!.split("/").filter(Boolean).slice(0, -1)) {
+        let k = node.kids.get(part);
+        if (!k) { k = { kids: new Map(), items: [] }; node.kids.set(part, k); }
+        node = k;
+      }
+      node.items.push(g);
+    }
+    const walk = (node: Node, dir: string): Grant[] => {
+      let items = [...node.items];
+      for (const [name, k] of node.kids) items = items.concat(walk(k, dir + "/" + name));
+      if (dir !== "" && items.length > n) {
+        const all = items.flatMap((g) => g.paths ?? [g.path!]);
+        return [{
+          ...items[0], path: dir + "/**", paths: all.sort(),
+          accesses: [...new Set(items.flatMap((g) => g.accesses))].slice(0, LIST_MAX),
+          programs: [...new Set(items.flatMap((g) => g.programs ?? []))].sort().slice(0, LIST_MAX),
+          because: `${all.length} files under ${dir} are each denied to ${items[0].user}; an ACL entry (${items[0].perms}) on each of them, ` +
+            `not on the directory, allows exactly those`,
+          apply: items.flatMap((g) => g.apply), undo: items.flatMap((g) => g.undo),
+        }];
+      }
+      return items;
+    };
+    out.push(...walk(root, ""));
+  }
+  return out;
+}
+
+const RANK = ["group", "search", "acl", "owner", "capability", "none"];
+function byRank(a: Grant, b: Grant): number {
+  const x = a.path ?? a.group ?? a.capability ?? "", y = b.path ?? b.group ?? b.capability ?? "";
+  return RANK.indexOf(a.grant) - RANK.indexOf(b.grant) || (x < y ? -1 : x > y ? 1 : 0);
+}
+
+/** The counts by kind of grant, for the header and the report. */
+export function countGrants(grants: Grant[]): { [kind: string]: number } {
+  const c: { [kind: string]: number } = {};
+  for (const g of grants) c[g.grant] = (c[g.grant] ?? 0) + (g.paths?.length ?? 1);
+  return c;
+}
