@@ -15,7 +15,7 @@ const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd [OPTIONS] [FILE
   .option("collapse", { type: "number", describe: "show a directory with more than N entries as DIR/** (as trace-summarize)" })
   .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
   .option("allow-filtered", { type: "boolean", default: false, describe: "write the policy even from a trace of only some system calls (it will lack calls)" })
-  .example("trace-run --all-syscalls -- docker run --rm app:1 --selftest | trace-policy --format seccomp > app.json", "trace everything, then the profile")
+  .example("trace-run --all-syscalls -- docker run --rm app:1 | trace-policy --format seccomp > app.json", "trace everything, then the profile")
   .example("docker run --security-opt seccomp=app.json app:1", "run the container under it")
   .example("trace-run -- ./tool | trace-policy --format apparmor --collapse 20 > /etc/apparmor.d/tool", "an AppArmor profile")
   .example("trace-policy --format systemd tool.ndjson > tool.service.d/sandbox.conf", "a systemd drop-in")
