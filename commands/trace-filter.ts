@@ -27,6 +27,8 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
   .option("not-path", { type: "string", array: true, describe: "leave out paths matching this glob" })
   .option("addr", { type: "string", array: true, describe: "peer or local IP address, or glob on a unix socket path" })
   .option("port", { type: "number", array: true, describe: "port" })
+  .option("where", { type: "string", array: true, describe: "FIELD=VALUE: a field (a.b for nested; any element of a list) equal to VALUE, e.g. changes=true" })
+  .check((x) => { for (const w of x.where ?? []) if (!/^[^=]+=/.test(w)) throw new Error(`--where wants FIELD=VALUE, not '${w}'`); return true; })
   .option("v", { alias: "invert", type: "boolean", default: false, describe: "pass the records that do not match" })
   .option("c", { alias: "count", type: "boolean", default: false, describe: "print only the number of matching records" })
   .option("exit-status", { type: "boolean", default: false, describe: "exit 1 when nothing matched" })
@@ -36,6 +38,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
   .example("trace-filter --failed --errno EACCES run.ndjson", "what was denied")
   .example("trace-filter --network --port 443 -c events.ndjson", "how many calls touched port 443")
   .example("trace-filter --path '/etc/**' --not-path '/etc/ld.so.cache' profile.ndjson", "a profile narrowed to /etc")
+  .example("trace-summarize --format verdict run.ndjson | trace-filter --where changes=true -c", "1 if the run changed the system")
   .parseSync();
 
 const kinds = (["files:file", "network:net", "exec:exec", "process:proc", "creds:cred", "privileged:priv", "ipc:ipc"] as const)
@@ -44,7 +47,7 @@ const kinds = (["files:file", "network:net", "exec:exec", "process:proc", "creds
 await main(prog, async () => {
   const keep = buildPredicate({
     kinds, op: a.op, syscall: a.syscall, pid: a.pid, comm: a.comm, container: a.container,
-    ok: a.ok ? true : a.failed ? false : undefined, errno: a.errno, path: a.path, notPath: a["not-path"], addr: a.addr, port: a.port, invert: a.v,
+    ok: a.ok ? true : a.failed ? false : undefined, errno: a.errno, path: a.path, notPath: a["not-path"], addr: a.addr, port: a.port, where: a.where, invert: a.v,
   });
   const out = new RecordWriter();
   let n = 0;

@@ -12,6 +12,7 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .option("stdout", { type: "string", describe: "write COMMAND's stdout to this file instead of stderr" })
   .option("raw", { type: "string", describe: "also keep strace's text output in this file" })
   .option("all-syscalls", { type: "boolean", default: false, describe: "trace every system call, not only file, network, process, credential and privileged ones" })
+  .option("cost", { type: "boolean", default: false, describe: "also trace reads and writes, so that profiles count the bytes each file and peer saw (slower)" })
   .option("strace-arg", { type: "string", array: true, describe: "pass an extra argument to strace; repeatable" })
   .option("strace", { type: "string", default: "strace", describe: "the strace program to run" })
   .check((a) => {
@@ -21,7 +22,8 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .example("trace-run -- make | trace-filter --files", "the files a build touches")
   .example("trace-run --user nobody -- cat /etc/shadow", "what a command is denied as another user")
   .example("trace-run -p 1234 > daemon.ndjson", "attach to a running process until ^C")
-  .example("trace-run --raw make.strace -- make > make.ndjson", "keep strace's own text too");
+  .example("trace-run --raw make.strace -- make > make.ndjson", "keep strace's own text too")
+  .example("trace-run --cost -- ./backup.sh | trace-summarize --format text", "what it costs: CPU, memory, bytes per file and peer");
 // "trace-run completion" prints the completion script (a program named completion: "trace-run -- completion")
 if (process.argv.length === 3 && process.argv[2] === "completion") { spec.showCompletionScript(); process.exit(0); }
 const argv = spec.parseSync();
@@ -29,5 +31,5 @@ const argv = spec.parseSync();
 const command = [...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)];
 await main(prog, () => runTraced(prog, {
   command, pid: argv.p, user: argv.user, stdout: argv.stdout, raw: argv.raw, allSyscalls: argv["all-syscalls"],
-  straceArgs: argv["strace-arg"], strace: argv.strace,
+  straceArgs: argv["strace-arg"], strace: argv.strace, cost: argv.cost,
 }), EXIT_RUN_FAILED);

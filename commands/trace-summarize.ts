@@ -7,10 +7,12 @@ import { loadRules } from "../lib/normalize.js";
 import { RecordWriter } from "../lib/output.js";
 import { textReport, useColour } from "../lib/report.js";
 import { Profiler } from "../lib/summary.js";
+import { loadSensitive, SENSITIVE, verdictOf, verdictText } from "../lib/verdict.js";
 
 const prog = "trace-summarize";
 const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0\n       $0 --merge run1.profile run2.profile\n\nFold records into a profile: one summary per file, program, peer, privilege and credential change, after a 'profile' header.")
-  .option("format", { choices: ["ndjson", "text"] as const, describe: "output form (default: text on a terminal, else ndjson)" })
+  .option("format", { choices: ["ndjson", "text", "verdict"] as const, describe: "output form: the profile as records, a report opening with the verdict, or the verdict record alone (default: text on a terminal, else ndjson)" })
+  .option("sensitive", { type: "string", describe: "file of globs, one a line, that replaces the list of sensitive files the verdict names" })
   .option("merge", { type: "boolean", default: false, describe: "the inputs are profiles (events are folded in either way)" })
   .option("collapse", { type: "number", describe: "show a directory with more than N accessed entries as DIR/**" })
   .option("runtime", { type: "boolean", default: false, describe: "include what a container runtime did setting the container up" })
@@ -19,6 +21,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
   .example("trace-run -- ./install.sh | trace-summarize", "what an installer touches, as a report")
   .example("trace-summarize --collapse 20 run.ndjson > app.profile", "a profile, big directories as globs")
   .example("trace-summarize --merge host1.profile host2.profile > all.profile", "one profile of several runs")
+  .example("trace-run --cost -- ./vendor-tool | trace-summarize --format verdict", "the answers, as one record for a pipeline to gate on")
   .parseSync();
 
 await main(prog, async () => {
@@ -26,7 +29,10 @@ await main(prog, async () => {
   const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
   const [header, ...items] = p.result(a.collapse);
   const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");
-  if (format === "text") process.stdout.write(textReport(header, items, useColour(process.stdout)));
+  // the verdict is drawn from every resource, before directories are collapsed into globs
+  const verdict = () => { const [h, ...all] = p.result(); return verdictOf(h, all, a.sensitive ? loadSensitive(a.sensitive) : SENSITIVE); };
+  if (format === "verdict") { const out = new RecordWriter(); out.write(verdict()); await out.end(); }
+  else if (format === "text") process.stdout.write(textReport(header, items, useColour(process.stdout), verdictText(verdict())));
   else {
     const out = new RecordWriter();
     out.write(header);

@@ -17,6 +17,7 @@ export interface FilterOptions {
   notPath?: string[];
   addr?: string[];         // IP, or a glob on a unix socket path
   port?: number[];
+  where?: string[];        // FIELD=VALUE: a field (dotted for nested ones) equal to VALUE (JSON, or else text)
   invert?: boolean;
 }
 
@@ -65,6 +66,20 @@ export function buildPredicate(o: FilterOptions): (r: AnyRecord) => boolean {
     });
   }
   if (ports) tests.push((r) => ports.has((r.addr as Rec | undefined)?.port as number));
+  for (const w of o.where ?? []) {
+    const k = w.indexOf("=");
+    const keys = w.slice(0, k).split(".");
+    let want: unknown = w.slice(k + 1);
+    try { want = JSON.parse(want as string); } catch { /* plain text */ }
+    const text = JSON.stringify(want);
+    // a list on the way is searched element by element: network.peers.peer=1.2.3.4:53
+    const values = (x: unknown, i: number): unknown[] => {
+      if (Array.isArray(x)) return x.flatMap((y) => values(y, i));
+      if (i === keys.length) return [x];
+      return x && typeof x === "object" ? values((x as Rec)[keys[i]], i + 1) : [];
+    };
+    tests.push((r) => values(r, 0).some((x) => JSON.stringify(x) === text));
+  }
   const all = (r: Rec) => tests.every((t) => t(r));
   return o.invert ? (r) => !all(r as Rec) : (r) => all(r as Rec);
 }

@@ -15,7 +15,7 @@ export function useColour(stream: NodeJS.WriteStream): boolean {
   return !!stream.isTTY && process.env.NO_COLOR === undefined && process.env.TERM !== "dumb";
 }
 
-export function textReport(h: ProfileHeader, items: Summary[], colour = false): string {
+export function textReport(h: ProfileHeader, items: Summary[], colour = false, answers: string[] = []): string {
   const b = (s: string) => (colour ? `\x1b[1m${s}\x1b[0m` : s);
   const red = (s: string) => (colour ? `\x1b[31m${s}\x1b[0m` : s);
   const out: string[] = [];
@@ -25,6 +25,7 @@ export function textReport(h: ProfileHeader, items: Summary[], colour = false): 
   out.push(`${h.runs} run(s) on ${h.hosts.join(", ") || "?"} as ${h.users.join(", ") || "?"} (${h.tracers.join(", ") || "?"}); ` +
     `${h.events.syscall ?? 0} calls in ${h.processes} processes${span}.`);
   out.push(h.warning, "");
+  if (answers.length) out.push(...answers, "");
   const errs = (s: Summary) => Object.entries(s.errors).map(([e, n]) => `${e}×${n}`).join(" ");
   const line = (s: Summary, what: string) => {
     const fail = errs(s);

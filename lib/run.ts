@@ -10,9 +10,10 @@ import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
 import { ContainerScope, containerdPid, dockerRunIndex } from "./container.js";
 import { LineSplitter } from "./lines.js";
+import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
-import { RECORD_VERSION, type RunRecord, type TraceRecord } from "./records.js";
+import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 
 /** trace-run's own failures: not the traced command's status (126, 127, 128+N are taken). */
 export const EXIT_RUN_FAILED = 125;
@@ -39,14 +40,19 @@ export interface RunOptions {
   allSyscalls?: boolean;
   straceArgs?: string[];
   strace?: string;            // the strace binary
+  cost?: boolean;             // also trace reads and writes, for the bytes each file and peer saw
 }
+
+/** The calls that move bytes: traced with --cost, so that profiles can count bytes per file and peer. */
+export const BYTE_SYSCALLS = ["read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2",
+  "sendfile", "copy_file_range", "splice"];
 
 export function straceFlags(o: RunOptions & { seccomp?: boolean; quiet?: boolean }, out: string): string[] {
   const f = ["-f", ...(o.quiet === false ? [] : ["-q"]), "-ttt", "-T", "-yy", "-s", "4096", "-o", out];
   // a seccomp filter can only be installed in a process strace starts, not in one it attaches to
   if (!o.allSyscalls) {
     if (o.seccomp !== false) f.push("--seccomp-bpf");
-    f.push("-e", "trace=" + DEFAULT_SYSCALLS.map((s) => (s.startsWith("%") ? s : "?" + s)).join(","));
+    f.push("-e", "trace=" + [...DEFAULT_SYSCALLS, ...(o.cost ? BYTE_SYSCALLS : [])].map((s) => (s.startsWith("%") ? s : "?" + s)).join(","));
   }
   if (o.user) f.push("-u", o.user);
   for (const p of o.pid ?? []) f.push("-p", String(p));
@@ -144,9 +150,15 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   // it is closed when strace exits.
   const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const keepOpen = openSync(fifo, constants.O_WRONLY);
-  const child = spawn(strace, [...flags, ...(attach ? [] : ["--", ...o.command])], {
+  // the CPU and memory of a command we start are measured in a cgroup of its own (not for attached processes)
+  const meter = attach ? undefined : new CostMeter();
+  const argv = [strace, ...flags, ...(attach ? [] : ["--", ...o.command])];
+  const wrapped = meter ? meter.wrap(argv) : argv;
+  const child = spawn(wrapped[0], wrapped.slice(1), {
     stdio: ["inherit", attach ? "inherit" : stdoutFd, container ? "pipe" : "inherit"],
   });
+  meter?.watch(child.pid);
+  let processes = attach ? 0 : 1;
   // docker run: once strace has attached to containerd, start the client with a --cidfile of ours;
   // its status is ours, and strace detaches a moment after it ends
   let client: ChildProcess | undefined;
@@ -156,6 +168,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
       await attached(child);
     } catch (e) {
       child.kill("SIGKILL");
+      meter?.remove();
       closeSync(readFd); closeSync(keepOpen);
       rmSync(dir, { recursive: true, force: true });
       throw e;
@@ -179,7 +192,9 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const holdForDumps = (o.straceArgs ?? []).some((a) => /^(-k|--stack-traces|-e ?(read|write)=|--(read|write)=)/.test(a));
   const asm = new Assembler((rec: TraceRecord) => {
     const r = scope ? scope.scope(rec) : rec;
-    if (r) writer.write(r);
+    if (!r) return;
+    if (r.type === "syscall" && r.kind === "proc" && r.op === "fork" && r.ok && !r.runtime) processes++;
+    writer.write(r);
   }, { cwd: startCwd });
   asm.startFile("strace");
 
@@ -225,7 +240,13 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     if (typeof stdoutFd === "number" && stdoutFd !== 2) closeSync(stdoutFd);
     await new Promise<void>((r) => (raw ? raw.end(r) : r()));
     const code = exitCodeOf(status);
-    const end: TraceRecord = { type: "end", exit: code, duration: Math.round((Date.now() / 1000 - start) * 1e6) / 1e6, ...asm.counts };
+    const wall = Math.round((Date.now() / 1000 - start) * 1e6) / 1e6;
+    const end: TraceRecord = { type: "end", exit: code, duration: wall, ...asm.counts };
+    if (meter) end.cost = { ...meter.finish(), processes, wall } as Cost as unknown as Json;
+    else if (container) {
+      // the container's processes live in docker's cgroup, and are gone with it (--rm) before we could read it
+      end.cost = { processes, wall, source: "docker run: the container's CPU and memory are in docker's cgroup and not measured here" };
+    }
     if (status.signal) end.signal = status.signal;
     if (scope) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
     writer.write(end);

@@ -4,6 +4,7 @@
 // associative and commutative: runs can be combined in any order or in stages.
 
 import { normalizePath, type Rule } from "./normalize.js";
+import { specOf } from "./syscalls.js";
 import type { AnyRecord } from "./ndjson-in.js";
 import type { Addr, SyscallRecord } from "./records.js";
 
@@ -30,6 +31,10 @@ export interface Summary {
   evidence?: string[];
   values?: string[];
   cwdUnknown?: boolean;
+  bytesRead?: number;              // files: the sum of what read calls returned (a trace with read/write: trace-run --cost)
+  bytesWritten?: number;
+  bytesSent?: number;              // peers: the same for send and write on the socket
+  bytesReceived?: number;
 }
 
 export interface ProfileHeader {
@@ -47,6 +52,7 @@ export interface ProfileHeader {
   runs: number;
   containers?: string[];
   filtered?: boolean;              // a run traced only some system calls (syscall counts are partial)
+  cost?: RunCost;                  // summed over the runs whose end record measured it
   warning: string;
 }
 
@@ -91,7 +97,11 @@ export class Profiler {
         this.span(run.start);
         return;
       }
-      case "end": return;
+      case "end": {
+        const c = (r as { cost?: RunCost }).cost;
+        if (c) this.header.cost = addCost(this.header.cost, c);
+        return;
+      }
       case "exit": {
         const pid = (r as { pid?: number | null }).pid;
         if (typeof pid === "number" && !(r as { supersededBy?: number }).supersededBy) this.exe.delete(pid);
@@ -138,6 +148,8 @@ export class Profiler {
     if ((e.kind === "file" || e.kind === "exec") && e.path !== undefined) {
       const s = this.fold("file", { path: normalizePath(e.path, this.rules) }, e, e.kind === "exec" ? "exec" : e.op, progs);
       if (e.cwdUnknown) s.cwdUnknown = true;
+      const n = transferred(e);
+      if (n) { if (e.op === "read") s.bytesRead = (s.bytesRead ?? 0) + n; else if (e.op === "write") s.bytesWritten = (s.bytesWritten ?? 0) + n; }
       if (e.path2 !== undefined && (e.op === "rename" || e.op === "link")) {
         this.fold("file", { path: normalizePath(e.path2, this.rules) }, e, e.op === "rename" ? "create" : "link", progs);
       }
@@ -181,13 +193,31 @@ export class Profiler {
         break;
       case "accept": role = "peer"; addr = { ...endpoint(a) }; delete addr.port; break;   // the client's port is ephemeral
       case "send": case "recv":
-        if (!e.args.some((x) => x && typeof x === "object" && !Array.isArray(x) && ("sa_family" in x || "msg_name" in x))) return;
+        if (!e.args.some((x) => x && typeof x === "object" && !Array.isArray(x) && ("sa_family" in x || "msg_name" in x))) {
+          this.bytes(e);                                                                     // on a connected socket
+          return;
+        }
         role = "peer"; addr = endpoint(a);                                                 // datagrams to an address of their own
         if (e.op === "recv") delete addr.port;
         break;
       default: return;
     }
-    this.fold("net", { addr, role }, e, e.op, progs);
+    const s = this.fold("net", { addr, role }, e, e.op, progs);
+    const n = transferred(e);
+    if (n && e.op === "send") s.bytesSent = (s.bytesSent ?? 0) + n;
+    if (n && e.op === "recv") s.bytesReceived = (s.bytesReceived ?? 0) + n;
+  }
+
+  /** Bytes on a connected socket go to its peer: the one connected to, or the client accepted (no port). */
+  private bytes(e: SyscallRecord): void {
+    const n = transferred(e);
+    if (!n || !e.addr || e.addr.ip === undefined && e.addr.path === undefined && e.addr.abstract === undefined) return;
+    const a = endpoint(e.addr);
+    const noPort = { ...a }; delete noPort.port;
+    const s = this.res.get(keyOf("net", { role: "peer", addr: a })) ?? this.res.get(keyOf("net", { role: "peer", addr: noPort }));
+    if (!s) return;
+    if (e.op === "send") s.bytesSent = (s.bytesSent ?? 0) + n;
+    else s.bytesReceived = (s.bytesReceived ?? 0) + n;
   }
 
   private privilege(e: SyscallRecord, op: string, capability: string | undefined, evidence: string, progs: string[]): void {
@@ -233,6 +263,7 @@ export class Profiler {
     for (const [k, n] of Object.entries(h.syscalls ?? {})) me.syscalls[k] = (me.syscalls[k] ?? 0) + n;
     if (h.containers) me.containers = union(me.containers ?? [], h.containers);
     if (h.filtered) me.filtered = true;
+    if (h.cost) me.cost = addCost(me.cost, h.cost);
     me.processes += h.processes ?? 0;
     me.runs += h.runs ?? 0;
   }
@@ -254,6 +285,26 @@ export class Profiler {
     const header: ProfileHeader = { ...h, syscalls: sortObj(h.syscalls), events: sortObj(h.events) };
     return [header, ...all.map(tidy)];
   }
+}
+
+/** What runs cost (trace-run's end record): times and counts add up, peak memory is the largest. */
+export interface RunCost { cpuUser?: number; cpuSystem?: number; peakMemory?: number; processes?: number; wall?: number; runs?: number }
+
+function addCost(a: RunCost | undefined, b: RunCost): RunCost {
+  const o: RunCost = { ...(a ?? {}) };
+  for (const k of ["cpuUser", "cpuSystem", "processes", "wall"] as const) {
+    if (b[k] !== undefined) o[k] = Math.round(((o[k] ?? 0) + b[k]!) * 1e6) / 1e6;
+  }
+  if (b.peakMemory !== undefined) o.peakMemory = Math.max(o.peakMemory ?? 0, b.peakMemory);
+  o.runs = (a?.runs ?? 0) + (b.runs ?? 1);
+  return o;
+}
+
+/** Bytes a successful read, write, send or receive moved: its return value. */
+function transferred(e: SyscallRecord): number {
+  if (!e.ok || typeof e.ret !== "number" || e.ret <= 0) return 0;
+  // an open's result is a descriptor, not a count: only calls that move data count
+  return specOf(e.syscall).byFd || /^(send|recv)/.test(e.syscall) ? e.ret : 0;
 }
 
 function pick(a: Addr, keys: (keyof Addr)[]): Addr {
@@ -300,6 +351,7 @@ function mergeInto(s: Summary, t: Summary): void {
   if (t.evidence) s.evidence = union(s.evidence ?? [], t.evidence);
   if (t.values) s.values = union(s.values ?? [], t.values);
   if (t.cwdUnknown) s.cwdUnknown = true;
+  for (const k of ["bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) if (t[k]) s[k] = (s[k] ?? 0) + t[k]!;
 }
 
 function clone(t: Summary): Summary {
@@ -314,7 +366,7 @@ function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
 /** Fixed field order and sorted maps, so that equal profiles are equal text. */
 function tidy(s: Summary): Summary {
   const o: Record<string, unknown> = { type: "summary", kind: s.kind };
-  for (const k of ["path", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown"] as const) {
+  for (const k of ["path", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
     const v = k === "errors" ? sortObj(s.errors) : s[k];
     if (v !== undefined) o[k] = v;
   }

@@ -1,0 +1,161 @@
+// The verdict: the four answers a security department asks of a tool before it is installed — what
+// does it read, does it change the system, does it talk to the network, what does it cost — plus
+// whether it used privilege, each answer drawn from a profile's summaries (the evidence).
+
+import { readFileSync } from "node:fs";
+import micromatch from "micromatch";
+import { UserError } from "./cli.js";
+import { endpointText } from "./report.js";
+import type { ProfileHeader, RunCost, Summary } from "./summary.js";
+import { READ_OPS } from "./syscalls.js";
+
+/** What counts as sensitive to read, as globs (trace-summarize --sensitive FILE replaces the list). */
+export const SENSITIVE: string[] = [
+  "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d/**",
+  "/etc/ssh/ssh_host_*_key", "/etc/ssl/private/**", "/etc/krb5.keytab", "/root/**", "/home/*/.ssh/**",
+  "/home/*/.gnupg/**", "/home/*/.aws/**", "/home/*/.docker/config.json", "/home/*/.netrc", "/home/*/.kube/**",
+  "**/*.pem", "**/*.key", "**/id_rsa", "**/id_ed25519", "**/id_ecdsa", "/run/secrets/**", "/var/lib/*/secrets/**",
+  "/proc/<pid>/environ", "/proc/<pid>/mem", "/proc/<pid>/maps", "/proc/<pid>/fd/**", "/proc/<pid>/cwd", "/proc/<pid>/root",
+  "/proc/kcore", "/dev/mem", "/dev/kmem", "/var/run/docker.sock", "/run/docker.sock",
+];
+
+/** Sensitive globs from a file: one a line; blank lines and # comments skipped. */
+export function loadSensitive(file: string): string[] {
+  try {
+    return readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  } catch (e) { throw new UserError(`${file}: ${(e as Error).message}`); }
+}
+
+const TEMP = /^(\/tmp|\/var\/tmp|\/dev\/shm|\/run\/user\/\d+|\/run\/user\/<[^>]+>|\/proc\/self|\/dev)(\/|$)/;
+const CHANGE: { [op: string]: keyof Changed } = {
+  create: "created", mkdir: "created", mknod: "created", symlink: "created", link: "created",
+  write: "written", readwrite: "written", utime: "written", setxattr: "written",
+  delete: "deleted", rename: "renamed", chmod: "modes", chown: "modes",
+};
+// where a write means more than a file: the system's packages, services, users, and the kernel's state
+const SYSTEM: [keyof SystemChanges, RegExp][] = [
+  ["packages", /^\/(var\/lib\/(dpkg|rpm|apt)|usr\/(bin|sbin|lib|lib64|share)|bin|sbin|lib|lib64)(\/|$)/],
+  ["services", /^\/(etc\/systemd|lib\/systemd|usr\/lib\/systemd|etc\/init\.d|etc\/cron[^/]*|var\/spool\/cron)(\/|$)/],
+  ["users", /^\/etc\/(passwd|group|shadow|gshadow|sudoers(\.d)?|subuid|subgid)(\/|$|-)/],
+  ["kernel", /^\/(proc\/sys|sys|etc\/sysctl\.(conf|d)|etc\/modules(-load\.d)?|etc\/modprobe\.d)(\/|$)/],
+];
+const KERNEL_OPS = new Set(["module", "mount", "umount", "swap", "settime", "sethostname", "kexec", "reboot", "bpf", "acct", "quota"]);
+
+export interface Changed { created: string[]; written: string[]; deleted: string[]; renamed: string[]; modes: string[] }
+export interface SystemChanges { packages: string[]; services: string[]; users: string[]; kernel: string[] }
+
+export interface Verdict {
+  type: "verdict";
+  v: number;
+  commands: string[][];
+  reads: { files: number; sensitive: string[] };
+  changes: boolean;
+  changed: Changed;
+  system: SystemChanges;
+  network: { talks: boolean; peers: { peer: string; proto?: string; ops: string[]; sent?: number; received?: number }[]; listeners: string[]; dns: string[] };
+  privilege: { root: boolean; capabilities: string[]; operations: string[] };
+  cost: RunCost & { bytesRead?: number; bytesWritten?: number; bytesSent?: number; bytesReceived?: number };
+  warning: string;
+}
+
+const MAX = 20;
+const push = (l: string[], x: string) => { if (!l.includes(x)) l.push(x); };
+
+export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[] = SENSITIVE): Verdict {
+  const v: Verdict = {
+    type: "verdict", v: 1, commands: h.commands,
+    reads: { files: 0, sensitive: [] }, changes: false,
+    changed: { created: [], written: [], deleted: [], renamed: [], modes: [] },
+    system: { packages: [], services: [], users: [], kernel: [] },
+    network: { talks: false, peers: [], listeners: [], dns: [] },
+    privilege: { root: h.users.includes("root"), capabilities: [], operations: [] },
+    cost: { ...(h.cost ?? {}) }, warning: h.warning,
+  };
+  const add = (k: "bytesRead" | "bytesWritten" | "bytesSent" | "bytesReceived", n?: number) => { if (n) v.cost[k] = (v.cost[k] ?? 0) + n; };
+  for (const s of items) {
+    const ok = s.okOps ?? [];
+    if (s.kind === "file" && s.path && !s.probe) {
+      add("bytesRead", s.bytesRead); add("bytesWritten", s.bytesWritten);
+      if (ok.some((o) => READ_OPS.has(o) || o === "readwrite" || o === "exec")) {
+        v.reads.files++;
+        if (micromatch.isMatch(s.path, sensitive, { dot: true })) push(v.reads.sensitive, s.path);
+      }
+      for (const o of ok) {
+        const cat = CHANGE[o];
+        if (!cat) continue;
+        const sys = SYSTEM.find(([, re]) => re.test(s.path!));
+        if (TEMP.test(s.path) && !sys) continue;
+        push(v.changed[cat], s.path);
+        if (sys) push(v.system[sys[0]], s.path);
+      }
+    }
+    if (s.kind === "net" && s.addr) {
+      const a = s.addr;
+      const ip = a.family === "inet" || a.family === "inet6";
+      if (s.role === "peer" && (ok.length || s.bytesSent || s.bytesReceived)) {
+        if (a.family !== "unix" && a.family !== "netlink") v.network.talks = true;
+        const p: Verdict["network"]["peers"][number] = { peer: `${a.family === "unix" ? "unix " : ""}${endpointText(a)}`, ops: ok.length ? ok : s.ops };
+        if (a.proto) p.proto = a.proto;
+        if (s.bytesSent) p.sent = s.bytesSent;
+        if (s.bytesReceived) p.received = s.bytesReceived;
+        add("bytesSent", s.bytesSent); add("bytesReceived", s.bytesReceived);
+        v.network.peers.push(p);
+        if (ip && a.port === 53) push(v.network.dns, endpointText(a));
+      }
+      if (s.role === "local" && ok.includes("listen") || (s.role === "local" && ok.includes("bind") && a.proto?.startsWith("UDP"))) {
+        if (ip) v.network.talks = true;
+        push(v.network.listeners, `${a.proto ? a.proto + " " : ""}${endpointText(a)}`);
+      }
+    }
+    if (s.kind === "priv" && s.ok > 0) {
+      if (s.capability) push(v.privilege.capabilities, s.capability);
+      push(v.privilege.operations, `${s.op}${s.capability ? " (" + s.capability + ")" : ""}: ${(s.evidence ?? []).slice(0, 2).join("; ")}`);
+      if (s.op && KERNEL_OPS.has(s.op)) push(v.system.kernel, `${s.op}: ${(s.evidence ?? [])[0] ?? ""}`);
+    }
+  }
+  v.changes = Object.values(v.changed).some((l) => l.length) || Object.values(v.system).some((l) => l.length);
+  // long lists are cut, with the count kept where it matters
+  for (const k of Object.keys(v.changed) as (keyof Changed)[]) v.changed[k] = v.changed[k].sort().slice(0, MAX);
+  for (const k of Object.keys(v.system) as (keyof SystemChanges)[]) v.system[k] = v.system[k].sort().slice(0, MAX);
+  v.reads.sensitive = v.reads.sensitive.sort().slice(0, MAX);
+  v.network.peers = v.network.peers.slice(0, MAX);
+  v.privilege.capabilities.sort();
+  return v;
+}
+
+/** "1.0 MiB" */
+export function bytesText(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const u = ["KiB", "MiB", "GiB", "TiB"];
+  let x = n / 1024, i = 0;
+  while (x >= 1024 && i < u.length - 1) { x /= 1024; i++; }
+  return `${x.toFixed(1)} ${u[i]}`;
+}
+
+/** The answers as text, for the top of trace-summarize's report. */
+export function verdictText(v: Verdict): string[] {
+  const out: string[] = ["The answers (the evidence follows):"];
+  const list = (l: string[], n = 3) => l.slice(0, n).join(", ") + (l.length > n ? `, … ${l.length - n} more` : "");
+  out.push(`  Reads:      ${v.reads.files} file${v.reads.files === 1 ? "" : "s"}; ` +
+    (v.reads.sensitive.length ? `sensitive: ${list(v.reads.sensitive, 5)}` : "nothing on the sensitive list"));
+  if (!v.changes) out.push("  Changes:    no — nothing created, written, deleted, renamed or chmod/chown'd outside temporary directories");
+  else {
+    const parts = (Object.entries(v.changed) as [string, string[]][]).filter(([, l]) => l.length).map(([k, l]) => `${k} ${list(l)}`);
+    const sys = (Object.entries(v.system) as [string, string[]][]).filter(([, l]) => l.length).map(([k, l]) => `${k}: ${list(l, 2)}`);
+    out.push(`  Changes:    yes — ${parts.join("; ")}${sys.length ? `; the system's ${sys.join("; ")}` : ""}`);
+  }
+  const peers = v.network.peers.map((p) => p.peer + (p.sent || p.received ? ` (sent ${bytesText(p.sent ?? 0)}, received ${bytesText(p.received ?? 0)})` : ""));
+  out.push(`  Network:    ${v.network.talks ? "yes" : "no"} — ${peers.length ? `peers ${list(peers)}` : "no peers"}; ` +
+    `${v.network.listeners.length ? `listens on ${list(v.network.listeners)}` : "no listeners"}; ${v.network.dns.length ? `DNS via ${v.network.dns.join(", ")}` : "no DNS queries seen"}`);
+  out.push(`  Privilege:  ${v.privilege.root ? "ran as root" : "ran without root"}; ` +
+    (v.privilege.operations.length ? `privileged operations: ${list(v.privilege.operations, 2)}` : "no privileged operation seen"));
+  const c = v.cost;
+  const cpu = c.cpuUser !== undefined ? `CPU ${c.cpuUser.toFixed(2)} s user + ${(c.cpuSystem ?? 0).toFixed(2)} s system` : "CPU not measured";
+  const mem = c.peakMemory !== undefined ? `, peak memory ${bytesText(c.peakMemory)}` : "";
+  const io = ["bytesRead", "bytesWritten", "bytesSent", "bytesReceived"].some((k) => (c as Record<string, number | undefined>)[k] !== undefined)
+    ? `; files read ${bytesText(c.bytesRead ?? 0)}, written ${bytesText(c.bytesWritten ?? 0)}; network sent ${bytesText(c.bytesSent ?? 0)}, received ${bytesText(c.bytesReceived ?? 0)}`
+    : "; bytes not counted (trace with trace-run --cost)";
+  out.push(`  Cost:       ${cpu}${mem}${c.processes !== undefined ? `, ${c.processes} process${c.processes === 1 ? "" : "es"}` : ""}` +
+    `${c.wall !== undefined ? `, ${c.wall.toFixed(2)} s wall` : ""}${io}`);
+  return out;
+}
