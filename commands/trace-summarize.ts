@@ -7,7 +7,7 @@ import { loadRules } from "../lib/normalize.js";
 import { RecordWriter } from "../lib/output.js";
 import { textReport, useColour } from "../lib/report.js";
 import { Profiler } from "../lib/summary.js";
-import { loadSensitive, SENSITIVE, verdictOf, verdictText } from "../lib/verdict.js";
+import { loadSensitive, mountPoints, SENSITIVE, verdictOf, verdictText } from "../lib/verdict.js";
 
 const prog = "trace-summarize";
 const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0\n       $0 --merge run1.profile run2.profile\n\nFold records into a profile: one summary per file, program, peer, privilege and credential change, after a 'profile' header.")
@@ -30,7 +30,7 @@ await main(prog, async () => {
   const [header, ...items] = p.result(a.collapse);
   const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");
   // the verdict is drawn from every resource, before directories are collapsed into globs
-  const verdict = () => { const [h, ...all] = p.result(); return verdictOf(h, all, a.sensitive ? loadSensitive(a.sensitive) : SENSITIVE); };
+  const verdict = () => { const [h, ...all] = p.result(); return verdictOf(h, all, a.sensitive ? loadSensitive(a.sensitive) : SENSITIVE, mountPoints()); };
   if (format === "verdict") { const out = new RecordWriter(); out.write(verdict()); await out.end(); }
   else if (format === "text") process.stdout.write(textReport(header, items, useColour(process.stdout), verdictText(verdict())));
   else {

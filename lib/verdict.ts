@@ -54,14 +54,24 @@ export interface Verdict {
   system: SystemChanges;
   network: { talks: boolean; peers: { peer: string; proto?: string; ops: string[]; sent?: number; received?: number }[]; listeners: string[]; dns: string[] };
   privilege: { root: boolean; capabilities: string[]; operations: string[] };
-  cost: RunCost & { bytesRead?: number; bytesWritten?: number; bytesSent?: number; bytesReceived?: number };
+  cost: RunCost & { bytesRead?: number; bytesWritten?: number; bytesSent?: number; bytesReceived?: number;
+    filesystems?: { mount: string; read: number; written: number }[] };
   warning: string;
 }
 
 const MAX = 20;
 const push = (l: string[], x: string) => { if (!l.includes(x)) l.push(x); };
 
-export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[] = SENSITIVE): Verdict {
+/** Mount points of this host, longest first (/proc/self/mounts; octal escapes decoded). */
+export function mountPoints(): string[] {
+  try {
+    return readFileSync("/proc/self/mounts", "utf8").split("\n").filter(Boolean)
+      .map((l) => l.split(" ")[1].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+      .sort((a, b) => b.length - a.length);
+  } catch { return ["/"]; }
+}
+
+export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[] = SENSITIVE, mounts: string[] = ["/"]): Verdict {
   const v: Verdict = {
     type: "verdict", v: 1, commands: h.commands,
     reads: { files: 0, sensitive: [] }, changes: false,
@@ -71,11 +81,18 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
     privilege: { root: h.users.includes("root"), capabilities: [], operations: [] },
     cost: { ...(h.cost ?? {}) }, warning: h.warning,
   };
+  const fs = new Map<string, { mount: string; read: number; written: number }>();
   const add = (k: "bytesRead" | "bytesWritten" | "bytesSent" | "bytesReceived", n?: number) => { if (n) v.cost[k] = (v.cost[k] ?? 0) + n; };
   for (const s of items) {
     const ok = s.okOps ?? [];
     if (s.kind === "file" && s.path && !s.probe) {
       add("bytesRead", s.bytesRead); add("bytesWritten", s.bytesWritten);
+      if (s.bytesRead || s.bytesWritten) {
+        const m = mounts.find((x) => x === "/" || s.path === x || s.path!.startsWith(x + "/")) ?? "/";
+        const f = fs.get(m) ?? { mount: m, read: 0, written: 0 };
+        f.read += s.bytesRead ?? 0; f.written += s.bytesWritten ?? 0;
+        fs.set(m, f);
+      }
       if (ok.some((o) => READ_OPS.has(o) || o === "readwrite" || o === "exec")) {
         v.reads.files++;
         if (micromatch.isMatch(s.path, sensitive, { dot: true })) push(v.reads.sensitive, s.path);
@@ -120,6 +137,7 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
   v.reads.sensitive = v.reads.sensitive.sort().slice(0, MAX);
   v.network.peers = v.network.peers.slice(0, MAX);
   v.privilege.capabilities.sort();
+  if (fs.size) v.cost.filesystems = [...fs.values()].sort((a, b) => b.read + b.written - a.read - a.written).slice(0, MAX);
   return v;
 }
 
@@ -153,7 +171,9 @@ export function verdictText(v: Verdict): string[] {
   const cpu = c.cpuUser !== undefined ? `CPU ${c.cpuUser.toFixed(2)} s user + ${(c.cpuSystem ?? 0).toFixed(2)} s system` : "CPU not measured";
   const mem = c.peakMemory !== undefined ? `, peak memory ${bytesText(c.peakMemory)}` : "";
   const io = ["bytesRead", "bytesWritten", "bytesSent", "bytesReceived"].some((k) => (c as Record<string, number | undefined>)[k] !== undefined)
-    ? `; files read ${bytesText(c.bytesRead ?? 0)}, written ${bytesText(c.bytesWritten ?? 0)}; network sent ${bytesText(c.bytesSent ?? 0)}, received ${bytesText(c.bytesReceived ?? 0)}`
+    ? `; files read ${bytesText(c.bytesRead ?? 0)}, written ${bytesText(c.bytesWritten ?? 0)}` +
+      (c.filesystems?.length ? ` (${c.filesystems.slice(0, 3).map((f) => `${f.mount}: ${bytesText(f.read)} read, ${bytesText(f.written)} written`).join("; ")})` : "") +
+      `; network sent ${bytesText(c.bytesSent ?? 0)}, received ${bytesText(c.bytesReceived ?? 0)}`
     : "; bytes not counted (trace with trace-run --cost)";
   out.push(`  Cost:       ${cpu}${mem}${c.processes !== undefined ? `, ${c.processes} process${c.processes === 1 ? "" : "es"}` : ""}` +
     `${c.wall !== undefined ? `, ${c.wall.toFixed(2)} s wall` : ""}${io}`);

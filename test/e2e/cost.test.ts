@@ -37,6 +37,8 @@ describe("cost: the end record and the profile", () => {
     expect(sums.find((s: Rec) => s.path?.endsWith("/dd.out")).bytesWritten).toBe(1048576);   // (the directory is a normalised temporary name)
     expect(sums.find((s: Rec) => s.path === "/dev/zero").bytesRead).toBe(1048576);
     expect(verdict(ev).cost.bytesWritten).toBe(1048576);
+    const mount = execFileSync("findmnt", ["-n", "-o", "TARGET", "--target", tmp], { encoding: "utf8" }).trim();
+    expect(verdict(ev).cost.filesystems.find((f: Rec) => f.mount === mount)?.written).toBe(1048576);   // dd's file is all it wrote
     // without --cost reads and writes are not traced, and the verdict says bytes were not counted
     const plain = run("trace-run", ["--", "dd", "if=/dev/zero", `of=${tmp}/dd2.out`, "bs=64k", "count=16"]).stdout;
     expect(verdict(plain).cost.bytesWritten).toBeUndefined();
