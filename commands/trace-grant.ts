@@ -2,7 +2,7 @@
 // trace-grant: which accesses of a traced run a user would be denied on this host, and the narrowest grant for each.
 
 import { hostname } from "node:os";
-import { cli, main, version, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
+import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
 import { checkAccess, homeOf, lookupUser, R, W, X } from "../lib/access.js";
 import { accessNeeds, byDescriptor, countGrants, DANGEROUS_GROUPS, planGrants, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
@@ -49,7 +49,9 @@ await main(prog, async () => {
 
   // groups that own denied paths with the access needed: the kernel says which denials each would lift
   const groupFixes = new Map<number, Set<number>>();
-  if (a.groups) {
+  // only root can ask the kernel with a group added
+  if (a.groups && process.getuid?.() !== 0) warn(prog, "not running as root: group grants are not offered (ACLs instead)");
+  if (a.groups && process.getuid?.() === 0) {
     const mine = new Set(user.groups.map((g) => g.gid));
     const byGid = new Map<number, number[]>();
     verdicts.forEach((v, i) => {

@@ -75,10 +75,17 @@ export async function checkAccess(user: UserInfo, checks: Check[], extraGroups: 
   }
   for (let i = 0; i < checks.length; i += BATCH) {
     const part = checks.slice(i, i + BATCH);
-    const fds: (number | undefined)[] = part.map((c) => {
+    const failed = new Map<number, string>();
+    const fds: (number | undefined)[] = part.map((c, k) => {
       if (c.how) return -1;                     // done on the path itself: no descriptor needed
-      try { return openSync(c.path, O_PATH); } catch { return undefined; }   // gone (or not reachable even by root)
+      try { return openSync(c.path, O_PATH); } catch (e) {
+        // not there is "gone"; anything else (a caller that is not root, refused on the way) is the answer
+        const code = (e as NodeJS.ErrnoException).code ?? "EIO";
+        if (code !== "ENOENT" && code !== "ENOTDIR") failed.set(k, code);
+        return undefined;
+      }
     });
+    failed.forEach((code, k) => { verdicts[i + k] = code; });
     try {
       const passed = fds.filter((f): f is number => f !== undefined && f >= 0);
       const jobs: [number, number, string, string][] = [];
