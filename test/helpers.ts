@@ -1,5 +1,5 @@
 // Test helpers: parse a captured fixture through the same stages trace-parse uses.
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Assembler, type AssembleOptions } from "../lib/assemble.js";
@@ -43,4 +43,20 @@ export function run(cmd: string, args: string[], input?: string | Buffer, env: R
     maxBuffer: 1 << 28,
   });
   return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), records: () => r.stdout.toString().split("\n").filter(Boolean).map((l) => JSON.parse(l)) };
+}
+
+/**
+ * Runs `fn` while holding the lock on the host's permissions: the tests that grant ACLs and groups
+ * and then compare getfacl before and after must not overlap (vitest runs test files in parallel).
+ */
+export function withHostLock<T>(fn: () => T): T {
+  const lock = "/tmp/leastpriv-test-host-lock";
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try { mkdirSync(lock); break; } catch {
+      if (Date.now() > deadline) throw new Error(`${lock}: held for 15 minutes (a test run that died? remove it)`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  try { return fn(); } finally { rmdirSync(lock); }
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { FIX, ROOT } from "../helpers.js";
+import { FIX, ROOT, withHostLock } from "../helpers.js";
 
 const USER = "lp-examples";
 const dir = mkdtempSync(tmpdir() + "/examples-");
@@ -87,7 +87,8 @@ describe("man page EXAMPLES, run as written", () => {
   for (const page of pages) {
     const lines = examples(page);
     if (!lines.length) continue;
-    it(`${page}: ${lines.length} commands`, () => {
+    // a page whose examples grant (trace-grant's) holds the host lock, as the grant tests do
+    it(`${page}: ${lines.length} commands`, () => (/sh grants\.sh/.test(lines.join("\n")) ? withHostLock : (f: () => void) => f())(() => {
       for (const line of lines) {
         const cannot = CANNOT.find(([re]) => re.test(line));
         if (cannot) continue;                                  // listed above, with the reason
@@ -102,7 +103,7 @@ describe("man page EXAMPLES, run as written", () => {
         expect(r.status, `${page}: ${line}\n${r.stderr}`).toBe(0);
         expect(r.stderr, `${page}: ${line}`).not.toMatch(/^trace-[a-z]+: /m);
       }
-    }, 600_000);
+    }), 900_000);
   }
   it("the lines that cannot run here are few, and each is in a page", () => {
     const all = pages.flatMap(examples);

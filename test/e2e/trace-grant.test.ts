@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ROOT, run } from "../helpers.js";
+import { ROOT, run, withHostLock } from "../helpers.js";
 
 const USER = "lp-grant-test";
 const LOGS = "/var/log/lp-grant-test";
@@ -79,7 +79,7 @@ describe("trace-grant: a script that reads /etc/shadow, lists /var/log, reads tw
     ]);
   });
 
-  it("the script grants, the user's run is then refused only the port, and undo restores the host", () => {
+  it("the script grants, the user's run is then refused only the port, and undo restores the host", () => withHostLock(() => {
     const script = run("trace-grant", ["--user", USER, "--format", "sh"], events).stdout;
     writeFileSync(`${tmp}/grants.sh`, script);
     const before = acls(["/etc/shadow", LOGS, `${LOGS}/app.log`]);
@@ -93,7 +93,7 @@ describe("trace-grant: a script that reads /etc/shadow, lists /var/log, reads tw
     for (let i = 0; i < 2; i++) expect(sh(`sh ${tmp}/grants.sh undo`).status).toBe(0);
     expect(acls(["/etc/shadow", LOGS, `${LOGS}/app.log`])).toBe(before);
     expect(groupsOf(USER)).not.toContain("adm");
-  });
+  }));
 
   it("a report and a systemd drop-in that systemd-analyze accepts", () => {
     const text = run("trace-grant", ["--user", USER, "--format", "text"], events).stdout;
@@ -154,7 +154,7 @@ describe("trace-grant: lynis, a root-only audit tool, run as an ordinary user", 
     for (const g of grants.filter((x) => x.grant === "none")) expect(g.because).toMatch(/CAP_[A-Z_]+|read-only/);
   });
 
-  it("after the plan's script, the user's run is refused nothing the plan covers; undo restores the ACLs", () => {
+  it("after the plan's script, the user's run is refused nothing the plan covers; undo restores the ACLs", () => withHostLock(() => {
     const script = run("trace-grant", ["--user", USER, "--format", "sh"], rootRun).stdout;
     writeFileSync(`${tmp}/lynis-grants.sh`, script);
     const granted = grants.filter((g) => ["acl", "search"].includes(g.grant)).flatMap((g) => g.paths ?? [g.path]) as string[];
@@ -170,5 +170,5 @@ describe("trace-grant: lynis, a root-only audit tool, run as an ordinary user", 
       expect(sh(`sh ${tmp}/lynis-grants.sh undo`).status).toBe(0);
     }
     expect(acls(granted)).toBe(before);
-  }, 300_000);
+  }), 600_000);
 });
