@@ -9,6 +9,7 @@ import { R, W, X, modeText, type Check, type UserInfo, type Verdict } from "./ac
 import type { Addr, SyscallRecord } from "./records.js";
 import type { Summary } from "./summary.js";
 import { specOf } from "./syscalls.js";
+import { collapseUnder } from "./paths.js";
 
 export interface Grant {
   type: "grant";
@@ -395,34 +396,17 @@ export function collapseGrants(grants: Grant[], n?: number): Grant[] {
     byPerm.set(g.perms!, l);
   }
   for (const list of byPerm.values()) {
-    interface Node { kids: Map<string, Node>; items: Grant[] }
-    const root: Node = { kids: new Map(), items: [] };
-    for (const g of list) {
-      let node = root;
-      for (const part of g.path!.split("/").filter(Boolean).slice(0, -1)) {
-        let k = node.kids.get(part);
-        if (!k) { k = { kids: new Map(), items: [] }; node.kids.set(part, k); }
-        node = k;
-      }
-      node.items.push(g);
-    }
-    const walk = (node: Node, dir: string): Grant[] => {
-      let items = [...node.items];
-      for (const [name, k] of node.kids) items = items.concat(walk(k, dir + "/" + name));
-      if (dir !== "" && items.length > n) {
-        const all = items.flatMap((g) => g.paths ?? [g.path!]);
-        return [{
-          ...items[0], path: dir + "/**", paths: all.sort(),
-          accesses: [...new Set(items.flatMap((g) => g.accesses))].slice(0, LIST_MAX),
-          programs: [...new Set(items.flatMap((g) => g.programs ?? []))].sort().slice(0, LIST_MAX),
-          because: `${all.length} files under ${dir} are each denied to ${items[0].user}; an ACL entry (${items[0].perms}) on each of them, ` +
-            `not on the directory, allows exactly those`,
-          apply: items.flatMap((g) => g.apply), undo: items.flatMap((g) => g.undo),
-        }];
-      }
-      return items;
-    };
-    out.push(...walk(root, ""));
+    out.push(...collapseUnder(list, (g) => g.path!, n, (dir, items) => {
+      const all = items.flatMap((g) => g.paths ?? [g.path!]);
+      return {
+        ...items[0], path: dir + "/**", paths: all.sort(),
+        accesses: [...new Set(items.flatMap((g) => g.accesses))].slice(0, LIST_MAX),
+        programs: [...new Set(items.flatMap((g) => g.programs ?? []))].sort().slice(0, LIST_MAX),
+        because: `${all.length} files under ${dir} are each denied to ${items[0].user}; an ACL entry (${items[0].perms}) on each of them, ` +
+          `not on the directory, allows exactly those`,
+        apply: items.flatMap((g) => g.apply), undo: items.flatMap((g) => g.undo),
+      };
+    }));
   }
   return out;
 }

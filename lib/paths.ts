@@ -19,3 +19,28 @@ export function resolvePath(base: string, rel: string): string {
   if (rel === "" || rel === ".") return normalize(base);
   return normalize(base === "/" ? "/" + rel : base + "/" + rel);
 }
+
+/**
+ * Folds the items under any directory that holds more than `n` of them (counted after its
+ * subdirectories are folded) into one, made by `fold(dir, items)`: the tree walk behind
+ * trace-summarize's and trace-grant's `--collapse`.
+ */
+export function collapseUnder<T>(items: T[], pathOf: (t: T) => string, n: number, fold: (dir: string, items: T[]) => T): T[] {
+  interface Node { children: Map<string, Node>; items: T[] }
+  const root: Node = { children: new Map(), items: [] };
+  for (const t of items) {
+    let node = root;
+    for (const p of pathOf(t).split("/").filter(Boolean).slice(0, -1)) {
+      let c = node.children.get(p);
+      if (!c) { c = { children: new Map(), items: [] }; node.children.set(p, c); }
+      node = c;
+    }
+    node.items.push(t);
+  }
+  const walk = (node: Node, dir: string): T[] => {
+    let found = [...node.items];
+    for (const [name, c] of node.children) found = found.concat(walk(c, dir + "/" + name));
+    return dir !== "" && found.length > n ? [fold(dir, found)] : found;
+  };
+  return walk(root, "");
+}

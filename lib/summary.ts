@@ -5,6 +5,7 @@
 
 import { normalizePath, type Rule } from "./normalize.js";
 import { specOf } from "./syscalls.js";
+import { collapseUnder } from "./paths.js";
 import type { AnyRecord } from "./ndjson-in.js";
 import type { Addr, SyscallRecord } from "./records.js";
 
@@ -375,31 +376,14 @@ function tidy(s: Summary): Summary {
 
 /** Replaces the entries under any directory with more than `n` of them by one "dir/**" summary. */
 export function collapseDirs(all: Summary[], n: number): Summary[] {
-  interface Node { children: Map<string, Node>; items: Summary[] }
-  const root: Node = { children: new Map(), items: [] };
-  const rest: Summary[] = [];
-  for (const s of all) {
-    // searches that found nothing stay apart from what was really used
-    if (s.kind !== "file" || !s.path?.startsWith("/") || s.probe) { rest.push(s); continue; }
-    const parts = s.path.split("/").filter(Boolean);
-    let node = root;
-    for (const p of parts.slice(0, -1)) {
-      let c = node.children.get(p);
-      if (!c) { c = { children: new Map(), items: [] }; node.children.set(p, c); }
-      node = c;
-    }
-    node.items.push(s);
-  }
-  const walk = (node: Node, dir: string): Summary[] => {
-    let items = [...node.items];
-    for (const [name, c] of node.children) items = items.concat(walk(c, dir + "/" + name));
-    if (dir !== "" && items.length > n) {
-      const g: Summary = clone({ ...items[0], path: dir + "/**" });
-      delete g.probe;
-      for (const s of items.slice(1)) mergeInto(g, s);
-      return [g];
-    }
-    return items;
-  };
-  return [...walk(root, ""), ...rest];
+  // searches that found nothing stay apart from what was really used
+  const files: Summary[] = [], rest: Summary[] = [];
+  for (const s of all) (s.kind === "file" && s.path?.startsWith("/") && !s.probe ? files : rest).push(s);
+  const folded = collapseUnder(files, (s) => s.path!, n, (dir, items) => {
+    const g: Summary = clone({ ...items[0], path: dir + "/**" });
+    delete g.probe;
+    for (const s of items.slice(1)) mergeInto(g, s);
+    return g;
+  });
+  return [...folded, ...rest];
 }
