@@ -3,8 +3,8 @@
 
 import { hostname } from "node:os";
 import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
-import { checkAccess, homeOf, lookupUser, R, W, X } from "../lib/access.js";
-import { accessNeeds, byDescriptor, countGrants, DANGEROUS_GROUPS, planGrants, type PlanHeader } from "../lib/grant.js";
+import { homeOf, lookupUser, W } from "../lib/access.js";
+import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
 import { realHost } from "../lib/grant-host.js";
 import { readRecords } from "../lib/ndjson-in.js";
@@ -42,42 +42,17 @@ await main(prog, async () => {
   // the home of whoever was traced (root, when the input does not say)
   const homes = (profile.users.length ? profile.users : ["root"]).map(homeOf).filter((h): h is string => !!h);
   const { needs, unchecked } = accessNeeds(items, host, homes);
-  const askable = needs.map((n, i) => ({ n, i })).filter(({ n }) => !n.owner);
-  const answers = await checkAccess(user, askable.map(({ n }) => n));
-  const verdicts = needs.map(() => "ok");
-  askable.forEach(({ i }, k) => { verdicts[i] = answers[k]; });
-
-  // groups that own denied paths with the access needed: the kernel says which denials each would lift
-  const groupFixes = new Map<number, Set<number>>();
   // only root can ask the kernel with a group added
-  if (a.groups && process.getuid?.() !== 0) warn(prog, "not running as root: group grants are not offered (ACLs instead)");
-  if (a.groups && process.getuid?.() === 0) {
-    const mine = new Set(user.groups.map((g) => g.gid));
-    const byGid = new Map<number, number[]>();
-    verdicts.forEach((v, i) => {
-      if (v === "ok" || v === "gone" || needs[i].owner) return;
-      const gid = host.stat(needs[i].path)?.gid;
-      if (gid === undefined || gid === 0 || mine.has(gid) || host.groupName(gid) in DANGEROUS_GROUPS) return;
-      byGid.set(gid, [...(byGid.get(gid) ?? []), i]);
-    });
-    for (const [gid, idx] of byGid) {
-      if (idx.length < 2) continue;
-      const again = await checkAccess(user, idx.map((i) => needs[i]), [gid]);
-      groupFixes.set(gid, new Set(idx.filter((_, k) => again[k] === "ok")));
-    }
-  }
-
-  // what the user may do now on each denied path, bit by bit: an ACL entry for it must keep that
-  const deniedPaths = [...new Set(needs.filter((n, i) => !n.owner && verdicts[i] !== "ok" && verdicts[i] !== "gone").map((n) => n.path))];
-  const bits = await checkAccess(user, deniedPaths.flatMap((path) => [R, W, X].map((mode) => ({ path, mode }))));
-  const current = new Map(deniedPaths.map((p, k) => [p, [R, W, X].reduce((m, b, j) => (bits[k * 3 + j] === "ok" ? m | b : m), 0)]));
+  const withGroups = a.groups && process.getuid?.() === 0;
+  if (a.groups && !withGroups) warn(prog, "not running as root: group grants are not offered (ACLs instead)");
+  const { verdicts, groupFixes, current, checked } = await askKernel(user, needs, host, withGroups);
 
   const grants = planGrants({ user, needs, verdicts, groupFixes, current, items, host, collapse: a.collapse || undefined });
   const at = Date.now() / 1000;
   const groups = user.groups.map((g) => g.name);
   const header: PlanHeader = {
     type: "plan", v: 1, user: user.name, uid: user.uid, groups, host: hostname(), at, commands: profile.commands,
-    checked: askable.length, denied: verdicts.filter((v) => v !== "ok" && v !== "gone").length, grants: countGrants(grants),
+    checked, denied: verdicts.filter((v) => v !== "ok" && v !== "gone").length, grants: countGrants(grants),
     unchecked,
     note: `Decided by the kernel of ${hostname()} at ${new Date(at * 1000).toISOString()}, checking each access as ${user.name} ` +
       `(groups ${groups.join(", ")}): on another host, or on this one after changes, the answer may differ.`,

@@ -5,7 +5,7 @@
 // search bit or an ACL entry for the user on the one file, and a capability only where no file-level
 // grant exists. What no grant covers is said plainly.
 
-import { R, W, X, modeText, type Check, type UserInfo, type Verdict } from "./access.js";
+import { checkAccess, R, W, X, modeText, type Check, type UserInfo, type Verdict } from "./access.js";
 import type { Addr, SyscallRecord } from "./records.js";
 import type { Summary } from "./summary.js";
 import { specOf } from "./syscalls.js";
@@ -195,6 +195,42 @@ const WHY_ROOT: { [cap: string]: string } = {
   CAP_DAC_OVERRIDE: "writes any file", CAP_BPF: "loads programs into the kernel", CAP_SYS_BOOT: "reboots or replaces the kernel",
   CAP_MKNOD: "makes device nodes that reach raw disks", CAP_SYS_CHROOT: "tricks set-user-ID programs with a forged root",
 };
+
+/**
+ * The kernel's answers as `user`: for each need, allowed or the errno; for groups that own denied
+ * paths (and are safe to offer), which denials membership would lift; and for each denied path, the
+ * bits the user may use now, which an ACL entry for it must keep.
+ */
+export async function askKernel(user: UserInfo, needs: Need[], host: Host, withGroups: boolean):
+  Promise<{ verdicts: Verdict[]; groupFixes: Map<number, Set<number>>; current: Map<string, number>; checked: number }> {
+  const askable = needs.map((n, i) => ({ n, i })).filter(({ n }) => !n.owner);
+  const answers = await checkAccess(user, askable.map(({ n }) => n));
+  const verdicts: Verdict[] = needs.map(() => "ok");
+  askable.forEach(({ i }, k) => { verdicts[i] = answers[k]; });
+  const denied = (i: number) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner;
+
+  const groupFixes = new Map<number, Set<number>>();
+  if (withGroups) {
+    const mine = new Set(user.groups.map((g) => g.gid));
+    const byGid = new Map<number, number[]>();
+    needs.forEach((n, i) => {
+      if (!denied(i)) return;
+      const gid = host.stat(n.path)?.gid;
+      if (gid === undefined || gid === 0 || mine.has(gid) || host.groupName(gid) in DANGEROUS_GROUPS) return;
+      byGid.set(gid, [...(byGid.get(gid) ?? []), i]);
+    });
+    for (const [gid, idx] of byGid) {
+      if (idx.length < 2) continue;
+      const again = await checkAccess(user, idx.map((i) => needs[i]), [gid]);
+      groupFixes.set(gid, new Set(idx.filter((_, k) => again[k] === "ok")));
+    }
+  }
+
+  const deniedPaths = [...new Set(needs.filter((_, i) => denied(i)).map((n) => n.path))];
+  const bits = await checkAccess(user, deniedPaths.flatMap((path) => [R, W, X].map((mode) => ({ path, mode }))));
+  const current = new Map(deniedPaths.map((p, k) => [p, [R, W, X].reduce((m, b, j) => (bits[k * 3 + j] === "ok" ? m | b : m), 0)]));
+  return { verdicts, groupFixes, current, checked: askable.length };
+}
 
 export interface PlanInput {
   user: UserInfo;
