@@ -3,10 +3,11 @@
 
 import { cli, main } from "../lib/cli.js";
 import { DEFAULT_MAX_LINE } from "../lib/lines.js";
-import { parseFiles } from "../lib/parse.js";
+import { FORMATS, parseFiles, type Format } from "../lib/parse.js";
 
 const prog = "trace-parse";
-const argv = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       strace -f -o >(trace-parse) COMMAND\n\nRead strace output and write one NDJSON record per call, signal, exit and line not understood.")
+const argv = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       strace -f -o '|trace-parse' COMMAND\n\nRead strace (or bpftrace) output and write one NDJSON record per call, signal, exit and line not understood.")
+  .option("format", { choices: FORMATS, default: "auto", describe: "what wrote the input: strace, leastpriv's bpftrace program, or bpftrace's opensnoop, execsnoop or tcpconnect tools (auto: told by each file's first line)" })
   .option("cwd", { type: "string", describe: "working directory of the first traced process, for relative paths when the log does not show it" })
   .option("date", { type: "string", describe: "date (YYYY-MM-DD, local time) of the first line, for -t/-tt timestamps" })
   .option("ff", { type: "boolean", describe: "operands are strace -ff files NAME.PID (default: guessed from the names when several are given)" })
@@ -21,8 +22,11 @@ const argv = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       strace -f -o >(t
   .example("trace-parse trace.log", "parse a log written by strace -o trace.log")
   .example("strace -f -tt -T -yy -o trace.log make; trace-parse trace.log | trace-filter --files", "what make touched")
   .example("trace-parse --ff trace.*", "per-process files written by strace -ff -o trace")
+  .example("trace-parse saved.bt.out", "output of leastpriv's bpftrace program (trace-run --backend bpftrace --raw)")
+  .example("opensnoop.bt > opens.txt; trace-parse opens.txt", "opensnoop's output, as a best effort")
   .parseSync();
 
 await main(prog, () => parseFiles(prog, {
   files: argv._.map(String), cwd: argv.cwd, date: argv.date, strict: argv.strict, maxLine: argv["max-line"], ff: argv.ff,
+  format: argv.format as Format,
 }));

@@ -26,7 +26,7 @@ export interface SourcePos {
 export interface RunRecord {
   type: "run";
   v: number;
-  tracer: string;          // "strace"
+  tracer: string;          // "strace" or "bpftrace"
   tracerVersion?: string;
   argv?: string[];
   cwd?: string;
@@ -69,6 +69,7 @@ export interface SyscallRecord {
   data?: string;           // -e read=/write= dump, hex
   stack?: string[];        // -k
   argvTruncated?: boolean; // strace cut an argv string (-s)
+  pathTruncated?: boolean; // the tracer cut the path argument (strace -s, bpftrace's 200-byte strings): path is its start
   container?: string;      // trace-run of docker run: the container the call was made in
   runtime?: boolean;       // made by the container runtime setting the container up, not by its program
   containerPath?: boolean; // `path` is inside the container's root (after pivot_root), not the host's

@@ -55,6 +55,17 @@ export class Resolver {
 
   get liveProcesses(): number { return this.procs.size; }
 
+  /** `parent` made `child` with these clone flags (text): the child shares or copies its cwd and fds. */
+  forked(parent: number | null, child: number, flags: string): void {
+    if (this.procs.has(child)) return;
+    const proc = this.proc(parent);
+    const threadish = flags.indexOf("CLONE_THREAD") >= 0;
+    this.procs.set(child, {
+      cwd: threadish || flags.indexOf("CLONE_FS") >= 0 ? proc.cwd : { path: proc.cwd.path },
+      fds: threadish || flags.indexOf("CLONE_FILES") >= 0 ? proc.fds : new Map(proc.fds),
+    });
+  }
+
   record(ev: CallEvent): SyscallRecord {
     const { parts, name } = ev;
     const spec = specOf(name);
@@ -143,6 +154,7 @@ export class Resolver {
   private pathArg(rec: SyscallRecord, field: "path" | "path2", args: Json[], i: number, dirfdIdx: number | undefined,
     emptyIdx: number | undefined, proc: Proc): void {
     const raw = strArg(args[i]);
+    if (isObj(args[i]) && (args[i] as Obj).truncated === true) rec.pathTruncated = true;
     let base: string | null | undefined = proc.cwd.path;
     if (dirfdIdx !== undefined) base = this.dirBase(args[dirfdIdx], proc);
     if (raw === undefined) {
@@ -187,14 +199,10 @@ export class Resolver {
         return;
       case "fork": {
         const child = childPid(parts);
-        if (child === undefined || this.procs.has(child)) return;
+        if (child === undefined) return;
         const flags = name === "clone3" ? flagText(isObj(args[0]) ? args[0].flags : undefined)
           : name === "clone" ? cloneFlags(args) : "";
-        const threadish = flags.indexOf("CLONE_THREAD") >= 0;
-        this.procs.set(child, {
-          cwd: threadish || flags.indexOf("CLONE_FS") >= 0 ? proc.cwd : { path: proc.cwd.path },
-          fds: threadish || flags.indexOf("CLONE_FILES") >= 0 ? proc.fds : new Map(proc.fds),
-        });
+        this.forked(ev.pid, child, flags);
         return;
       }
       case "exec":
@@ -348,7 +356,7 @@ function cloneFlags(args: Json[]): string {
 
 /** The child's pid in the tracer's pid namespace (strace --decode-pids=pidns says it in a comment). */
 export function childPid(parts: { ret: number | string | null; retnote?: string }): number | undefined {
-  const m = parts.retnote ? /(\d+) in strace's PID NS/.exec(parts.retnote) : null;
+  const m = parts.retnote ? /(\d+) in (?:strace|the tracer)'s PID NS/.exec(parts.retnote) : null;
   if (m) return Number(m[1]);
   if (typeof parts.ret === "number" && parts.ret > 0) return parts.ret;
   return undefined;

@@ -283,7 +283,7 @@ function attached(child: ChildProcess): Promise<void> {
   });
 }
 
-function exitCodeOf(s: { code: number | null; signal: NodeJS.Signals | null }): number {
+export function exitCodeOf(s: { code: number | null; signal: NodeJS.Signals | null }): number {
   if (s.signal) return 128 + signalNumber(s.signal);
   return s.code ?? EXIT_RUN_FAILED;
 }

@@ -16,6 +16,8 @@ describe("npm pack | npm install -g", () => {
     const pkg = JSON.parse(readFileSync(ROOT + "package.json", "utf8"));
     const env = { PATH: `${prefix}/bin:/usr/bin:/bin`, MANPATH: `${prefix}/share/man`, HOME: tmp };
     expect(readdirSync(prefix + "/bin").sort()).toEqual(Object.keys(pkg.bin).sort());
+    // the bpftrace program ships, readable and runnable by hand
+    expect(readFileSync(prefix + "/lib/node_modules/leastpriv/bpf/leastpriv.bt", "utf8")).toMatch(/^\/\/ leastpriv's bpftrace program/);
     for (const cmd of Object.keys(pkg.bin)) {
       const v = spawnSync(cmd, ["--version"], { env, encoding: "utf8" });
       expect(v.stdout.trim(), cmd).toBe(pkg.version);

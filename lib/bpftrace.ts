@@ -1,0 +1,453 @@
+// From the bpftrace backend's lines (bpf/leastpriv.bt, see lib/bpf-program.ts) to records: each call's
+// numbers are decoded into the values strace would have printed (flag names, socket addresses, octal
+// modes), so that the same Resolver gives paths, fds and peers, and every later tool sees one contract.
+//
+// bpftrace reads one buffer per CPU, so lines of different CPUs can arrive out of order (a child's first
+// call before its parent's fork). Events are held for a short while and released in kernel time order.
+
+import { getSystemErrorMap } from "node:util";
+import { constants as osConstants } from "node:os";
+import { ARGV_MAX, BPF_FORMAT, BPF_STRLEN, callsByNumber, extrasOf, type BpfCall } from "./bpf-program.js";
+import { Resolver } from "./resolver.js";
+import { decodeBytes, encodeBytes } from "./bytes.js";
+import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "./records.js";
+import type { CallParts } from "./strace-line.js";
+
+export type BpfEmit = (rec: TraceRecord, cgroup?: number) => void;
+
+/** How long (kernel time) an event is held for events of other CPUs that happened before it. */
+const HOLD_NS = 100_000_000n;
+
+interface Held { ns: bigint; seq: number; run: () => void }
+interface Exec { filename: string; argv: string[]; truncated: boolean }
+
+export class BpfAssembler {
+  private resolver: Resolver;
+  private offset: number | undefined;      // epoch seconds at kernel time 0
+  private held: Held[] = [];
+  private newest = 0n;
+  private seq = 0;
+  private execs = new Map<number, Exec>();
+  private live = new Set<number>();
+  private lastChild = new Map<number, number>();
+  private exiting = new Map<number, { supersededBy?: number }>();   // exits read but not yet released
+  private pieces = new Map<string, { need: number; got: string[] }>();  // "tid:ns" of a C or X line → its "+" lines  // parent tid → the child its fork made, as the host numbers it
+  private gone = new Set<number>();
+  readonly cgroups = new Map<number, string>();   // mode 3: the cgroups made, by id
+  arch = "x86_64";
+  private calls = callsByNumber("x86_64");
+  mode: number | undefined;
+  file = "-";
+  counts = { lines: 0, records: 0, unparsed: 0 };
+  ready = false;
+  ended = false;
+
+  private cwdGiven: boolean;
+
+  constructor(private readonly emitRaw: BpfEmit, opts: { cwd?: string } = {}) {
+    this.resolver = new Resolver(opts.cwd ?? null);
+    this.cwdGiven = opts.cwd !== undefined;
+  }
+
+  startFile(file: string): void { this.release(true); this.file = file; }
+
+  livePids(): number[] { return [...this.live]; }
+
+  private emit(rec: TraceRecord, cgroup?: number): void {
+    this.counts.records++;
+    this.emitRaw(rec, cgroup);
+  }
+
+  private unparsed(line: number, text: string, reason: string, truncated?: number): void {
+    this.counts.unparsed++;
+    const rec: TraceRecord = { type: "unparsed", file: this.file, line, text, reason };
+    if (truncated !== undefined) rec.truncated = truncated;
+    this.emit(rec);
+  }
+
+  private time(ns: bigint): number | undefined {
+    if (this.offset === undefined) return undefined;
+    return Math.round((this.offset + Number(ns) / 1e9) * 1e6) / 1e6;
+  }
+
+  /** One line of the program's output (without its newline). */
+  line(text: string, no: number, fullLength?: number): void {
+    this.counts.lines++;
+    if (fullLength !== undefined) { this.unparsed(no, text, "line longer than the limit", fullLength); return; }
+    if (text === "" || text.startsWith("Attaching ")) return;
+    const f = text.split("\t");
+    const t = f[0];
+    if (t === "R") { this.readyLine(f, no, text); return; }
+    if (t === "Q") { this.release(true); this.ended = true; return; }
+    if (t === "+" && f.length >= 4 && /^\d+$/.test(f[1])) { this.piece(f, no, text); return; }
+    if (!/^[CXFEMS]$/.test(t) || f.length < 5 || !/^\d+$/.test(f[1])) {
+      // bpftrace's own messages ("Lost 12 events") are told as they are
+      if (/^Lost \d+ events/.test(text)) { this.emit({ type: "info", text: "bpftrace: " + text }); return; }
+      this.unparsed(no, text, "not a line of the leastpriv bpftrace program");
+      return;
+    }
+    const ns = BigInt(f[1]);
+    if (ns > this.newest) this.newest = ns;
+    const run = this.handler(t, f, no, text);
+    if (!run) return;
+    this.held.push({ ns, seq: this.seq++, run });
+    if (this.held.length > 4096 || this.newest - this.held[0].ns > HOLD_NS) this.release(false);
+  }
+
+  /** Releases held events in kernel time order: all of them, or those old enough that nothing can precede them. */
+  release(all: boolean): void {
+    if (!this.held.length) return;
+    this.held.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.seq - b.seq));
+    let n = this.held.length;
+    if (!all) {
+      const limit = this.newest - HOLD_NS;
+      n = 0;
+      while (n < this.held.length && this.held[n].ns <= limit) n++;
+      if (n === 0 && this.held.length > 4096) n = this.held.length - 4096;
+    }
+    const out = this.held.splice(0, n);
+    for (const h of out) h.run();
+  }
+
+  end(): void { this.release(true); }
+
+  private readyLine(f: string[], no: number, text: string): void {
+    if (f[1] !== String(BPF_FORMAT)) { this.unparsed(no, text, `format ${f[1]} of the bpftrace program; this version reads format ${BPF_FORMAT}`); return; }
+    const epoch = Number(f[2]), ns = Number(f[3]);
+    if (Number.isFinite(epoch) && Number.isFinite(ns)) this.offset = epoch - ns / 1e9;
+    this.mode = Number(f[4]);
+    if (f[6]) { this.arch = f[6]; this.calls = callsByNumber(f[6]); }
+    this.ready = true;
+    if (this.mode === 1 && /^\d+$/.test(f[5] ?? "")) {
+      this.live.add(Number(f[5]));
+      // the command's working directory, when the reader was not told it
+      const cwd = f.slice(7).join("\t");
+      if (cwd.startsWith("/") && !this.cwdGiven) this.resolver = new Resolver(cwd);
+    }
+  }
+
+  /** A C or X line's pieces, to be filled by the "+" lines that carry its time and thread. */
+  private expect(ns: string, tid: number, need: number): { need: number; got: string[] } {
+    const p = { need, got: [] as string[] };
+    this.pieces.set(`${tid}:${ns}`, p);
+    return p;
+  }
+
+  /** "+ ns tid value": a piece of the C or X line with that time and thread. */
+  private piece(f: string[], no: number, text: string): void {
+    const p = this.pieces.get(`${f[2]}:${f[1]}`);
+    if (!p || p.got.length >= p.need) { this.unparsed(no, text, "a piece of a line that was not seen"); return; }
+    p.got.push(f.slice(3).join("\t"));
+  }
+
+  /** What a line does once it is its turn; undefined when it is done with at once. */
+  private handler(t: string, f: string[], no: number, text: string): (() => void) | undefined {
+    const ns = BigInt(f[1]);
+    const pid = Number(f[3]), cgroup = Number(f[4]), comm = f[5];
+    if ((t === "C" || t === "X") && !this.gone.has(pid)) this.live.add(pid);
+    switch (t) {
+      case "M": {
+        // M ns id level path
+        const id = Number(f[2]), path = f.slice(4).join("\t");
+        return () => {
+          this.cgroups.set(id, path);
+          this.emit({ type: "info", time: this.time(ns), text: `cgroup ${id} made: ${path}` } as InfoRecord);
+        };
+      }
+      case "F": {
+        const child = Number(f[6]), flags = cloneFlags(BigInt(f[7] ?? "0"));
+        // who is alive is kept as lines are read (not as they are released), so the end is not called early
+        if (!this.gone.has(child)) this.live.add(child);
+        return () => {
+          this.lastChild.set(pid, child);
+          this.resolver.forked(pid, child, flags);
+        };
+      }
+      case "S": {
+        // S ns pid pid cgroup comm old: thread `old` exec'd and is now `pid`; the leader's exit, printed
+        // just before, is the "superseded" kind (strace: "+++ superseded by execve in pid OLD +++")
+        const old = Number(f[6]);
+        const e = this.exiting.get(pid);
+        if (e) e.supersededBy = old;
+        this.live.delete(old); this.gone.add(old); this.live.add(pid); this.gone.delete(pid);
+        return () => {
+          const x = this.execs.get(old);
+          if (x) { this.execs.delete(old); this.execs.set(pid, x); }
+          this.resolver.superseded(pid, old);
+        };
+      }
+      case "E": {
+        const raw = Number(f[6]);
+        const meta: { supersededBy?: number } = {};
+        this.exiting.set(pid, meta);
+        this.live.delete(pid);
+        this.gone.add(pid);
+        if (this.gone.size > 65536) this.gone.clear();
+        return () => {
+          if (this.exiting.get(pid) === meta) this.exiting.delete(pid);
+          const sup = meta.supersededBy;
+          if (sup !== undefined) {
+            const rec: ExitRecord = { type: "exit", pid, comm, time: this.time(ns), supersededBy: sup };
+            if (rec.time === undefined) delete rec.time;
+            this.execs.delete(pid);
+            this.emit(rec, cgroup);
+            return;
+          }
+          this.execs.delete(pid);
+          const rec: ExitRecord = { type: "exit", pid, comm, time: this.time(ns) };
+          if (rec.time === undefined) delete rec.time;
+          if (raw & 0x7f) { rec.signal = signalName(raw & 0x7f); if (raw & 0x80) rec.core = true; }
+          else rec.code = (raw >> 8) & 0xff;
+          this.resolver.exited(pid);
+          this.emit(rec, cgroup);
+        };
+      }
+      case "X": {
+        // X ns pid tid cgroup comm nr path; its argv strings follow as pieces
+        if (f.length < 8) { this.unparsed(no, text, "an exec line cut short"); return undefined; }
+        const filename = f.slice(7).join("\t");
+        const got = this.expect(f[1], pid, Infinity);
+        return () => {
+          this.pieces.delete(`${pid}:${f[1]}`);
+          const argv = got.got;
+          this.execs.set(pid, { filename, argv, truncated: argv.length >= ARGV_MAX || byteLength(filename) >= BPF_STRLEN - 1 || argv.some((a) => byteLength(a) >= BPF_STRLEN - 1) });
+        };
+      }
+      case "C": {
+        // C ns pid tid cgroup comm nr ret a0..a5 n; the n decoded arguments follow as pieces
+        const call = this.calls.get(Number(f[6]));
+        if (!call || f.length !== 15) { this.unparsed(no, text, call ? "a call line not of the form this version reads" : `system call ${f[6]} is not one the bpftrace program traces on ${this.arch}`); return undefined; }
+        const extras = extrasOf(call);
+        const got = this.expect(f[1], pid, Number(f[14]));
+        const raw = f.slice(8, 14);
+        const ret = Number(f[7]);
+        return () => {
+          this.pieces.delete(`${pid}:${f[1]}`);
+          const carried = new Map<number, string>();
+          extras.forEach((e, k) => { if (k < got.got.length) carried.set(e.arg, got.got[k]); });
+          this.call(call, ns, pid, cgroup, comm, ret, raw, carried);
+        };
+      }
+    }
+    return undefined;
+  }
+
+  private call(call: BpfCall, ns: bigint, pid: number, cgroup: number, comm: string, ret: number, raw: string[], carried: Map<number, string>): void {
+    const args: Json[] = call.args.map((spec, i) => {
+      const v = this.value(spec, carried.get(i) ?? raw[i], call.name);
+      // a unix socket name is as long as the address length says (an abstract one has no NUL at its end)
+      if ((spec === "a") && /addr_?len$/.test(call.fields[i + 1] ?? "")) return cutUnixName(v, Number(raw[i + 1]));
+      return v;
+    });
+    let truncatedArgv = false;
+    if (call.name === "execve" || call.name === "execveat") {
+      const x = this.execs.get(pid);
+      this.execs.delete(pid);
+      const si = call.name === "execve" ? 0 : 1;
+      if (x) {
+        args[si] = strValue(x.filename);
+        args[si + 1] = x.argv.map((a) => strValue(a));
+        truncatedArgv = x.truncated || x.argv.length >= 16;
+      }
+    }
+    if (call.name === "utimensat" && args[1] === "") args[1] = null;
+    if ((call.name === "open" || call.name === "openat") && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
+    const parts: CallParts = { args, closed: true, ret, hasRet: true };
+    if (call.name === "clone" || call.name === "clone3" || call.name === "fork" || call.name === "vfork") {
+      // inside a pid namespace the call returns the child's number there; the fork event gave the host's
+      const host = this.lastChild.get(pid);
+      this.lastChild.delete(pid);
+      if (host !== undefined && ret > 0 && host !== ret) parts.retnote = `/* ${host} in the tracer's PID NS */`;
+    }
+    if (ret < 0 && ret > -4096) {
+      parts.ret = -1;
+      const [name, msg] = errnoOf(-ret);
+      parts.errno = name;
+      parts.errmsg = msg;
+    }
+    const rec: SyscallRecord = this.resolver.record({ pid, comm, time: this.time(ns), name: call.name, parts });
+    if (rec.time === undefined) delete rec.time;
+    if (truncatedArgv) rec.argvTruncated = true;
+    this.emit(rec, cgroup);
+  }
+
+  /** One carried argument as strace would have shown it. */
+  private value(spec: string, v: string, name: string): Json {
+    const [kind, dec] = spec.split(":");
+    if (v === undefined) return null;
+    switch (kind) {
+      case "_": case "S": case "v": return null;
+      case "s": return strValue(v);
+      case "d": { const n = Number(BigInt.asIntN(32, BigInt(v))); return n === -100 ? "AT_FDCWD" : n; }
+      case "p": { const [a, b] = v.split(","); return [Number(a), Number(b)]; }
+      case "a": case "m": return sockaddrValue(v);
+      case "f": case "u": case "i": case "l": {
+        // the raw registers come as signed 64-bit numbers: an int argument is their low 32 bits
+        let n = BigInt(v);
+        if (kind === "i") n = BigInt.asIntN(32, n);
+        else if (kind === "u" || kind === "f") n = BigInt.asUintN(64, n);
+        if (!dec) return Number(n);
+        const text = decode(dec, n, this.arch, name);
+        if (dec === "clone" && name === "clone3") return { flags: text };
+        if (dec === "clone" && name === "clone") return "flags=" + text;
+        return text;
+      }
+    }
+    return v;
+  }
+}
+
+function byteLength(s: string): number { return Buffer.byteLength(s); }
+
+/** A unix sockaddr's name cut to the length the call gave (the family takes 2 bytes, an abstract name's NUL 1). */
+function cutUnixName(v: Json, addrlen: number): Json {
+  if (!v || typeof v !== "object" || Array.isArray(v) || v.sa_family !== "AF_UNIX" || !(addrlen >= 2)) return v;
+  const sp = v.sun_path;
+  const abstract = !!sp && typeof sp === "object" && !Array.isArray(sp);
+  const name = abstract ? String((sp as { abstract: Json }).abstract) : String(sp ?? "");
+  const room = addrlen - 2 - (abstract ? 1 : 0);
+  if (addrlen === 2) return { sa_family: "AF_UNIX" };
+  const bytes = encodeBytes(name);
+  if (bytes.length <= room) return v;
+  const cut = decodeBytes(bytes, 0, Math.max(0, room)).replace(/\0+$/, "");
+  return { sa_family: "AF_UNIX", sun_path: abstract ? { abstract: cut } : cut };
+}
+
+/** A string bpftrace read: marked truncated when it filled bpftrace's whole buffer. */
+function strValue(s: string): Json {
+  return byteLength(s) >= BPF_STRLEN - 1 ? { str: s, truncated: true } : s;
+}
+
+function flags(n: bigint, table: [string, bigint][], rest = true): string {
+  const out: string[] = [];
+  let left = n;
+  for (const [name, bit] of table) if (bit !== 0n && (left & bit) === bit) { out.push(name); left &= ~bit; }
+  if (left && rest) out.push("0x" + left.toString(16));
+  return out.join("|");
+}
+
+const O_X86: [string, bigint][] = [["O_TMPFILE", 0o20200000n], ["O_CREAT", 0o100n], ["O_EXCL", 0o200n], ["O_NOCTTY", 0o400n],
+  ["O_TRUNC", 0o1000n], ["O_APPEND", 0o2000n], ["O_NONBLOCK", 0o4000n], ["O_SYNC", 0o4010000n], ["O_DSYNC", 0o10000n],
+  ["O_ASYNC", 0o20000n], ["O_DIRECT", 0o40000n], ["O_LARGEFILE", 0o100000n], ["O_DIRECTORY", 0o200000n],
+  ["O_NOFOLLOW", 0o400000n], ["O_NOATIME", 0o1000000n], ["O_CLOEXEC", 0o2000000n], ["O_PATH", 0o10000000n]];
+// arm64 moves four of them
+const O_ARM64: [string, bigint][] = O_X86.map(([n, b]): [string, bigint] => [n,
+  n === "O_DIRECTORY" ? 0o40000n : n === "O_NOFOLLOW" ? 0o100000n : n === "O_DIRECT" ? 0o200000n : n === "O_LARGEFILE" ? 0o400000n
+    : n === "O_TMPFILE" ? 0o20040000n : b]);
+const AT: [string, bigint][] = [["AT_SYMLINK_NOFOLLOW", 0x100n], ["AT_EACCESS", 0x200n], ["AT_SYMLINK_FOLLOW", 0x400n],
+  ["AT_NO_AUTOMOUNT", 0x800n], ["AT_EMPTY_PATH", 0x1000n], ["AT_STATX_FORCE_SYNC", 0x2000n], ["AT_STATX_DONT_SYNC", 0x4000n]];
+const CLONE: [string, bigint][] = [["CLONE_VM", 0x100n], ["CLONE_FS", 0x200n], ["CLONE_FILES", 0x400n], ["CLONE_SIGHAND", 0x800n],
+  ["CLONE_PIDFD", 0x1000n], ["CLONE_PTRACE", 0x2000n], ["CLONE_VFORK", 0x4000n], ["CLONE_PARENT", 0x8000n],
+  ["CLONE_THREAD", 0x10000n], ["CLONE_NEWNS", 0x20000n], ["CLONE_SYSVSEM", 0x40000n], ["CLONE_SETTLS", 0x80000n],
+  ["CLONE_PARENT_SETTID", 0x100000n], ["CLONE_CHILD_CLEARTID", 0x200000n], ["CLONE_DETACHED", 0x400000n],
+  ["CLONE_UNTRACED", 0x800000n], ["CLONE_CHILD_SETTID", 0x1000000n], ["CLONE_NEWCGROUP", 0x2000000n],
+  ["CLONE_NEWUTS", 0x4000000n], ["CLONE_NEWIPC", 0x8000000n], ["CLONE_NEWUSER", 0x10000000n], ["CLONE_NEWPID", 0x20000000n],
+  ["CLONE_NEWNET", 0x40000000n], ["CLONE_IO", 0x80000000n], ["CLONE_CLEAR_SIGHAND", 0x100000000n], ["CLONE_INTO_CGROUP", 0x200000000n]];
+const FAMILIES: Record<number, string> = { 0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET" };
+const SOCK_TYPES: Record<number, string> = { 1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET", 10: "SOCK_PACKET" };
+const FCNTL: Record<number, string> = { 0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL", 1030: "F_DUPFD_CLOEXEC" };
+const S_IF: Record<number, string> = { 0o140000: "S_IFSOCK", 0o100000: "S_IFREG", 0o60000: "S_IFBLK", 0o20000: "S_IFCHR", 0o10000: "S_IFIFO", 0o40000: "S_IFDIR" };
+
+function octal(n: number): string { return "0" + (n & 0o7777).toString(8).padStart(3, "0"); }
+
+/** Flag and constant names for a number, the way strace prints them. */
+export function decode(dec: string, n: bigint, arch: string, name = ""): string {
+  const num = Number(n);
+  switch (dec) {
+    case "open": {
+      const acc = num & 3;
+      const rest = flags(n & ~3n, arch === "aarch64" ? O_ARM64 : O_X86);
+      const base = acc === 0 ? "O_RDONLY" : acc === 1 ? "O_WRONLY" : acc === 2 ? "O_RDWR" : "O_ACCMODE";
+      return rest ? `${base}|${rest}` : base;
+    }
+    case "mode": return octal(num);
+    case "mknod": {
+      const t = S_IF[num & 0o170000];
+      return t ? `${t}|${octal(num)}` : octal(num);
+    }
+    case "at": return flags(n, AT) || "0";
+    case "unlinkat": return num & 0x200 ? (flags(n & ~0x200n, AT) ? "AT_REMOVEDIR|" + flags(n & ~0x200n, AT) : "AT_REMOVEDIR") : (flags(n, AT) || "0");
+    case "access": return num === 0 ? "F_OK" : [num & 4 ? "R_OK" : "", num & 2 ? "W_OK" : "", num & 1 ? "X_OK" : ""].filter(Boolean).join("|");
+    case "family": return FAMILIES[num] ?? `AF_${num}`;
+    case "socktype": {
+      const parts: string[] = [];
+      if (name !== "accept4") parts.push(SOCK_TYPES[num & 0xf] ?? String(num & 0xf));
+      if (num & 0o2000000) parts.push("SOCK_CLOEXEC");
+      if (num & 0o4000) parts.push("SOCK_NONBLOCK");
+      return parts.join("|") || "0";
+    }
+    case "clone": {
+      const sig = num & 0xff;
+      const f = flags(n & ~0xffn, CLONE);
+      const s = sig ? signalName(sig) : "";
+      return [f, s].filter(Boolean).join("|") || "0";
+    }
+    case "fcntl": return FCNTL[num] ?? String(num);
+    case "signal": return num === 0 ? "0" : signalName(num);
+  }
+  return String(num);
+}
+
+function cloneFlags(n: bigint): string { return flags(n & ~0xffn, CLONE); }
+
+const SIGNALS = new Map<number, string>();
+for (const [name, num] of Object.entries(osConstants.signals)) if (!SIGNALS.has(num) && name !== "SIGIOT" && name !== "SIGPOLL") SIGNALS.set(num, name);
+function signalName(n: number): string { return SIGNALS.get(n) ?? String(n); }
+
+const ERRNO = getSystemErrorMap();
+const KERNEL_ERRNO: Record<number, [string, string]> = {
+  512: ["ERESTARTSYS", "To be restarted if SA_RESTART is set"], 513: ["ERESTARTNOINTR", "To be restarted"],
+  514: ["ERESTARTNOHAND", "To be restarted if no handler"], 516: ["ERESTART_RESTARTBLOCK", "Interrupted by signal"],
+};
+/** errno name and message (strace's wording, strerror's capitals) for a positive errno. */
+export function errnoOf(n: number): [string, string] {
+  const k = KERNEL_ERRNO[n];
+  if (k) return k;
+  const e = ERRNO.get(-n);
+  if (!e) return [`E${n}`, `Unknown error ${n}`];
+  return [e[0], e[1].charAt(0).toUpperCase() + e[1].slice(1)];
+}
+
+/** "family,port,ip4,ip6hi,ip6lo,abstract,path" as strace's decoded sockaddr. */
+function sockaddrValue(v: string): Json {
+  const parts = v.split(",");
+  if (parts.length < 7) return null;
+  const fam = Number(parts[0]);
+  if (fam === 0 && parts.every((p, i) => i >= 6 || p === "0")) return null;   // no address (NULL)
+  const port = swap16(Number(parts[1]));
+  const family = FAMILIES[fam] ?? `AF_${fam}`;
+  if (fam === 2) return { sa_family: family, sin_port: port, sin_addr: ipv4(Number(parts[2])) };
+  if (fam === 10) return { sa_family: family, sin6_port: port, sin6_addr: ipv6(BigInt("0x" + parts[3]), BigInt("0x" + parts[4])) };
+  if (fam === 1) {
+    const path = parts.slice(6).join(",");
+    // an unnamed socket (an accepted client's, say) has neither a path nor an abstract name
+    if (path === "") return { sa_family: family };
+    return { sa_family: family, sun_path: parts[5] === "1" ? { abstract: path } : path };
+  }
+  return { sa_family: family };
+}
+
+function swap16(n: number): number { return ((n & 0xff) << 8) | ((n >> 8) & 0xff); }
+
+function ipv4(n: number): string { return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff].join("."); }
+
+/** An IPv6 address from the two little-endian halves bpftrace read, written as inet_ntop writes it. */
+export function ipv6(lo: bigint, hi: bigint): string {
+  const bytes: number[] = [];
+  for (const half of [lo, hi]) for (let i = 0n; i < 8n; i++) bytes.push(Number((half >> (8n * i)) & 0xffn));
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push((bytes[i] << 8) | bytes[i + 1]);
+  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) return `::ffff:${bytes.slice(12).join(".")}`;
+  // the longest run of two or more zero words becomes "::"
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (words[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = words.map((w) => w.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+}

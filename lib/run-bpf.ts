@@ -1,0 +1,369 @@
+// trace-run --backend bpftrace: the kernel reports the calls, nothing stops the program. Three targets:
+//  - a command: started stopped (a shell that stops itself, then execs it), so that its pid is known and
+//    the probes are in place before its first instruction; traced with every task it starts;
+//  - docker run / podman run: every cgroup made from then on is watched, and the one whose path holds
+//    the new container's id (from --cidfile) is kept;
+//  - --container ID|NAME: a running container, by its cgroup v2 directory, until ^C or until it stops.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream, type WriteStream } from "node:fs";
+import { arch as osArch, hostname, release, tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { bpfProgram, BPF_STRLEN } from "./bpf-program.js";
+import { BpfAssembler } from "./bpftrace.js";
+import { CostMeter, type Cost } from "./cost.js";
+import { LineSplitter } from "./lines.js";
+import { RecordWriter } from "./output.js";
+import { UserError, warn } from "./cli.js";
+import { EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
+import { childPid } from "./resolver.js";
+import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
+
+export interface BpfRunOptions {
+  command: string[];
+  container?: string;         // a running container's id or name
+  user?: string;
+  stdout?: string;
+  raw?: string;
+  bpftrace?: string;
+  cost?: boolean;
+}
+
+const TRACEFS = "/sys/kernel/tracing";
+
+/** docker run / podman run (and "container run"): the index of "run", or -1. */
+export function containerRunIndex(argv: string[]): number {
+  if (argv.length < 2 || !/(^|\/)(docker|podman)$/.test(argv[0])) return -1;
+  let i = 1;
+  while (i < argv.length && argv[i].startsWith("-")) i += /^--?(H|host|config|context|log-level|l|url|connection|root|runroot|runtime)$/.test(argv[i]) ? 2 : 1;
+  if (argv[i] === "container") i++;
+  return argv[i] === "run" ? i : -1;
+}
+
+export function bpftraceVersion(bpftrace = "bpftrace"): string {
+  const r = spawnSync(bpftrace, ["--version"], { encoding: "utf8" });
+  if (r.error) throw new UserError(`${bpftrace} is not installed (Debian/Ubuntu: apt-get install bpftrace; Fedora: dnf install bpftrace)`, EXIT_RUN_FAILED);
+  const m = /v?(\d+\.\d+\S*)/.exec(r.stdout);
+  return m ? m[1] : "unknown";
+}
+
+/** tracefs, where the tracepoints are: mounted here when it is not yet. */
+export function ensureTracefs(): void {
+  if (existsSync(join(TRACEFS, "events", "raw_syscalls"))) return;
+  const r = spawnSync("mount", ["-t", "tracefs", "nodev", TRACEFS], { encoding: "utf8" });
+  if (r.status !== 0 || !existsSync(join(TRACEFS, "events", "raw_syscalls"))) {
+    throw new UserError(`tracefs is not mounted at ${TRACEFS} and mounting it failed (${(r.stderr || "").trim() || "no raw_syscalls tracepoints"}): ` +
+      `run 'mount -t tracefs nodev ${TRACEFS}' as root, on a kernel with syscall tracepoints (CONFIG_FTRACE_SYSCALLS)`, EXIT_RUN_FAILED);
+  }
+}
+
+/** The program for this machine's architecture. */
+export function programForHost(): string {
+  const a = osArch();
+  if (a !== "x64" && a !== "arm64") throw new UserError(`the bpftrace backend knows the system call numbers of x86-64 and arm64, not ${a}`, EXIT_RUN_FAILED);
+  return bpfProgram(a === "arm64" ? "aarch64" : "x86_64");
+}
+
+/** Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host). */
+export function cgroup2Root(): string | undefined {
+  for (const l of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = l.split(" ");
+    const dash = f.indexOf("-");
+    if (dash > 0 && f[dash + 1] === "cgroup2") return f[4];
+  }
+  return undefined;
+}
+
+/** A running container's main pid and full id, from docker (or podman) inspect. */
+function inspect(name: string): { id: string; pid: number; engine: string } {
+  for (const engine of ["docker", "podman"]) {
+    const r = spawnSync(engine, ["inspect", "--type", "container", "-f", "{{.Id}} {{.State.Pid}}", name], { encoding: "utf8" });
+    if (r.error || r.status !== 0) continue;
+    const [id, pid] = r.stdout.trim().split(" ");
+    if (Number(pid) > 0) return { id, pid: Number(pid), engine };
+    throw new UserError(`--container ${name}: it is not running`, EXIT_RUN_FAILED);
+  }
+  throw new UserError(`--container ${name}: no such container (asked docker and podman)`, EXIT_RUN_FAILED);
+}
+
+/** The cgroup v2 directory of a process, and its id (the directory's inode, which bpftrace's `cgroup` is). */
+export function cgroupOf(pid: number): { path: string; dir: string; id: number } {
+  const root = cgroup2Root();
+  if (!root) throw new UserError("no cgroup v2 hierarchy is mounted: the bpftrace backend finds containers by their cgroup v2 id", EXIT_RUN_FAILED);
+  const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+  if (!line) throw new UserError(`process ${pid} has no cgroup v2 entry in /proc/${pid}/cgroup`, EXIT_RUN_FAILED);
+  const path = line.slice(3);
+  const dir = join(root, path);
+  return { path, dir, id: statSync(dir).ino };
+}
+
+/** Waits until the process is stopped (state T), or fails. */
+async function stopped(pid: number, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new UserError("the command ended before it could be traced", EXIT_RUN_FAILED);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new UserError("the command did not stop for the tracer within 5 s", EXIT_RUN_FAILED);
+}
+
+function userArgs(user: string): string[] {
+  const r = spawnSync("id", ["-u", user], { encoding: "utf8" });
+  const g = spawnSync("id", ["-g", user], { encoding: "utf8" });
+  if (r.status !== 0 || g.status !== 0) throw new UserError(`--user ${user}: no such user`, EXIT_RUN_FAILED);
+  return ["setpriv", `--reuid=${r.stdout.trim()}`, `--regid=${g.stdout.trim()}`, "--init-groups", "--"];
+}
+
+export async function runBpf(prog: string, o: BpfRunOptions, writer = new RecordWriter()): Promise<number> {
+  const bpftrace = o.bpftrace ?? "bpftrace";
+  if (process.getuid?.() !== 0) throw new UserError("the bpftrace backend needs root (bpftrace loads programs into the kernel)", EXIT_RUN_FAILED);
+  const version = bpftraceVersion(bpftrace);
+  ensureTracefs();
+  const runAt = containerRunIndex(o.command);
+  const running = o.container !== undefined;
+  const newContainer = !running && runAt > 0;
+  if (running && o.command.length) throw new UserError("--container and a command do not go together", 2);
+  if (!running && o.command.length === 0) throw new UserError("no command given: trace-run --backend bpftrace [OPTIONS] -- COMMAND [ARGS...]", 2);
+  if (!running) resolveCommand(o.command[0]);
+  if ((running || newContainer) && o.user) throw new UserError("--user does not apply to containers (use docker run --user)", 2);
+  const target = running ? inspect(o.container!) : undefined;
+  const cg = target ? cgroupOf(target.pid) : undefined;
+  if (newContainer && !cgroup2Root()) throw new UserError("no cgroup v2 hierarchy is mounted: the bpftrace backend finds containers by their cgroup v2 id", EXIT_RUN_FAILED);
+
+  const dir = mkdtempSync(join(tmpdir(), "trace-run-"));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const programFile = join(dir, "leastpriv.bt");
+  writeFileSync(programFile, process.env.LEASTPRIV_BPF_PROGRAM ? readFileSync(process.env.LEASTPRIV_BPF_PROGRAM, "utf8") : programForHost());
+  const cidFile = join(dir, "cid");
+
+  const start = Date.now() / 1000;
+  const cwd = process.cwd();
+  const me = userInfo();
+  const run: RunRecord = {
+    type: "run", v: RECORD_VERSION, tracer: "bpftrace", tracerVersion: version, argv: o.command, uid: me.uid,
+    user: o.user ?? me.username, host: hostname(), kernel: release(), start,
+  };
+  if (!running && !newContainer) run.cwd = cwd;
+  if (target) { run.container = target.id; run.cgroup = cg!.path; }
+  writer.write(run);
+  await writer.flush();
+
+  let stdoutFd: number | undefined;
+  if (o.stdout) {
+    try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { cleanup(); throw new UserError(`${o.stdout}: ${(e as Error).message}`, EXIT_RUN_FAILED); }
+  }
+  // a command: a shell that stops itself, then (once the probes are in) execs the command in its place
+  let child: ChildProcess | undefined;
+  let meter: CostMeter | undefined;
+  if (!running && !newContainer) {
+    meter = new CostMeter();
+    // perl (not a shell: bash would read startup files when its stdin is a socket, and shells add to the
+    // environment) stops itself, then execs the program found on PATH with argv[0] as given
+    const stopper = 'kill "STOP", $$; exec { $ARGV[0] } @ARGV[1 .. $#ARGV]; print STDERR "$ARGV[1]: $!\\n"; exit 127';
+    const argv = meter.wrap([...(o.user ? userArgs(o.user) : []), "perl", "-e", stopper, resolveCommand(o.command[0]), ...o.command]);
+    child = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
+  }
+  const childDone = child ? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child!.on("close", (code, signal) => resolve({ code, signal }))) : undefined;
+  let spawnError: Error | undefined;
+  child?.on("error", (e) => { spawnError = e; });
+  try {
+    if (child) await stopped(child.pid!, child);
+  } catch (e) {
+    meter?.remove(); cleanup();
+    throw e;
+  }
+
+  const mode = running ? 2 : newContainer ? 3 : 1;
+  const id = running ? cg!.id : child ? child.pid! : 0;
+  const tracer = spawn(bpftrace, ["-B", "line", programFile, String(mode), String(id), mode === 1 ? cwd : ""], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, BPFTRACE_STRLEN: String(BPF_STRLEN), BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: "1024" },
+  });
+  let tracerError: Error | undefined;
+  tracer.on("error", (e) => { tracerError = e; });
+  const tracerDone = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => tracer.on("close", (code, signal) => resolve({ code, signal })));
+  let lost = 0;
+  let stderrTail = "";
+  let errText = "";
+  tracer.stderr!.on("data", (d: Buffer) => {
+    errText += d.toString();
+    const lines = errText.split("\n");
+    errText = lines.pop()!;
+    for (const l of lines) {
+      // bpftrace 0.17 says this on every start, harmlessly; and how many probes it attached
+      if (/couldn't set RLIMIT_MEMLOCK|^Attaching \d+ probes|^WARNING: Addrspace is not set|^\s*$/.test(l)) continue;
+      const m = /Lost (\d+) events/.exec(l);
+      if (m) { lost += Number(m[1]); continue; }
+      stderrTail = (stderrTail + l + "\n").slice(-2000);
+      warn(prog, `bpftrace: ${l}`);
+    }
+  });
+
+  let cid: string | undefined;
+  const cidNow = (): string | undefined => {
+    if (cid === undefined) { try { cid = readFileSync(cidFile, "utf8").trim() || undefined; } catch { /* not yet */ } }
+    return cid;
+  };
+  const scope = new BpfScope(mode, target?.id, cidNow);
+  let processes = child ? 1 : 0;
+  const asm = new BpfAssembler((rec, cgroup) => {
+    const r = mode === 1 ? rec : scope.scope(rec, cgroup, asm.cgroups);
+    if (!r) return;
+    if (r.type === "syscall" && r.kind === "proc" && r.op === "fork" && r.ok && !r.runtime) processes++;
+    writer.write(r);
+  }, { cwd: mode === 1 ? cwd : undefined });
+  asm.startFile("bpftrace");
+  const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
+
+  // the end: the command and every task it started are gone; a new container's client is done; a running one stopped
+  let stopTimer: NodeJS.Timeout | undefined;
+  let stopping = false;
+  const stopTracer = (delay: number) => {
+    if (stopping) return;
+    stopping = true;
+    // bpftrace ends on SIGINT; should it not, it is killed a moment later (the probes go with it)
+    stopTimer = setTimeout(() => {
+      tracer.kill("SIGINT");
+      stopTimer = setTimeout(() => tracer.kill("SIGKILL"), 3000);
+    }, delay);
+  };
+  let client: ChildProcess | undefined;
+  let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  let childStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  childDone?.then((s) => { childStatus = s; });
+  const poll = setInterval(() => {
+    if (process.env.LEASTPRIV_DEBUG) warn(prog, `debug: ready=${asm.ready} child=${JSON.stringify(childStatus)} live=${asm.livePids().join(",")} stopping=${stopping}`);
+    if (mode === 1 && childStatus && asm.ready) {
+      // tasks of the tree still alive (their exit may not have been read yet, so /proc decides)
+      if (asm.livePids().every((p) => !existsSync(`/proc/${p}`))) stopTracer(300);
+    }
+    if (mode === 2 && !existsSync(cg!.dir)) stopTracer(200);
+  }, 100);
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (client) { client.kill(sig); return; }
+    if (child && childStatus === undefined) { try { process.kill(child.pid!, sig); } catch { /* gone */ } return; }
+    stopTracer(0);
+  };
+  const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of sigs) process.on(s, onSignal);
+
+  const readyTimer = setTimeout(() => {
+    if (!asm.ready) { warn(prog, "bpftrace did not start within 120 s"); tracer.kill("SIGKILL"); }
+  }, 120000);
+  let began = false;
+  const begin = () => {
+    if (began) return;
+    began = true;
+    clearTimeout(readyTimer);
+    if (child) { try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
+    if (newContainer) {
+      const argv = [...o.command.slice(1, runAt + 1), "--cidfile", join(dir, "cid"), ...o.command.slice(runAt + 1)];
+      client = spawn(o.command[0], argv, { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
+      clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
+      clientDone.then(() => stopTracer(500));
+    }
+  };
+
+  const split = new LineSplitter();
+  let flushTimer: NodeJS.Timeout | undefined;
+  try {
+    for await (const chunk of tracer.stdout!) {
+      raw?.write(chunk);
+      for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
+      if (asm.ready) begin();
+      // a quiet moment: release what is held, so that a live reader sees it
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = setTimeout(() => { asm.release(true); writer.flush(); }, 300);
+      await writer.flush();
+      if (writer.closed && !stopping) {
+        // our reader went away (| head): stop what we started; never a running container
+        if (client) client.kill("SIGTERM");
+        if (child && childStatus === undefined) { try { process.kill(child.pid!, "SIGTERM"); } catch { /* gone */ } }
+        stopTracer(0);
+      }
+    }
+    for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);
+  } finally {
+    if (flushTimer) clearTimeout(flushTimer);
+    clearTimeout(readyTimer);
+    clearInterval(poll);
+    if (stopTimer) clearTimeout(stopTimer);
+    const tstatus = await tracerDone;
+    if (!began) {
+      // bpftrace failed before it was ready: the stopped command must not run untraced
+      if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
+    }
+    const status = clientDone ? await clientDone : childDone ? await childDone : { code: 0, signal: null };
+    for (const s of sigs) process.off(s, onSignal);
+    asm.end();
+    cleanup();
+    if (stdoutFd !== undefined) closeSync(stdoutFd);
+    await new Promise<void>((r) => (raw ? raw.end(r) : r()));
+    const code = began ? exitCodeOf(status) : EXIT_RUN_FAILED;
+    const wall = Math.round((Date.now() / 1000 - start) * 1e6) / 1e6;
+    const end: TraceRecord = { type: "end", exit: code, duration: wall, ...asm.counts, lost };
+    if (meter) {
+      const c = meter.finish();
+      if (c.source?.startsWith("cgroup")) c.source = "cgroup of the run: CPU and peak memory of the traced processes (bpftrace runs outside it); the memory counts the page cache the run filled";
+      end.cost = { ...c, processes, wall } as Cost as unknown as Json;
+    }
+    if (status.signal) end.signal = status.signal;
+    if (mode !== 1) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
+    writer.write(end);
+    await writer.end();
+    if (tracerError) throw new UserError(`cannot run ${bpftrace}: ${tracerError.message}`, EXIT_RUN_FAILED);
+    if (spawnError) throw new UserError(`cannot run the command: ${spawnError.message}`, EXIT_RUN_FAILED);
+    if (!began) {
+      const said = stderrTail.split("\n").find((l) => /ERROR/.test(l)) ?? stderrTail.trim().split("\n").slice(-1)[0] ?? "";
+      throw new UserError(`bpftrace failed (exit ${tstatus.code ?? tstatus.signal}): ${said.trim()}`, EXIT_RUN_FAILED);
+    }
+    if (writer.error) throw writer.error;
+    if (writer.closed) return 0;
+    if (lost > 0) warn(prog, `bpftrace lost ${lost} events: the trace is incomplete (a faster reader, or fewer events, would keep them)`);
+    if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of bpftrace output not understood`);
+    return code;
+  }
+}
+
+/** Container runs: keeps the calls made in the container's cgroup, marks those of the runtime setting it up. */
+export class BpfScope {
+  private pivoted = new Set<number>();
+  private app = new Set<number>();
+  id: string | undefined;
+  dropped = 0;
+
+  constructor(private readonly mode: number, id: string | undefined, private readonly cidNow: () => string | undefined) {
+    this.id = id;
+  }
+
+  scope(rec: TraceRecord, cgroup: number | undefined, cgroups: Map<number, string>): TraceRecord | null {
+    if (rec.type !== "syscall" && rec.type !== "exit") return rec.type === "info" && this.mode === 3 ? null : rec;
+    if (this.mode === 3) {
+      const path = cgroup === undefined ? undefined : cgroups.get(cgroup);
+      const want = this.cidNow();
+      if (path === undefined || want === undefined || path.indexOf(want) < 0) { this.dropped++; return null; }
+      this.id = want;
+    }
+    const pid = rec.pid ?? -1;
+    const out = rec as TraceRecord & { container?: string; runtime?: boolean; containerPath?: boolean };
+    if (rec.type === "syscall") {
+      if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
+      const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
+      if (child !== undefined) {
+        if (this.pivoted.has(pid)) this.pivoted.add(child);
+        if (this.app.has(pid)) this.app.add(child);
+      }
+      // the container's program starts with the first exec that is not the runtime's own
+      if (rec.kind === "exec" && rec.ok && !/^runc/.test(rec.comm ?? "")) this.app.add(pid);
+    }
+    if (this.id !== undefined) out.container = this.id;
+    if (!this.app.has(pid)) out.runtime = true;
+    if ((this.pivoted.has(pid) || this.app.has(pid)) && rec.type === "syscall" && rec.path !== undefined) out.containerPath = true;
+    return out;
+  }
+}

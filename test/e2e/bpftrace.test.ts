@@ -1,0 +1,172 @@
+// The bpftrace backend for real: bpftrace 0.17 with tracefs mounted (.ci/run installs and mounts them),
+// as root; containers from dockerd (started by .ci/run) and the local test images.
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT, run } from "../helpers.js";
+import type { SyscallRecord } from "../../lib/records.js";
+
+const tmp = mkdtempSync(tmpdir() + "/trace-bpf-");
+const ctr = `leastpriv-bpf-test-${process.pid}`;
+const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");
+
+// calls whose path is an argument (not an fd): both backends see the same names for these
+const PATH_ARG = new Set(["open", "openat", "creat", "stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2",
+  "readlink", "readlinkat", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat", "renameat2", "chdir",
+  "execve", "chmod", "fchmodat", "statfs", "symlink", "symlinkat", "link", "linkat"]);
+const named = (recs: any[]) => new Set(calls(recs)
+  .filter((r) => PATH_ARG.has(r.syscall) && r.path !== undefined && !(r.syscall === "newfstatat" && r.args[1] === ""))
+  .map((r) => `${r.syscall} ${r.path}${r.path2 ? " " + r.path2 : ""} ${r.ok}`));
+
+describe("trace-run --backend bpftrace", () => {
+  beforeAll(() => {
+    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
+    writeFileSync(tmp + "/in.txt", "hi\n");
+    writeFileSync(tmp + "/work.sh", [
+      "cd \"$(dirname \"$0\")\"",
+      "cat in.txt /etc/hostname > out.txt",
+      "mkdir -p d; cd d; ls .. > /dev/null; mv ../out.txt moved.txt; rm moved.txt; cd ..; rmdir d",
+      "/usr/bin/python3 -c 'import os; os.stat(\"/etc/passwd\")'",
+      "(sleep 0.3; cat /etc/hostname > /dev/null) &",
+      "exit 3",
+    ].join("\n") + "\n");
+  }, 120000);
+  afterAll(() => {
+    spawnSync("docker", ["rm", "-f", ctr]);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("a process tree: its execs, files and exits, the command's status, a child that outlives it", () => {
+    const r = run("trace-run", ["--backend", "bpftrace", "--", "sh", tmp + "/work.sh"], undefined, { HOME: tmp });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(3);
+    const recs = r.records();
+    expect(recs[0]).toMatchObject({ type: "run", tracer: "bpftrace", argv: ["sh", tmp + "/work.sh"] });
+    const end = recs.at(-1);
+    expect(end).toMatchObject({ type: "end", exit: 3, unparsed: 0, lost: 0 });
+    const c = calls(recs);
+    // the command itself is the first call, as the program found on PATH, with argv as given
+    expect(c[0]).toMatchObject({ syscall: "execve", ok: true, path: "/usr/bin/sh", argv: ["sh", tmp + "/work.sh"] });
+    const p = (s: string) => tmp + s;
+    expect(c.find((x) => x.syscall === "openat" && x.path === p("/in.txt"))).toMatchObject({ op: "read", ok: true });
+    expect(c.find((x) => x.path === p("/out.txt") && x.op === "create")).toBeTruthy();
+    expect(c.find((x) => x.op === "rename")).toMatchObject({ path: p("/out.txt"), path2: p("/d/moved.txt"), ok: true });
+    expect(c.find((x) => x.syscall === "newfstatat" && x.path === "/etc/passwd")).toMatchObject({ ok: true });
+    // the background cat ran after sh exited, and was still followed
+    const cats = c.filter((x) => x.syscall === "execve" && x.path === "/usr/bin/cat" && x.ok);
+    expect(cats.map((x) => x.argv)).toEqual([["cat", "in.txt", "/etc/hostname"], ["cat", "/etc/hostname"]]);
+    const shExit = recs.find((x) => x.type === "exit" && x.pid === c[0].pid);
+    const lastCat = recs.filter((x) => x.type === "exit" && x.pid === cats[1].pid)[0];
+    expect(shExit.code).toBe(3);
+    expect(lastCat.time).toBeGreaterThan(shExit.time);
+    expect(end.cost).toMatchObject({ processes: expect.any(Number) });
+    expect(end.cost.cpuUser).toBeGreaterThanOrEqual(0);
+  }, 60000);
+
+  it("agrees with strace on the files named and the programs run; the differences are the inherent ones", () => {
+    const s = run("trace-run", ["--", "sh", tmp + "/work.sh"]).records();
+    const b = run("trace-run", ["--backend", "bpftrace", "--", "sh", tmp + "/work.sh"]).records();
+    // programs run, with their argv, in order
+    const execs = (recs: any[]) => calls(recs).filter((x) => x.kind === "exec" && x.ok).map((x) => x.argv);
+    expect(execs(b)).toEqual(execs(s));
+    // every path-argument call's path and result (the pids and times differ from run to run)
+    const [ns, nb] = [named(s), named(b)];
+    expect([...nb].filter((x) => !ns.has(x))).toEqual([]);
+    expect([...ns].filter((x) => !nb.has(x))).toEqual([]);
+    // inherent: strace -yy names an fd by the kernel's path for it (symbolic links resolved, and inherited
+    // fds such as the terminal), where the bpftrace backend keeps the name the fd was opened by
+    const byFd = (x: SyscallRecord) => !PATH_ARG.has(x.syscall) || (x.syscall === "newfstatat" && x.args[1] === "");
+    const fdPaths = (recs: any[]) => new Set(calls(recs).filter((x) => x.kind === "file" && byFd(x) && x.path).map((x) => x.path));
+    const onlyStrace = [...fdPaths(s)].filter((x) => !fdPaths(b).has(x));
+    expect(onlyStrace).toContain("/usr/lib/x86_64-linux-gnu/libc.so.6");
+    expect([...fdPaths(b)]).toContain("/lib/x86_64-linux-gnu/libc.so.6");
+  }, 60000);
+
+  it("--user: what the command is denied as another user", () => {
+    const r = run("trace-run", ["--backend", "bpftrace", "--user", "nobody", "--", "cat", "/etc/shadow"]);
+    expect(r.status).toBe(1);
+    const recs = r.records();
+    expect(recs[0]).toMatchObject({ user: "nobody" });
+    expect(calls(recs)[0]).toMatchObject({ syscall: "execve", path: "/usr/bin/cat" });
+    expect(calls(recs).find((x) => x.path === "/etc/shadow")).toMatchObject({ ok: false, errno: "EACCES" });
+  }, 60000);
+
+  it("--raw keeps bpftrace's lines; trace-parse reads them back into the same records", () => {
+    const r = run("trace-run", ["--backend", "bpftrace", "--raw", tmp + "/raw.out", "--", "sh", "-c", "cd /etc && cat hostname >/dev/null"]);
+    expect(r.status).toBe(0);
+    const live = calls(r.records());
+    const p = run("trace-parse", [tmp + "/raw.out"]);
+    expect(p.status).toBe(0);
+    const parsed = p.records();
+    expect(parsed[0]).toMatchObject({ type: "run", tracer: "bpftrace" });
+    expect(calls(parsed)).toEqual(live);
+    expect(live.find((x) => x.path === "/etc/hostname")).toMatchObject({ op: "read", ok: true, args: ["AT_FDCWD", "hostname", "O_RDONLY"] });
+  }, 60000);
+
+  it("a new container (docker run): its calls, by its cgroup; the runtime's set-up marked", () => {
+    const r = run("trace-run", ["--backend", "bpftrace", "--", "docker", "run", "--rm", "leastpriv-test:1"]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("for the container only\n");
+    const recs = r.records();
+    const end = recs.at(-1);
+    expect(end).toMatchObject({ type: "end", exit: 0, unparsed: 0, lost: 0, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const c = calls(recs);
+    expect(c.every((x) => x.container === end.container)).toBe(true);
+    const read = c.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt")!;
+    expect(read).toMatchObject({ ok: true, containerPath: true });
+    expect(read.runtime).toBeUndefined();
+    expect(c.find((x) => x.syscall === "execve" && x.path === "/app/run.sh")).toMatchObject({ ok: true });
+    // runc's own calls in the container's cgroup, before the program: runtime
+    expect(c.filter((x) => x.runtime).length).toBeGreaterThan(0);
+    expect(c.filter((x) => x.comm?.startsWith("runc")).every((x) => x.runtime)).toBe(true);
+    // the docker client and the daemons are not in the container's cgroup
+    expect(c.some((x) => x.comm === "docker" || x.comm === "dockerd" || x.comm === "containerd")).toBe(false);
+  }, 90000);
+
+  it("a running container (--container NAME): what docker exec runs in it, until it stops", async () => {
+    execFileSync("docker", ["run", "-d", "--name", ctr, "leastpriv-test:1", "sleep", "60"]);
+    const child = spawn(process.execPath, [ROOT + "dist/commands/trace-run.js", "--backend", "bpftrace", "--container", ctr], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; });
+    const done = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
+    // the header comes first; the probes are in a moment later
+    for (let i = 0; i < 200 && !out.includes('"type":"run"'); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 3000));
+    execFileSync("docker", ["exec", ctr, "cat", "/etc/hostname"]);
+    execFileSync("docker", ["rm", "-f", ctr]);
+    const code = await done;
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const recs = out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(recs[0]).toMatchObject({ type: "run", tracer: "bpftrace", container: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const c = calls(recs);
+    expect(c.find((x) => x.syscall === "openat" && x.path === "/etc/hostname")).toMatchObject({ ok: true, container: recs[0].container });
+    expect(c.find((x) => x.syscall === "execve" && x.argv?.[0] === "cat")).toBeTruthy();
+  }, 90000);
+
+  it("clear errors: not root, no bpftrace, options of the other backend", () => {
+    const nobody = spawnSync("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, ROOT + "dist/commands/trace-run.js", "--backend", "bpftrace", "--", "true"], { encoding: "utf8" });
+    expect(nobody.status).toBe(125);
+    expect(nobody.stderr).toMatch(/^trace-run: the bpftrace backend needs root/);
+    const missing = run("trace-run", ["--backend", "bpftrace", "--bpftrace", "/nonexistent/bpftrace", "--", "true"]);
+    expect(missing.status).toBe(125);
+    expect(missing.stderr).toMatch(/^trace-run: \/nonexistent\/bpftrace is not installed \(Debian\/Ubuntu: apt-get install bpftrace/);
+    const p = run("trace-run", ["--backend", "bpftrace", "-p", "1"]);
+    expect(p.status).toBe(2);
+    expect(p.stderr).toMatch(/--pid is for the strace backend/);
+    const c = run("trace-run", ["--container", "x"]);
+    expect(c.status).toBe(2);
+    expect(c.stderr).toMatch(/--container needs --backend bpftrace/);
+  }, 60000);
+
+  it("| head: ends quietly, leaving nothing running", () => {
+    const r = spawnSync("bash", ["-c", `node ${ROOT}dist/commands/trace-run.js --backend bpftrace -- sh -c 'for i in 1 2 3 4 5 6 7 8; do cat /etc/hostname; done >/dev/null; sleep 2' | head -n 3`], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim().split("\n")).toHaveLength(3);
+    const left = spawnSync("pgrep", ["-f", "leastpriv.bt"], { encoding: "utf8" });
+    expect(left.stdout.trim()).toBe("");
+  }, 60000);
+});

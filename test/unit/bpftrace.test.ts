@@ -1,0 +1,254 @@
+// The bpftrace backend's reader, on output that real bpftrace 0.17 printed (test/fixtures/bpftrace,
+// made by capture.sh beside them): leastpriv's own program, and bpftrace's opensnoop, execsnoop and
+// tcpconnect tools.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { BpfAssembler, decode, errnoOf, ipv6 } from "../../lib/bpftrace.js";
+import { BPF_CALLS, bpfProgram, callsByNumber } from "../../lib/bpf-program.js";
+import { LineSplitter } from "../../lib/lines.js";
+import { SnoopReader } from "../../lib/snoop.js";
+import { sniff } from "../../lib/parse.js";
+import { calls, ROOT } from "../helpers.js";
+import type { ExitRecord, SyscallRecord, TraceRecord } from "../../lib/records.js";
+
+const BFIX = ROOT + "test/fixtures/bpftrace/";
+const WORK = "/tmp/leastpriv-capture-bpf";
+
+function lines(name: string): { text: string; no: number; fullLength?: number }[] {
+  const split = new LineSplitter();
+  return [...split.push(readFileSync(BFIX + name)), ...split.end()];
+}
+
+function bpf(name: string, order?: (ls: ReturnType<typeof lines>) => ReturnType<typeof lines>): TraceRecord[] {
+  const out: TraceRecord[] = [];
+  const asm = new BpfAssembler((r) => out.push(r));
+  asm.startFile(name);
+  let ls = lines(name);
+  if (order) ls = order(ls);
+  for (const l of ls) asm.line(l.text, l.no, l.fullLength);
+  asm.end();
+  return out;
+}
+
+const paths = (recs: SyscallRecord[]) => recs.map((r) => r.path);
+
+describe("leastpriv's bpftrace program: the reader", () => {
+  it("a shell pipeline: execs with argv, paths made absolute from the ready line's cwd and chdir, results", () => {
+    const recs = bpf("pipeline.out");
+    expect(recs.filter((r) => r.type === "unparsed")).toEqual([]);
+    const c = calls(recs);
+    const execs = c.filter((r) => r.kind === "exec" && r.ok);
+    expect(execs.map((r) => r.argv)).toContainEqual(["cat", "hello.txt", "/etc/hostname"]);
+    expect(execs.map((r) => r.path)).toContain("/usr/bin/cat");
+    // opened by the relative name "hello.txt" in the starting directory
+    const open = c.find((r) => r.syscall === "openat" && r.args[1] === "hello.txt")!;
+    expect(open.path).toBe(`${WORK}/hello.txt`);
+    expect(open.op).toBe("read");
+    expect(open.args[2]).toBe("O_RDONLY");
+    // after "cd sub": mkdir made, mv made made2, rmdir made2, ln -s ../hello.txt link, rm link
+    expect(paths(c.filter((r) => r.op === "mkdir"))).toContain(`${WORK}/sub/made`);
+    const mv = c.find((r) => r.op === "rename")!;
+    expect([mv.path, mv.path2]).toEqual([`${WORK}/sub/made`, `${WORK}/sub/made2`]);
+    const ln = c.find((r) => r.op === "symlink")!;
+    expect([ln.path, ln.path2]).toEqual([`${WORK}/sub/link`, "../hello.txt"]);
+    expect(paths(c.filter((r) => r.op === "delete"))).toEqual(expect.arrayContaining([`${WORK}/sub/made2`, `${WORK}/sub/link`]));
+    const chmod = c.find((r) => r.op === "chmod")!;
+    expect(chmod.path).toBe(`${WORK}/hello.txt`);
+    expect(chmod.args).toContain("0600");
+    const failed = c.find((r) => r.path === "/nonexistent" && r.syscall === "openat")!;
+    expect([failed.ok, failed.errno, failed.errmsg, failed.ret]).toEqual([false, "ENOENT", "No such file or directory", -1]);
+    // the ls in sub/ read its parent: the directory, listed
+    expect(c.some((r) => r.path === WORK && r.op === "list")).toBe(true);
+    // every process forked is seen to exit, with its status
+    const exits = recs.filter((r): r is ExitRecord => r.type === "exit");
+    const forks = c.filter((r) => r.op === "fork" && r.ok);
+    expect(exits.length).toBe(forks.length + 1);
+    // all exit 0 but the cat of /nonexistent, which exits 1
+    expect(exits.filter((e) => e.code !== 0).map((e) => [e.pid, e.code])).toEqual([[failed.pid, 1]]);
+    // times in epoch seconds, from the ready line's clock
+    expect(c[0].time!).toBeGreaterThan(1.7e9);
+    expect(c.every((r, i) => i === 0 || r.time! >= c[i - 1].time!)).toBe(true);
+  });
+
+  it("lines of different CPUs arriving out of order are put back in kernel time order", () => {
+    const inOrder = bpf("pipeline.out");
+    // as if several CPUs' buffers were read in turns: a line's "+" pieces follow it, but other lines may
+    // come between them, and the events of a block of lines arrive in another order. (The ready line
+    // stays first and bpftrace's closing line last: they are not CPU events.)
+    const shuffled = bpf("pipeline.out", (ls) => {
+      const first = ls.findIndex((l) => l.text.startsWith("R\t")) + 1, last = ls.findIndex((l) => l.text.startsWith("Q\t"));
+      const groups: (typeof ls)[] = [];
+      for (const l of ls.slice(first, last)) {
+        if (l.text.startsWith("+\t") && groups.length) groups[groups.length - 1].push(l);
+        else groups.push([l]);
+      }
+      const out: typeof ls = ls.slice(0, first);
+      for (let i = 0; i < groups.length; i += 20) {
+        const block = [...groups.slice(i, i + 20).filter((_, k) => k % 2 === 1), ...groups.slice(i, i + 20).filter((_, k) => k % 2 === 0)];
+        for (let k = 0; k < block.length; k += 2) {
+          const [a, b] = [block[k], block[k + 1] ?? []];
+          out.push(a[0], ...b, ...a.slice(1));          // b's whole event comes between a's line and its pieces
+        }
+      }
+      return [...out, ...ls.slice(last)];
+    });
+    expect(shuffled.filter((r) => r.type === "unparsed")).toEqual([]);
+    expect(shuffled.length).toBe(inOrder.length);
+    const key = (r: TraceRecord) => JSON.stringify(r);
+    expect(shuffled.map(key)).toEqual(inOrder.map(key));
+  });
+
+  it("network: TCP, UDP over IPv6, unix paths and abstract names, sendmsg's address", () => {
+    const c = calls(bpf("net.out"));
+    const tcp = c.find((r) => r.syscall === "connect" && r.addr?.family === "inet")!;
+    expect(tcp.addr).toMatchObject({ family: "inet", proto: "TCP", ip: "127.0.0.1" });
+    expect(tcp.addr!.port).toBeGreaterThan(0);
+    expect(tcp.args[1]).toMatchObject({ sa_family: "AF_INET", sin_addr: "127.0.0.1" });
+    // the accepted client is the peer of the accepting fd, and sends on it go there
+    const acc = c.find((r) => r.syscall === "accept4" && r.addr?.family === "inet")!;
+    expect(acc.ok).toBe(true);
+    expect(c.find((r) => r.syscall === "bind" && r.addr?.family === "inet6")!.addr).toMatchObject({ ip: "::1", proto: "UDPv6" });
+    expect(c.find((r) => r.syscall === "sendto" && r.addr?.family === "inet6")!.addr!.ip).toBe("::1");
+    expect(c.find((r) => r.syscall === "connect" && r.addr?.family === "unix")!.addr!.path).toBe(`${WORK}/sock`);
+    // the abstract name is cut at the length bind was given (no NUL ends it in memory)
+    expect(c.find((r) => r.syscall === "bind" && r.addr?.abstract !== undefined)!.addr!.abstract).toBe("leastpriv-abstract");
+    // an accepted unix client is unnamed
+    const uacc = c.find((r) => r.syscall === "accept4" && r.addr?.family === "unix")!;
+    expect(uacc.args[1]).toEqual({ sa_family: "AF_UNIX" });
+    const sm = c.find((r) => r.syscall === "sendmsg")!;
+    expect(sm.addr).toMatchObject({ family: "inet", proto: "UDP", ip: "127.0.0.1" });
+    expect(c.some((r) => r.syscall === "socket" && r.args[0] === "AF_PACKET")).toBe(true);
+  });
+
+  it("a thread that execs: the leader's exit is 'superseded', the exec completes under the leader's pid", () => {
+    const recs = bpf("threads.out");
+    const c = calls(recs);
+    const thread = c.find((r) => r.syscall === "clone3" && JSON.stringify(r.args).includes("CLONE_THREAD"))!;
+    const leader = thread.pid!;
+    const sup = recs.find((r): r is ExitRecord => r.type === "exit" && r.supersededBy !== undefined)!;
+    expect(sup.pid).toBe(leader);
+    expect(sup.supersededBy).toBe(thread.ret);
+    const exec = c.filter((r) => r.syscall === "execve").at(-1)!;
+    expect([exec.pid, exec.path, exec.argv, exec.ok]).toEqual([leader, "/bin/true", ["true"], true]);
+    // /bin/true, traced after the exec, opens libc
+    expect(c.some((r) => r.pid === leader && r.comm === "true" && r.path?.endsWith("libc.so.6"))).toBe(true);
+  });
+
+  it("file names that are not plain: bytes, quotes, a tab; a newline cuts the piece and is reported", () => {
+    const recs = bpf("names.out");
+    const created = calls(recs).filter((r) => r.op === "create").map((r) => r.path!.slice(WORK.length + 1));
+    expect(created).toEqual(expect.arrayContaining(["latin1-\udce9", "utf8-é", 'quote"and\\back', "tab\there", "lt<gt>"]));
+    // "new\nline": bpftrace prints the name as it is, so the line breaks in two; nothing is lost
+    const un = recs.filter((r) => r.type === "unparsed");
+    expect(un.map((u) => u.type === "unparsed" && u.text)).toEqual(["line", "line"]);
+    expect(created).toContain("new");
+  });
+
+  it("strings longer than bpftrace's 200 bytes are marked: pathTruncated, argvTruncated", () => {
+    const c = calls(bpf("long.out"));
+    const open = c.find((r) => r.pathTruncated)!;
+    expect(open.syscall).toBe("openat");
+    expect((open.args[1] as { str: string; truncated: boolean }).truncated).toBe(true);
+    expect(Buffer.byteLength((open.args[1] as { str: string }).str)).toBe(199);
+    expect(c.find((r) => r.syscall === "execve")!.argvTruncated).toBe(true);
+  });
+
+  it("another user's refusal: EACCES on /etc/shadow", () => {
+    const c = calls(bpf("user.out"));
+    const o = c.find((r) => r.path === "/etc/shadow")!;
+    expect([o.ok, o.errno]).toEqual([false, "EACCES"]);
+  });
+
+  it("bpftrace's own chatter is not a record; a line of something else is unparsed, never dropped", () => {
+    const out: TraceRecord[] = [];
+    const asm = new BpfAssembler((r) => out.push(r));
+    asm.line("Attaching 7 probes...", 1);
+    asm.line("", 2);
+    asm.line("garbage here", 3);
+    asm.line("R\t9\t1.0\t1\t1\t1\tx86_64\t/", 4);
+    asm.end();
+    expect(out.map((r) => r.type)).toEqual(["unparsed", "unparsed"]);
+    expect(out[1]).toMatchObject({ line: 4 });
+    expect((out[1] as { reason: string }).reason).toMatch(/format 9/);
+  });
+});
+
+describe("bpftrace's tools, as a best effort", () => {
+  const snoop = (name: string, tool: "opensnoop" | "execsnoop" | "tcpconnect") => {
+    const out: TraceRecord[] = [];
+    const r = new SnoopReader(tool, (x) => out.push(x));
+    for (const l of lines(name)) r.line(l.text, l.no, l.fullLength);
+    return out;
+  };
+  it("opensnoop.bt: pid, comm, result and path; relative paths stay relative", () => {
+    const recs = snoop("opensnoop.out", "opensnoop");
+    expect(recs.filter((r) => r.type === "unparsed")).toEqual([]);
+    const c = calls(recs);
+    const rel = c.find((r) => r.path === "hello.txt")!;
+    expect([rel.comm, rel.ok, rel.cwdUnknown, rel.op]).toEqual(["cat", true, true, "open"]);
+    const bad = c.find((r) => r.path === "/nonexistent")!;
+    expect([bad.ok, bad.errno]).toEqual([false, "ENOENT"]);
+  });
+  it("execsnoop.bt: argv split at spaces, no result", () => {
+    const c = calls(snoop("execsnoop.out", "execsnoop"));
+    const echo = c.find((r) => r.argv?.[0] === "/bin/echo")!;
+    expect([echo.path, echo.argv, echo.ok]).toEqual(["/bin/echo", ["/bin/echo", "two", "words"], null]);
+    expect(c.find((r) => r.argv?.[0] === "ls")!.path).toBeUndefined();
+  });
+  it("tcpconnect.bt's columns: the peer", () => {
+    const c = calls(snoop("tcpconnect.out", "tcpconnect"));
+    expect(c).toHaveLength(1);
+    expect(c[0]).toMatchObject({ comm: "python3", op: "connect", addr: { family: "inet", ip: "127.0.0.1" } });
+    expect(c[0].addr!.port).toBeGreaterThan(0);
+  });
+  it("the format is told by the first line", () => {
+    expect(sniff("Attaching 6 probes...")).toBeUndefined();
+    expect(sniff(lines("pipeline.out")[1].text)).toBe("bpftrace");
+    expect(sniff(lines("opensnoop.out")[1].text)).toBe("opensnoop");
+    expect(sniff(lines("execsnoop.out")[1].text)).toBe("execsnoop");
+    expect(sniff(lines("tcpconnect.out")[1].text)).toBe("tcpconnect");
+    expect(sniff("execve(\"/bin/true\", [\"true\"], 0x7ffd /* 20 vars */) = 0")).toBe("strace");
+  });
+});
+
+describe("decoding", () => {
+  it("flags and constants as strace names them", () => {
+    expect(decode("open", 0o2000000n | 0o100n | 1n, "x86_64")).toBe("O_WRONLY|O_CREAT|O_CLOEXEC");
+    expect(decode("open", 0o40000n | 0o200000n, "aarch64")).toBe("O_RDONLY|O_DIRECT|O_DIRECTORY");
+    expect(decode("open", 0o200000n, "x86_64")).toBe("O_RDONLY|O_DIRECTORY");
+    expect(decode("mode", 0o644n, "x86_64")).toBe("0644");
+    expect(decode("mknod", 0o20600n, "x86_64")).toBe("S_IFCHR|0600");
+    expect(decode("at", 0x1100n, "x86_64")).toBe("AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH");
+    expect(decode("unlinkat", 0x200n, "x86_64")).toBe("AT_REMOVEDIR");
+    expect(decode("access", 6n, "x86_64")).toBe("R_OK|W_OK");
+    expect(decode("socktype", 3n | 0o2000000n, "x86_64")).toBe("SOCK_RAW|SOCK_CLOEXEC");
+    expect(decode("clone", 0x1200011n, "x86_64")).toBe("CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD");
+    expect(decode("fcntl", 1030n, "x86_64")).toBe("F_DUPFD_CLOEXEC");
+  });
+  it("IPv6 addresses as inet_ntop writes them", () => {
+    const halves = (hex: string): [bigint, bigint] => {
+      const b = Buffer.from(hex, "hex");
+      return [b.readBigUInt64LE(0), b.readBigUInt64LE(8)];
+    };
+    expect(ipv6(...halves("00000000000000000000000000000001"))).toBe("::1");
+    expect(ipv6(...halves("00000000000000000000ffff7f000001"))).toBe("::ffff:127.0.0.1");
+    expect(ipv6(...halves("20010db8000000000001000000000001"))).toBe("2001:db8::1:0:0:1");
+    expect(ipv6(...halves("fe800000000000000000000000000000"))).toBe("fe80::");
+  });
+  it("errno names and messages", () => {
+    expect(errnoOf(2)).toEqual(["ENOENT", "No such file or directory"]);
+    expect(errnoOf(13)).toEqual(["EACCES", "Permission denied"]);
+    expect(errnoOf(512)[0]).toBe("ERESTARTSYS");
+  });
+  it("the program covers the same calls on both architectures where they exist, by number", () => {
+    for (const arch of ["x86_64", "aarch64"]) {
+      const m = callsByNumber(arch);
+      expect(m.get(arch === "x86_64" ? 257 : 56)!.name).toBe("openat");
+      expect(m.size).toBe(BPF_CALLS.filter((c) => c.nr[arch as "x86_64"] >= 0).length);
+    }
+    expect(bpfProgram("aarch64")).not.toMatch(/@want\[-1\]/);
+  });
+  it("bpf/leastpriv.bt is the program the table writes", () => {
+    expect(readFileSync(ROOT + "bpf/leastpriv.bt", "utf8")).toBe(bpfProgram("x86_64"));
+  });
+});
