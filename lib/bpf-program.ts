@@ -224,7 +224,9 @@ ${table.join("\n")}
 
 tracepoint:raw_syscalls:sys_enter /@t[tid] || @cg[cgroup]/ {
   $nr = args->id;
-  if (@want[$nr]) {
+  // fcntl only where it changes the fd table: F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC
+  $skip = $nr == ${nr("fcntl")} && args->args[1] != 0 && args->args[1] != 2 && args->args[1] != 1030;
+  if (@want[$nr] && !$skip) {
     @on[tid] = $nr + 1;
     @a0[tid] = args->args[0]; @a1[tid] = args->args[1]; @a2[tid] = args->args[2];
     @a3[tid] = args->args[3]; @a4[tid] = args->args[4]; @a5[tid] = args->args[5];

@@ -16,16 +16,21 @@ import type { CallParts } from "./strace-line.js";
 export type BpfEmit = (rec: TraceRecord, cgroup?: number) => void;
 
 /** How long (kernel time) an event is held for events of other CPUs that happened before it. */
-const HOLD_NS = 100_000_000n;
+const HOLD_NS = 100_000_000;
+/** At most this many events are held (a burst longer than HOLD_NS releases its oldest early). */
+const MAX_HELD = 100_000;
 
-interface Held { ns: bigint; seq: number; run: () => void }
+interface Held { ns: number; seq: number; run: () => void }
 interface Exec { filename: string; argv: string[]; truncated: boolean }
 
 export class BpfAssembler {
   private resolver: Resolver;
   private offset: number | undefined;      // epoch seconds at kernel time 0
   private held: Held[] = [];
-  private newest = 0n;
+  private newest = 0;
+  private lastCut = 0;
+  /** Events bpftrace said it lost ("Lost N events" among its lines). */
+  lost = 0;
   private seq = 0;
   private execs = new Map<number, Exec>();
   private live = new Set<number>();
@@ -65,9 +70,9 @@ export class BpfAssembler {
     this.emit(rec);
   }
 
-  private time(ns: bigint): number | undefined {
+  private time(ns: number): number | undefined {
     if (this.offset === undefined) return undefined;
-    return Math.round((this.offset + Number(ns) / 1e9) * 1e6) / 1e6;
+    return Math.round((this.offset + ns / 1e9) * 1e6) / 1e6;
   }
 
   /** One line of the program's output (without its newline). */
@@ -82,28 +87,31 @@ export class BpfAssembler {
     if (t === "+" && f.length >= 4 && /^\d+$/.test(f[1])) { this.piece(f, no, text); return; }
     if (!/^[CXFEMS]$/.test(t) || f.length < 5 || !/^\d+$/.test(f[1])) {
       // bpftrace's own messages ("Lost 12 events") are told as they are
-      if (/^Lost \d+ events/.test(text)) { this.emit({ type: "info", text: "bpftrace: " + text }); return; }
+      const lost = /^Lost (\d+) events/.exec(text);
+      if (lost) { this.lost += Number(lost[1]); this.emit({ type: "info", text: "bpftrace: " + text }); return; }
       this.unparsed(no, text, "not a line of the leastpriv bpftrace program");
       return;
     }
-    const ns = BigInt(f[1]);
+    // kernel nanoseconds fit a double exactly for 104 days of uptime, and to 2 ns for 208
+    const ns = Number(f[1]);
     if (ns > this.newest) this.newest = ns;
     const run = this.handler(t, f, no, text);
     if (!run) return;
     this.held.push({ ns, seq: this.seq++, run });
-    if (this.held.length > 4096 || this.newest - this.held[0].ns > HOLD_NS) this.release(false);
+    // sorting is done once per HOLD_NS of kernel time, not per line
+    if (this.newest - this.lastCut > HOLD_NS || this.held.length > MAX_HELD) { this.release(false); this.lastCut = this.newest; }
   }
 
   /** Releases held events in kernel time order: all of them, or those old enough that nothing can precede them. */
   release(all: boolean): void {
     if (!this.held.length) return;
-    this.held.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.seq - b.seq));
+    this.held.sort((a, b) => a.ns - b.ns || a.seq - b.seq);
     let n = this.held.length;
     if (!all) {
       const limit = this.newest - HOLD_NS;
       n = 0;
       while (n < this.held.length && this.held[n].ns <= limit) n++;
-      if (n === 0 && this.held.length > 4096) n = this.held.length - 4096;
+      if (this.held.length - n > MAX_HELD / 2) n = this.held.length - MAX_HELD / 2;
     }
     const out = this.held.splice(0, n);
     for (const h of out) h.run();
@@ -142,7 +150,7 @@ export class BpfAssembler {
 
   /** What a line does once it is its turn; undefined when it is done with at once. */
   private handler(t: string, f: string[], no: number, text: string): (() => void) | undefined {
-    const ns = BigInt(f[1]);
+    const ns = Number(f[1]);
     const pid = Number(f[3]), cgroup = Number(f[4]), comm = f[5];
     if ((t === "C" || t === "X") && !this.gone.has(pid)) this.live.add(pid);
     switch (t) {
@@ -216,15 +224,20 @@ export class BpfAssembler {
       case "C": {
         // C ns pid tid cgroup comm nr ret a0..a5 n; the n decoded arguments follow as pieces
         const call = this.calls.get(Number(f[6]));
-        if (!call || f.length !== 15) { this.unparsed(no, text, call ? "a call line not of the form this version reads" : `system call ${f[6]} is not one the bpftrace program traces on ${this.arch}`); return undefined; }
-        const extras = extrasOf(call);
-        const got = this.expect(f[1], pid, Number(f[14]));
+        const extras = call ? specsOf(call).extras : [];
+        if (!call || f.length !== 15) {
+          this.unparsed(no, text, call ? "a call line not of the form this version reads" : `system call ${f[6]} is not one the bpftrace program traces on ${this.arch}`);
+          return undefined;
+        }
+        const need = Number(f[14]);
+        const got = need > 0 ? this.expect(f[1], pid, need) : undefined;
         const raw = f.slice(8, 14);
         const ret = Number(f[7]);
         return () => {
-          this.pieces.delete(`${pid}:${f[1]}`);
           const carried = new Map<number, string>();
-          extras.forEach((e, k) => { if (k < got.got.length) carried.set(e.arg, got.got[k]); });
+          const values = got ? got.got : [];
+          if (got) this.pieces.delete(`${pid}:${f[1]}`);
+          extras.forEach((e, k) => { if (k < values.length) carried.set(e.arg, values[k]); });
           this.call(call, ns, pid, cgroup, comm, ret, raw, carried);
         };
       }
@@ -232,11 +245,11 @@ export class BpfAssembler {
     return undefined;
   }
 
-  private call(call: BpfCall, ns: bigint, pid: number, cgroup: number, comm: string, ret: number, raw: string[], carried: Map<number, string>): void {
-    const args: Json[] = call.args.map((spec, i) => {
+  private call(call: BpfCall, ns: number, pid: number, cgroup: number, comm: string, ret: number, raw: string[], carried: Map<number, string>): void {
+    const args: Json[] = specsOf(call).args.map((spec, i) => {
       const v = this.value(spec, carried.get(i) ?? raw[i], call.name);
       // a unix socket name is as long as the address length says (an abstract one has no NUL at its end)
-      if ((spec === "a") && /addr_?len$/.test(call.fields[i + 1] ?? "")) return cutUnixName(v, Number(raw[i + 1]));
+      if (spec.kind === "a" && /addr_?len$/.test(call.fields[i + 1] ?? "")) return cutUnixName(v, Number(raw[i + 1]));
       return v;
     });
     let truncatedArgv = false;
@@ -272,29 +285,40 @@ export class BpfAssembler {
   }
 
   /** One carried argument as strace would have shown it. */
-  private value(spec: string, v: string, name: string): Json {
-    const [kind, dec] = spec.split(":");
+  private value(spec: ArgKind, v: string, name: string): Json {
     if (v === undefined) return null;
-    switch (kind) {
+    switch (spec.kind) {
       case "_": case "S": case "v": return null;
       case "s": return strValue(v);
-      case "d": { const n = Number(BigInt.asIntN(32, BigInt(v))); return n === -100 ? "AT_FDCWD" : n; }
+      case "d": { const n = Number(v) | 0; return n === -100 ? "AT_FDCWD" : n; }
       case "p": { const [a, b] = v.split(","); return [Number(a), Number(b)]; }
       case "a": case "m": return sockaddrValue(v);
-      case "f": case "u": case "i": case "l": {
+      case "i": case "l": case "u": case "f": {
         // the raw registers come as signed 64-bit numbers: an int argument is their low 32 bits
+        if (!spec.dec) return spec.kind === "i" ? Number(v) | 0 : Number(v);
         let n = BigInt(v);
-        if (kind === "i") n = BigInt.asIntN(32, n);
-        else if (kind === "u" || kind === "f") n = BigInt.asUintN(64, n);
-        if (!dec) return Number(n);
-        const text = decode(dec, n, this.arch, name);
-        if (dec === "clone" && name === "clone3") return { flags: text };
-        if (dec === "clone" && name === "clone") return "flags=" + text;
+        if (spec.kind === "i") n = BigInt.asIntN(32, n);
+        else if (spec.kind === "u" || spec.kind === "f") n = BigInt.asUintN(64, n);
+        const text = decode(spec.dec, n, this.arch, name);
+        if (spec.dec === "clone" && name === "clone3") return { flags: text };
+        if (spec.dec === "clone" && name === "clone") return "flags=" + text;
         return text;
       }
     }
     return v;
   }
+}
+
+interface ArgKind { kind: string; dec?: string }
+/** Each call's argument kinds and extra pieces, worked out once. */
+const SPECS = new WeakMap<BpfCall, { args: ArgKind[]; extras: ReturnType<typeof extrasOf> }>();
+function specsOf(call: BpfCall): { args: ArgKind[]; extras: ReturnType<typeof extrasOf> } {
+  let s = SPECS.get(call);
+  if (!s) {
+    s = { args: call.args.map((a) => { const [kind, dec] = a.split(":"); return dec ? { kind, dec } : { kind }; }), extras: extrasOf(call) };
+    SPECS.set(call, s);
+  }
+  return s;
 }
 
 function byteLength(s: string): number { return Buffer.byteLength(s); }

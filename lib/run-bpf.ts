@@ -1,8 +1,8 @@
 // trace-run --backend bpftrace: the kernel reports the calls, nothing stops the program. Three targets:
 //  - a command: started stopped (a shell that stops itself, then execs it), so that its pid is known and
 //    the probes are in place before its first instruction; traced with every task it starts;
-//  - docker run / podman run: every cgroup made from then on is watched, and the one whose path holds
-//    the new container's id (from --cidfile) is kept;
+//  - docker run: every cgroup made from then on is watched, and the one whose path holds the new
+//    container's id (from --cidfile) is kept;
 //  - --container ID|NAME: a running container, by its cgroup v2 directory, until ^C or until it stops.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -17,6 +17,7 @@ import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
 import { EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
 import { childPid } from "./resolver.js";
+import { dockerRunIndex } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 
 export interface BpfRunOptions {
@@ -31,14 +32,6 @@ export interface BpfRunOptions {
 
 const TRACEFS = "/sys/kernel/tracing";
 
-/** docker run / podman run (and "container run"): the index of "run", or -1. */
-export function containerRunIndex(argv: string[]): number {
-  if (argv.length < 2 || !/(^|\/)(docker|podman)$/.test(argv[0])) return -1;
-  let i = 1;
-  while (i < argv.length && argv[i].startsWith("-")) i += /^--?(H|host|config|context|log-level|l|url|connection|root|runroot|runtime)$/.test(argv[i]) ? 2 : 1;
-  if (argv[i] === "container") i++;
-  return argv[i] === "run" ? i : -1;
-}
 
 export function bpftraceVersion(bpftrace = "bpftrace"): string {
   const r = spawnSync(bpftrace, ["--version"], { encoding: "utf8" });
@@ -74,16 +67,14 @@ export function cgroup2Root(): string | undefined {
   return undefined;
 }
 
-/** A running container's main pid and full id, from docker (or podman) inspect. */
-function inspect(name: string): { id: string; pid: number; engine: string } {
-  for (const engine of ["docker", "podman"]) {
-    const r = spawnSync(engine, ["inspect", "--type", "container", "-f", "{{.Id}} {{.State.Pid}}", name], { encoding: "utf8" });
-    if (r.error || r.status !== 0) continue;
-    const [id, pid] = r.stdout.trim().split(" ");
-    if (Number(pid) > 0) return { id, pid: Number(pid), engine };
-    throw new UserError(`--container ${name}: it is not running`, EXIT_RUN_FAILED);
-  }
-  throw new UserError(`--container ${name}: no such container (asked docker and podman)`, EXIT_RUN_FAILED);
+/** A running container's main pid and full id, from docker inspect. */
+function inspect(name: string): { id: string; pid: number } {
+  const r = spawnSync("docker", ["inspect", "--type", "container", "-f", "{{.Id}} {{.State.Pid}}", name], { encoding: "utf8" });
+  if (r.error) throw new UserError(`--container ${name}: docker is not installed`, EXIT_RUN_FAILED);
+  if (r.status !== 0) throw new UserError(`--container ${name}: no such container (${(r.stderr || "").trim().split("\n")[0]})`, EXIT_RUN_FAILED);
+  const [id, pid] = r.stdout.trim().split(" ");
+  if (!(Number(pid) > 0)) throw new UserError(`--container ${name}: it is not running`, EXIT_RUN_FAILED);
+  return { id, pid: Number(pid) };
 }
 
 /** The cgroup v2 directory of a process, and its id (the directory's inode, which bpftrace's `cgroup` is). */
@@ -122,7 +113,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   if (process.getuid?.() !== 0) throw new UserError("the bpftrace backend needs root (bpftrace loads programs into the kernel)", EXIT_RUN_FAILED);
   const version = bpftraceVersion(bpftrace);
   ensureTracefs();
-  const runAt = containerRunIndex(o.command);
+  const runAt = dockerRunIndex(o.command);
   const running = o.container !== undefined;
   const newContainer = !running && runAt > 0;
   if (running && o.command.length) throw new UserError("--container and a command do not go together", 2);
@@ -181,7 +172,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   const id = running ? cg!.id : child ? child.pid! : 0;
   const tracer = spawn(bpftrace, ["-B", "line", programFile, String(mode), String(id), mode === 1 ? cwd : ""], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, BPFTRACE_STRLEN: String(BPF_STRLEN), BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: "1024" },
+    env: { ...process.env, BPFTRACE_STRLEN: String(BPF_STRLEN), BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: "4096" },
   });
   let tracerError: Error | undefined;
   tracer.on("error", (e) => { tracerError = e; });
@@ -235,11 +226,16 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
   let childStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   childDone?.then((s) => { childStatus = s; });
+  let lastData = Date.now();
   const poll = setInterval(() => {
     if (process.env.LEASTPRIV_DEBUG) warn(prog, `debug: ready=${asm.ready} child=${JSON.stringify(childStatus)} live=${asm.livePids().join(",")} stopping=${stopping}`);
     if (mode === 1 && childStatus && asm.ready) {
-      // tasks of the tree still alive (their exit may not have been read yet, so /proc decides)
-      if (asm.livePids().every((p) => !existsSync(`/proc/${p}`))) stopTracer(300);
+      // the end is when every task of the tree has been read exiting: bpftrace may still hold a backlog
+      // of earlier events, and stopping it sooner would drop them. Should an exit never come (lost),
+      // /proc decides once bpftrace has been quiet for 2 s.
+      const live = asm.livePids();
+      if (live.length === 0) stopTracer(300);
+      else if (Date.now() - lastData > 2000 && live.every((p) => !existsSync(`/proc/${p}`))) stopTracer(0);
     }
     if (mode === 2 && !existsSync(cg!.dir)) stopTracer(200);
   }, 100);
@@ -273,6 +269,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   let flushTimer: NodeJS.Timeout | undefined;
   try {
     for await (const chunk of tracer.stdout!) {
+      lastData = Date.now();
       raw?.write(chunk);
       for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
       if (asm.ready) begin();
@@ -306,6 +303,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     await new Promise<void>((r) => (raw ? raw.end(r) : r()));
     const code = began ? exitCodeOf(status) : EXIT_RUN_FAILED;
     const wall = Math.round((Date.now() / 1000 - start) * 1e6) / 1e6;
+    lost += asm.lost;
     const end: TraceRecord = { type: "end", exit: code, duration: wall, ...asm.counts, lost };
     if (meter) {
       const c = meter.finish();
