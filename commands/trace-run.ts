@@ -25,6 +25,7 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
       for (const [k, v] of [["pid", a.p !== undefined], ["all-syscalls", a["all-syscalls"]], ["strace-arg", a["strace-arg"] !== undefined]] as const) {
         if (v) throw new Error(`--${k} is for the strace backend (with bpftrace, trace a container with --container)`);
       }
+      if (a.cost) throw new Error("--cost counts bytes by tracing reads and writes, which only the strace backend does (the bpftrace backend measures CPU and memory without it)");
     } else if (a.container !== undefined) throw new Error("--container needs --backend bpftrace (with strace, attach to a process with -p)");
     return true;
   })

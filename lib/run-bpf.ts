@@ -146,7 +146,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   if (o.stdout) {
     try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { cleanup(); throw new UserError(`${o.stdout}: ${(e as Error).message}`, EXIT_RUN_FAILED); }
   }
-  // a command: a shell that stops itself, then (once the probes are in) execs the command in its place
+  // a command: started stopped, and continued (to exec the command in its place) once the probes are in
   let child: ChildProcess | undefined;
   let meter: CostMeter | undefined;
   if (!running && !newContainer) {

@@ -156,6 +156,9 @@ describe("trace-run --backend bpftrace", () => {
     const p = run("trace-run", ["--backend", "bpftrace", "-p", "1"]);
     expect(p.status).toBe(2);
     expect(p.stderr).toMatch(/--pid is for the strace backend/);
+    const cost = run("trace-run", ["--backend", "bpftrace", "--cost", "--", "true"]);
+    expect(cost.status).toBe(2);
+    expect(cost.stderr).toMatch(/--cost counts bytes/);
     const c = run("trace-run", ["--container", "x"]);
     expect(c.status).toBe(2);
     expect(c.stderr).toMatch(/--container needs --backend bpftrace/);
