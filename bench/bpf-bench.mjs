@@ -2,7 +2,7 @@
 // What tracing costs the traced program, per backend, in one run: the same syscall-heavy workloads
 // untraced, under trace-run's strace backend and under its bpftrace backend (median of 5 each). The
 // workload times itself (bash's `time` around it, inside whatever traces it), so the figure is the
-// program's own run time: the tracers' start-up (bpftrace compiles its program for about a second) and
+// program's own run time: the tracers' start-up (bpftrace compiles and loads its program for about 1.6 s) and
 // the reading of the records afterwards are left out, and shown apart as whole-run times.
 // Target: bpftrace <= 1.3x untraced. Needs root, strace and bpftrace.
 import { spawnSync } from "node:child_process";

@@ -45,7 +45,6 @@ export class BpfAssembler {
   file = "-";
   counts = { lines: 0, records: 0, unparsed: 0 };
   ready = false;
-  ended = false;
 
   private cwdGiven: boolean;
 
@@ -83,7 +82,7 @@ export class BpfAssembler {
     const f = text.split("\t");
     const t = f[0];
     if (t === "R") { this.readyLine(f, no, text); return; }
-    if (t === "Q") { this.release(true); this.ended = true; return; }
+    if (t === "Q") { this.release(true); return; }
     if (t === "+" && f.length >= 4 && /^\d+$/.test(f[1])) { this.piece(f, no, text); return; }
     if (!/^[CXFEMS]$/.test(t) || f.length < 5 || !/^\d+$/.test(f[1])) {
       // bpftrace's own messages ("Lost 12 events") are told as they are
