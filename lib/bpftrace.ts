@@ -34,9 +34,9 @@ export class BpfAssembler {
   private seq = 0;
   private execs = new Map<number, Exec>();
   private live = new Set<number>();
-  private lastChild = new Map<number, number>();
+  private lastChild = new Map<number, number>();   // parent tid → the child its fork made, as the host numbers it
   private exiting = new Map<number, { supersededBy?: number }>();   // exits read but not yet released
-  private pieces = new Map<string, { need: number; got: string[] }>();  // "tid:ns" of a C or X line → its "+" lines  // parent tid → the child its fork made, as the host numbers it
+  private pieces = new Map<string, { need: number; got: string[] }>();  // "tid:ns" of a C or X line → its "+" lines
   private gone = new Set<number>();
   readonly cgroups = new Map<number, string>();   // mode 3: the cgroups made, by id
   arch = "x86_64";
@@ -192,20 +192,16 @@ export class BpfAssembler {
         if (this.gone.size > 65536) this.gone.clear();
         return () => {
           if (this.exiting.get(pid) === meta) this.exiting.delete(pid);
-          const sup = meta.supersededBy;
-          if (sup !== undefined) {
-            const rec: ExitRecord = { type: "exit", pid, comm, time: this.time(ns), supersededBy: sup };
-            if (rec.time === undefined) delete rec.time;
-            this.execs.delete(pid);
-            this.emit(rec, cgroup);
-            return;
-          }
           this.execs.delete(pid);
           const rec: ExitRecord = { type: "exit", pid, comm, time: this.time(ns) };
           if (rec.time === undefined) delete rec.time;
-          if (raw & 0x7f) { rec.signal = signalName(raw & 0x7f); if (raw & 0x80) rec.core = true; }
-          else rec.code = (raw >> 8) & 0xff;
-          this.resolver.exited(pid);
+          // superseded: the process goes on under this pid, so its state stays
+          if (meta.supersededBy !== undefined) rec.supersededBy = meta.supersededBy;
+          else {
+            if (raw & 0x7f) { rec.signal = signalName(raw & 0x7f); if (raw & 0x80) rec.core = true; }
+            else rec.code = (raw >> 8) & 0xff;
+            this.resolver.exited(pid);
+          }
           this.emit(rec, cgroup);
         };
       }

@@ -22,6 +22,11 @@ function fsType(p: string): number | undefined {
   try { return Number(statfsSync(p).type); } catch { return undefined; }
 }
 
+/** Where the cgroup v2 hierarchy is: /sys/fs/cgroup (unified), or /sys/fs/cgroup/unified on a hybrid host. */
+export function cgroup2Root(): string | undefined {
+  return ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].find((r) => fsType(r) === CGROUP2);
+}
+
 export class CostMeter {
   private dirs: string[] = [];               // the cgroups made for this run, in whichever hierarchies there are
   private cpu?: { dir: string; v2: boolean };
@@ -36,7 +41,7 @@ export class CostMeter {
       try { const d = join(root, name); mkdirSync(d); this.dirs.push(d); return d; } catch { return undefined; }
     };
     // cgroup v2 (unified, or its hybrid mount), else the v1 cpuacct and memory hierarchies
-    const v2root = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].find((r) => fsType(r) === CGROUP2);
+    const v2root = cgroup2Root();
     const v2 = v2root ? make(v2root) : undefined;
     if (v2 && existsSync(join(v2, "cpu.stat"))) this.cpu = { dir: v2, v2: true };
     if (v2 && existsSync(join(v2, "memory.peak"))) this.mem = { dir: v2, v2: true };

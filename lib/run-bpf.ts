@@ -11,7 +11,7 @@ import { arch as osArch, hostname, release, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { bpfProgram, BPF_STRLEN } from "./bpf-program.js";
 import { BpfAssembler } from "./bpftrace.js";
-import { CostMeter, type Cost } from "./cost.js";
+import { CostMeter, cgroup2Root, type Cost } from "./cost.js";
 import { LineSplitter } from "./lines.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
@@ -55,16 +55,6 @@ export function programForHost(): string {
   const a = osArch();
   if (a !== "x64" && a !== "arm64") throw new UserError(`the bpftrace backend knows the system call numbers of x86-64 and arm64, not ${a}`, EXIT_RUN_FAILED);
   return bpfProgram(a === "arm64" ? "aarch64" : "x86_64");
-}
-
-/** Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host). */
-export function cgroup2Root(): string | undefined {
-  for (const l of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const f = l.split(" ");
-    const dash = f.indexOf("-");
-    if (dash > 0 && f[dash + 1] === "cgroup2") return f[4];
-  }
-  return undefined;
 }
 
 /** A running container's main pid and full id, from docker inspect. */
