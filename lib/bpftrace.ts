@@ -255,7 +255,7 @@ export class BpfAssembler {
       if (x) {
         args[si] = strValue(x.filename);
         args[si + 1] = x.argv.map((a) => strValue(a));
-        truncatedArgv = x.truncated || x.argv.length >= 16;
+        truncatedArgv = x.truncated;
       }
     }
     if (call.name === "utimensat" && args[1] === "") args[1] = null;

@@ -83,6 +83,19 @@ describe("trace-run --backend bpftrace", () => {
     expect([...fdPaths(b)]).toContain("/lib/x86_64-linux-gnu/libc.so.6");
   }, 60000);
 
+  it("argv: every argument up to 32, and argvTruncated only when there were more", () => {
+    const argv = (n: number) => {
+      const r = run("trace-run", ["--backend", "bpftrace", "--", "/bin/echo", ...Array.from({ length: n }, (_, i) => String(i))]);
+      return calls(r.records()).find((x) => x.syscall === "execve")!;
+    };
+    const twenty = argv(20);
+    expect(twenty.argv).toHaveLength(21);
+    expect(twenty.argvTruncated).toBeUndefined();
+    const forty = argv(40);
+    expect(forty.argv).toHaveLength(32);
+    expect(forty.argvTruncated).toBe(true);
+  }, 60000);
+
   it("--user: what the command is denied as another user", () => {
     const r = run("trace-run", ["--backend", "bpftrace", "--user", "nobody", "--", "cat", "/etc/shadow"]);
     expect(r.status).toBe(1);
