@@ -31,13 +31,18 @@ await main(prog, async () => {
   const [basePath, curPath = "-"] = a._.map(String);
   if (basePath === "-" && curPath === "-") throw new UserError("BASELINE and CURRENT cannot both be standard input");
   const rules = a.rules ? loadRules(a.rules) : [];
-  const load = async (f: string) => {
+  const load = async (f: string, current: boolean) => {
     const p = new Profiler(rules);
-    const res = await readRecords(prog, [f], (r) => p.add(r));
-    if (res.badFiles || res.badLines) throw new UserError(`${f === "-" ? "<stdin>" : f}: cannot compare input that was not read whole`);
+    let n = 0;
+    const res = await readRecords(prog, [f], (r) => { n++; p.add(r); });
+    const name = f === "-" ? "<stdin>" : f;
+    if (res.badFiles || res.badLines) throw new UserError(`${name}: cannot compare input that was not read whole`);
+    // an empty current stream is a trace that failed, not a program that did nothing: it must not
+    // pass (an empty baseline may stand for "nothing expected yet": everything then fails)
+    if (n === 0 && current) throw new UserError(`${name}: no records: nothing to compare`);
     return p;
   };
-  const base = await load(basePath), cur = await load(curPath);
+  const base = await load(basePath, false), cur = await load(curPath, true);
   if (a.update) {
     // the new baseline is both merged: what either did is expected from now on
     const merged = new Profiler(rules);

@@ -46,8 +46,11 @@ export class ContainerScope {
       if (!this.tree.has(pid) && rec.kind === "exec" && rec.ok && rec.argv) {
         const k = rec.argv.indexOf("-id");
         const id = k >= 0 ? rec.argv[k + 1] : undefined;
+        // the client writes its --cidfile before it asks for the start, so the file names our container
+        // by the time its shim runs; until then a shim is another container's (one starting, or the
+        // cleanup of one that just ended)
         const want = this.idOf();
-        if (id !== undefined && (want === undefined || want === id)) { this.id = id; this.tree.add(pid); }
+        if (id !== undefined && want === id) { this.id = id; this.tree.add(pid); }
       }
       if (!this.tree.has(pid)) { this.dropped++; return null; }
       const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;

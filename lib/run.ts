@@ -255,6 +255,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     if (writer.error) throw writer.error;
     if (writer.closed) return 0;
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of strace output not understood`);
+    if (scope && scope.id === undefined && code === 0) warn(prog, "the container's start was not seen: nothing of it was traced");
     return code;
   }
 }

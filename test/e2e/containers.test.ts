@@ -43,8 +43,18 @@ describe("trace-run -- docker run", () => {
   }, 60000);
 
   it("trace-diff catches an image whose second version opens a network connection", () => {
-    const v1 = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1"]).stdout;
-    const v2 = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:2"]).stdout;
+    const traced = (image: string) => {
+      const r = run("trace-run", ["--", "docker", "run", "--rm", image]);
+      expect(r.stderr).not.toContain("trace-run:");
+      expect(r.status).toBe(0);
+      expect(r.records().at(-1)).toMatchObject({ type: "end", container: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      return r.stdout;
+    };
+    const v1 = traced("leastpriv-test:1");
+    const v2 = traced("leastpriv-test:2");
+    const port9 = '"addr":{"family":"inet","proto":"TCP","ip":"127.0.0.1","port":9}';
+    expect(v1).not.toContain(port9);
+    expect(v2).toContain(port9);
     writeFileSync(tmp + "/image.profile", run("trace-summarize", [], v1).stdout);
     // the same image again: clean (the runtime's per-container paths are left out of profiles)
     const again = run("trace-diff", ["--format", "text", tmp + "/image.profile"], run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1"]).stdout);

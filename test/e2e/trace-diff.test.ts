@@ -75,5 +75,9 @@ describe("trace-diff", () => {
     expect(run("trace-diff", []).status).toBe(2);
     expect(run("trace-diff", ["/nonexistent.profile"], "").status).toBe(2);
     expect(run("trace-diff", [tmp + "/base.profile"], "garbage\n").status).toBe(2);
+    // a trace that failed and wrote nothing must not pass as a program that did nothing new
+    const empty = run("trace-diff", [tmp + "/base.profile"], "");
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toBe("trace-diff: <stdin>: no records: nothing to compare\n");
   });
 });
