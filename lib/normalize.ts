@@ -31,6 +31,11 @@ export function tempName(name: string): string | undefined {
 /** The path with the rules applied in order (the user's after the defaults). */
 export function normalizePath(p: string, extra: Rule[] = []): string {
   let out = p;
+  // the default rules and the temporary directories are all under these
+  if (!/^\/(proc|dev|tmp|var\/tmp|run\/user)(\/|$)/.test(p)) {
+    for (const r of extra) out = out.replace(r.re, r.to);
+    return out;
+  }
   for (const r of DEFAULT_RULES) out = out.replace(r.re, r.to);
   const t = TMP_DIR.exec(out);
   if (t) {

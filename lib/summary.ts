@@ -78,6 +78,8 @@ export class Profiler {
   private needCommand = true;                     // the stream's run header did not name its command
 
   /** `includeRuntime`: fold in what a container runtime did setting the container up (left out by default). */
+  private normalized = new Map<string, string>();
+
   constructor(private readonly rules: Rule[] = [], private readonly includeRuntime = false) {}
 
   add(r: AnyRecord | ProfileHeader | Summary): void {
@@ -111,6 +113,17 @@ export class Profiler {
       }
       default: this.count(r.type);
     }
+  }
+
+  /** normalizePath with this profile's rules, remembered: a run names the same paths again and again. */
+  private norm(p: string): string {
+    let n = this.normalized.get(p);
+    if (n === undefined) {
+      if (this.normalized.size >= 1 << 16) this.normalized.clear();     // bounded, whatever the input
+      n = normalizePath(p, this.rules);
+      this.normalized.set(p, n);
+    }
+    return n;
   }
 
   private count(type: string, n = 1): void {
@@ -147,17 +160,17 @@ export class Profiler {
     if (e.incomplete === "no-start") return;         // its arguments are partial
 
     if ((e.kind === "file" || e.kind === "exec") && e.path !== undefined) {
-      const s = this.fold("file", { path: normalizePath(e.path, this.rules) }, e, e.kind === "exec" ? "exec" : e.op, progs);
+      const s = this.fold("file", { path: this.norm(e.path) }, e, e.kind === "exec" ? "exec" : e.op, progs);
       if (e.cwdUnknown) s.cwdUnknown = true;
       const n = transferred(e);
       if (n) { if (e.op === "read") s.bytesRead = (s.bytesRead ?? 0) + n; else if (e.op === "write") s.bytesWritten = (s.bytesWritten ?? 0) + n; }
       if (e.path2 !== undefined && (e.op === "rename" || e.op === "link")) {
-        this.fold("file", { path: normalizePath(e.path2, this.rules) }, e, e.op === "rename" ? "create" : "link", progs);
+        this.fold("file", { path: this.norm(e.path2) }, e, e.op === "rename" ? "create" : "link", progs);
       }
     }
     if (e.kind === "exec" && e.path !== undefined) {
-      const s = this.fold("exec", { path: normalizePath(e.path, this.rules) }, e, "exec", progs);
-      if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? normalizePath(x, this.rules) : x))]);
+      const s = this.fold("exec", { path: this.norm(e.path) }, e, "exec", progs);
+      if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? this.norm(x) : x))]);
     }
     if (e.kind === "net") this.net(e, progs);
     if (e.kind === "priv") {
@@ -235,13 +248,14 @@ export class Profiler {
       if (s.capability === undefined) delete s.capability;
       this.res.set(key, s);
     }
-    s.ops = union(s.ops, [op]);
-    if (e.ok) s.okOps = union(s.okOps ?? [], [op]);
-    s.syscalls = union(s.syscalls, [e.syscall]);
+    s.ops = with1(s.ops, op);
+    if (e.ok) s.okOps = with1(s.okOps ?? [], op);
+    s.syscalls = with1(s.syscalls, e.syscall);
     s.calls++;
     if (e.ok) s.ok++;
     else if (e.errno) s.errors[e.errno] = (s.errors[e.errno] ?? 0) + 1;
-    if (progs.length) s.programs = union(s.programs, progs);
+    if (progs.length === 1) s.programs = with1(s.programs, progs[0]);
+    else if (progs.length) s.programs = union(s.programs, progs);
     return s;
   }
 
@@ -327,6 +341,11 @@ function sortKey(s: Summary): string {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** union(a, [x]) without building anything when x is there already (the common case, once per event). */
+function with1(a: string[], x: string): string[] {
+  return a.includes(x) ? a : union(a, [x]);
 }
 
 function union(a: string[], b: string[]): string[] {
