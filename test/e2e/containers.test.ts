@@ -97,3 +97,49 @@ describe("trace-policy --format seccomp", () => {
     expect(run("trace-policy", ["--format", "seccomp", "--allow-filtered"], trace).status).toBe(0);
   }, 60000);
 });
+
+// podman has no daemon: conmon and the runtime are the client's own descendants, so both backends
+// follow `podman run` as the process tree it is. This host's hard limits are below podman's default
+// rlimits, which runc then cannot set: podman itself needs the two --ulimit options here.
+describe("trace-run -- podman run", () => {
+  const podman = ["podman", "run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--rm"];
+  beforeAll(() => {
+    const v = spawnSync("podman", ["--version"], { encoding: "utf8" });
+    if (v.status !== 0) throw new Error("these tests need podman (.ci/run installs it)");
+    execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
+  }, 120000);
+
+  const programs = (recs: any[]) => recs.filter((x) => x.type === "syscall" && x.kind === "exec" && x.ok).map((x) => x.argv.join(" "));
+
+  for (const backend of ["strace", "bpftrace"]) {
+    it(`--backend ${backend}: the container's program and its file, conmon and runc too; its exit status`, () => {
+      const r = run("trace-run", ["--backend", backend, "--", ...podman, "leastpriv-test:1", "cat", "/data/secret.txt"]);
+      expect(r.stderr).toBe("for the container only\n");          // the container's stdout, on our stderr
+      expect(r.status).toBe(0);
+      const recs = r.records();
+      expect(recs.at(-1)).toMatchObject({ type: "end", exit: 0, unparsed: 0 });
+      const sys = recs.filter((x) => x.type === "syscall");
+      const cat = sys.find((x) => x.kind === "exec" && x.ok && x.argv?.join(" ") === "cat /data/secret.txt");
+      expect(cat).toBeDefined();
+      expect(sys.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt" && x.pid === cat.pid)).toMatchObject({ op: "read", ok: true });
+      expect(sys.some((x) => x.kind === "exec" && x.ok && /\/conmon$/.test(x.path))).toBe(true);
+      expect(sys.some((x) => x.kind === "exec" && x.ok && /\/runc$/.test(x.path))).toBe(true);
+      const seven = run("trace-run", ["--backend", backend, "--", ...podman, "leastpriv-test:1", "sh", "-c", "exit 7"]);
+      expect(seven.status).toBe(7);
+      expect(seven.records().at(-1)).toMatchObject({ type: "end", exit: 7 });
+    }, 60000);
+  }
+
+  it("both backends see the same programs run inside the container", () => {
+    const inside = (backend: string) => {
+      const r = run("trace-run", ["--backend", backend, "--", ...podman, "leastpriv-test:2"]);
+      expect(r.status).toBe(0);
+      // the container's programs: from its entry point on, in the order they ran
+      const all = programs(r.records());
+      return all.slice(all.indexOf("/app/run.sh"));
+    };
+    const s = inside("strace"), b = inside("bpftrace");
+    expect(s.slice(0, 3)).toEqual(["/app/run.sh", "cat /data/secret.txt", "nc -w 1 127.0.0.1 9"]);
+    expect(b.slice(0, 3)).toEqual(s.slice(0, 3));
+  }, 60000);
+});
