@@ -45,7 +45,8 @@ export function ensureTracefs(): void {
   if (existsSync(join(TRACEFS, "events", "raw_syscalls"))) return;
   const r = spawnSync("mount", ["-t", "tracefs", "nodev", TRACEFS], { encoding: "utf8" });
   if (r.status !== 0 || !existsSync(join(TRACEFS, "events", "raw_syscalls"))) {
-    throw new UserError(`tracefs is not mounted at ${TRACEFS} and mounting it failed (${(r.stderr || "").trim() || "no raw_syscalls tracepoints"}): ` +
+    const why = (r.stderr || "").trim().split("\n")[0] || "no raw_syscalls tracepoints";     // mount's first line; the rest points at dmesg
+    throw new UserError(`tracefs is not mounted at ${TRACEFS} and mounting it failed (${why}): ` +
       `run 'mount -t tracefs nodev ${TRACEFS}' as root, on a kernel with syscall tracepoints (CONFIG_FTRACE_SYSCALLS)`, EXIT_RUN_FAILED);
   }
 }

@@ -159,13 +159,19 @@ describe("trace-run --backend bpftrace", () => {
     expect(c.find((x) => x.syscall === "execve" && x.argv?.[0] === "cat")).toBeTruthy();
   }, 90000);
 
-  it("clear errors: not root, no bpftrace, options of the other backend", () => {
+  it("clear errors: not root, no bpftrace, tracefs that cannot be mounted, options of the other backend", () => {
     const nobody = spawnSync("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, ROOT + "dist/commands/trace-run.js", "--backend", "bpftrace", "--", "true"], { encoding: "utf8" });
     expect(nobody.status).toBe(125);
     expect(nobody.stderr).toMatch(/^trace-run: the bpftrace backend needs root/);
     const missing = run("trace-run", ["--backend", "bpftrace", "--bpftrace", "/nonexistent/bpftrace", "--", "true"]);
     expect(missing.status).toBe(125);
     expect(missing.stderr).toMatch(/^trace-run: \/nonexistent\/bpftrace is not installed \(Debian\/Ubuntu: apt-get install bpftrace/);
+    // in a mount namespace of its own, /sys/kernel hidden under an empty read-only tmpfs: tracefs is
+    // not there and cannot be mounted (the host's mounts are untouched)
+    const noTracefs = spawnSync("unshare", ["-m", "sh", "-c", `mount -t tmpfs -o ro none /sys/kernel && exec ${process.execPath} ${ROOT}dist/commands/trace-run.js --backend bpftrace -- true`], { encoding: "utf8" });
+    expect(noTracefs.status).toBe(125);
+    expect(noTracefs.stderr).toBe("trace-run: tracefs is not mounted at /sys/kernel/tracing and mounting it failed (mount: /sys/kernel/tracing: mount point does not exist.): " +
+      "run 'mount -t tracefs nodev /sys/kernel/tracing' as root, on a kernel with syscall tracepoints (CONFIG_FTRACE_SYSCALLS)\n");
     const p = run("trace-run", ["--backend", "bpftrace", "-p", "1"]);
     expect(p.status).toBe(2);
     expect(p.stderr).toMatch(/--pid is for the strace backend/);
