@@ -1,5 +1,5 @@
 // What a traced run cost: CPU time and peak memory from a cgroup of its own (v2, or v1's cpuacct and memory), with the
-// tracer's own CPU taken out. strace is started inside a fresh cgroup (a shell moves itself there and
+// tracer's own CPU taken out. strace is started inside a fresh cgroup (a perl one-liner moves itself there and
 // execs strace, so nothing extra is traced); the cgroup then holds strace and every traced process.
 // strace's own CPU is read from /proc/PID/stat every 100 ms and subtracted at the end.
 
@@ -59,8 +59,11 @@ export class CostMeter {
   /** The argv that starts `cmd` inside the cgroups (unchanged when there are none). */
   wrap(cmd: string[]): string[] {
     if (!this.dirs.length) return cmd;
-    const script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; n=$((n-1)); done; exec "$@"';
-    return ["sh", "-c", script, "sh", String(this.dirs.length), ...this.dirs, ...cmd];
+    // perl, not sh: a shell exports PWD (and bash may read startup files), and the command must get
+    // trace-run's environment as it is
+    const script = 'my $n = shift; for (1 .. $n) { my $d = shift; my $f; open($f, ">", "$d/cgroup.procs") && print({$f} "$$\\n") && close($f) or exit 125 } ' +
+      'exec { $ARGV[0] } @ARGV; print STDERR "$ARGV[0]: $!\\n"; exit($!{ENOENT} ? 127 : 126)';
+    return ["perl", "-e", script, String(this.dirs.length), ...this.dirs, ...cmd];
   }
 
   /** Starts sampling the tracer's own CPU. */
@@ -70,7 +73,7 @@ export class CostMeter {
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        // after the shell has exec'd strace (field 1 of what follows the name is the state; 12 and 13 utime, stime)
+        // after perl has exec'd strace (field 1 of what follows the name is the state; 12 and 13 utime, stime)
         this.tracerUser = Number(f[11]) / TICK;
         this.tracerSystem = Number(f[12]) / TICK;
       } catch { /* gone */ }

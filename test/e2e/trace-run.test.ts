@@ -62,6 +62,16 @@ describe("trace-run", () => {
     expect(s.stderr).toMatch(/^trace-run: \/nonexistent\/strace is not installed \(Debian\/Ubuntu: apt-get install strace/);
   });
 
+  it("the command gets trace-run's environment as it is, with or without --cost", () => {
+    // run() passes exactly PATH, TERM, TZ and LANG; env prints what it got (on our stderr)
+    const want = ["LANG=C", `PATH=${process.env.PATH}`, "TERM=dumb", "TZ=UTC"];
+    for (const args of [["--"], ["--cost", "--"], ["--backend", "bpftrace", "--"]]) {
+      const r = run("trace-run", [...args, "/usr/bin/env"]);
+      expect(r.status, args.join(" ")).toBe(0);
+      expect(r.stderr.split("\n").filter(Boolean).sort(), args.join(" ")).toEqual(want);
+    }
+  });
+
   it("--user nobody shows EACCES on a root-only file", () => {
     const r = run("trace-run", ["--user", "nobody", "--", "cat", "/etc/shadow"]);
     expect(r.status).toBe(1);
