@@ -159,6 +159,15 @@ describe("trace-run --backend bpftrace", () => {
     expect(c.find((x) => x.syscall === "execve" && x.argv?.[0] === "cat")).toBeTruthy();
   }, 90000);
 
+  it("mounts tracefs itself when it is not mounted", () => {
+    // in a mount namespace of its own, where tracefs is unmounted first (the host's stays)
+    const r = spawnSync("unshare", ["-m", "sh", "-c", "umount /sys/kernel/tracing && ! [ -d /sys/kernel/tracing/events/raw_syscalls ] && " +
+      `${process.execPath} ${ROOT}dist/commands/trace-run.js --backend bpftrace -- cat /etc/hostname && [ -d /sys/kernel/tracing/events/raw_syscalls ]`], { encoding: "utf8", maxBuffer: 1 << 26 });
+    expect(r.status).toBe(0);
+    const recs = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    expect(recs.find((x) => x.type === "syscall" && x.syscall === "openat" && x.path === "/etc/hostname")).toMatchObject({ ok: true, op: "read" });
+  }, 30000);
+
   it("clear errors: not root, no bpftrace, tracefs that cannot be mounted, options of the other backend", () => {
     const nobody = spawnSync("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, ROOT + "dist/commands/trace-run.js", "--backend", "bpftrace", "--", "true"], { encoding: "utf8" });
     expect(nobody.status).toBe(125);
