@@ -77,9 +77,9 @@ export class Profiler {
   private pids = new Set<number>();               // pids of the current event stream
   private needCommand = true;                     // the stream's run header did not name its command
 
-  /** `includeRuntime`: fold in what a container runtime did setting the container up (left out by default). */
-  private normalized = new Map<string, string>();
+  private normalized = new Map<string, string>();  // path → normalised path (see norm)
 
+  /** `includeRuntime`: fold in what a container runtime did setting the container up (left out by default). */
   constructor(private readonly rules: Rule[] = [], private readonly includeRuntime = false) {}
 
   add(r: AnyRecord | ProfileHeader | Summary): void {
