@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import micromatch from "micromatch";
 import { UserError } from "./cli.js";
 import { endpointText } from "./report.js";
+import type { Addr } from "./records.js";
 import type { ProfileHeader, RunCost, Summary } from "./summary.js";
 import { READ_OPS } from "./syscalls.js";
 
@@ -52,7 +53,7 @@ export interface Verdict {
   changes: boolean;
   changed: Changed;
   system: SystemChanges;
-  network: { talks: boolean; peers: { peer: string; proto?: string; ops: string[]; sent?: number; received?: number }[]; listeners: string[]; dns: string[] };
+  network: { talks: boolean; peers: { peer: string; proto?: string; ops: string[]; sent?: number; received?: number }[]; tried: string[]; listeners: string[]; dns: string[] };
   privilege: { root: boolean; capabilities: string[]; operations: string[] };
   cost: RunCost & { bytesRead?: number; bytesWritten?: number; bytesSent?: number; bytesReceived?: number;
     filesystems?: { mount: string; read: number; written: number }[] };
@@ -77,7 +78,7 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
     reads: { files: 0, sensitive: [] }, changes: false,
     changed: { created: [], written: [], deleted: [], renamed: [], modes: [] },
     system: { packages: [], services: [], users: [], kernel: [] },
-    network: { talks: false, peers: [], listeners: [], dns: [] },
+    network: { talks: false, peers: [], tried: [], listeners: [], dns: [] },
     privilege: { root: h.users.includes("root"), capabilities: [], operations: [] },
     cost: { ...(h.cost ?? {}) }, warning: h.warning,
   };
@@ -111,7 +112,7 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
       const ip = a.family === "inet" || a.family === "inet6";
       if (s.role === "peer" && (ok.length || s.bytesSent || s.bytesReceived)) {
         if (a.family !== "unix" && a.family !== "netlink") v.network.talks = true;
-        const p: Verdict["network"]["peers"][number] = { peer: `${a.family === "unix" ? "unix " : ""}${endpointText(a)}`, ops: ok.length ? ok : s.ops };
+        const p: Verdict["network"]["peers"][number] = { peer: peerText(a), ops: ok.length ? ok : s.ops };
         if (a.proto) p.proto = a.proto;
         if (s.bytesSent) p.sent = s.bytesSent;
         if (s.bytesReceived) p.received = s.bytesReceived;
@@ -119,6 +120,8 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
         v.network.peers.push(p);
         if (ip && a.port === 53) push(v.network.dns, endpointText(a));
       }
+      // an IP peer only ever failed: it did not talk, but a reviewer wants to know it tried
+      else if (s.role === "peer" && ip) push(v.network.tried, `${a.proto ? a.proto + " " : ""}${endpointText(a)} (${Object.keys(s.errors ?? {}).sort().join(", ") || "no result"})`);
       if (s.role === "local" && ok.includes("listen") || (s.role === "local" && ok.includes("bind") && a.proto?.startsWith("UDP"))) {
         if (ip) v.network.talks = true;
         push(v.network.listeners, `${a.proto ? a.proto + " " : ""}${endpointText(a)}`);
@@ -136,6 +139,7 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
   for (const k of Object.keys(v.system) as (keyof SystemChanges)[]) v.system[k] = v.system[k].sort().slice(0, MAX);
   v.reads.sensitive = v.reads.sensitive.sort().slice(0, MAX);
   v.network.peers = v.network.peers.slice(0, MAX);
+  v.network.tried = v.network.tried.sort().slice(0, MAX);
   v.privilege.capabilities.sort();
   if (fs.size) v.cost.filesystems = [...fs.values()].sort((a, b) => b.read + b.written - a.read - a.written).slice(0, MAX);
   return v;
@@ -164,6 +168,7 @@ export function verdictText(v: Verdict): string[] {
   }
   const peers = v.network.peers.map((p) => p.peer + (p.sent || p.received ? ` (sent ${bytesText(p.sent ?? 0)}, received ${bytesText(p.received ?? 0)})` : ""));
   out.push(`  Network:    ${v.network.talks ? "yes" : "no"} — ${peers.length ? `peers ${list(peers)}` : "no peers"}; ` +
+    `${v.network.tried.length ? `tried ${list(v.network.tried)} and failed; ` : ""}` +
     `${v.network.listeners.length ? `listens on ${list(v.network.listeners)}` : "no listeners"}; ${v.network.dns.length ? `DNS via ${v.network.dns.join(", ")}` : "no DNS queries seen"}`);
   out.push(`  Privilege:  ${v.privilege.root ? "ran as root" : "ran without root"}; ` +
     (v.privilege.operations.length ? `privileged operations: ${list(v.privilege.operations, 2)}` : "no privileged operation seen"));
@@ -178,4 +183,9 @@ export function verdictText(v: Verdict): string[] {
   out.push(`  Cost:       ${cpu}${mem}${c.processes !== undefined ? `, ${c.processes} process${c.processes === 1 ? "" : "es"}` : ""}` +
     `${c.wall !== undefined ? `, ${c.wall.toFixed(2)} s wall` : ""}${io}`);
   return out;
+}
+
+/** A peer as the verdict names it: IP endpoints as they are, local ones with their family. */
+function peerText(a: Addr): string {
+  return `${a.family === "unix" || a.family === "netlink" ? a.family + " " : ""}${endpointText(a)}`;
 }

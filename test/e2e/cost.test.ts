@@ -66,6 +66,14 @@ describe("cost: the end record and the profile", () => {
 });
 
 describe("the verdict", () => {
+  it("a connection that only failed: no network, but the attempt named", () => {
+    const ev = run("trace-run", ["--", "/usr/bin/python3", "-c", "import socket\ntry: socket.create_connection(('127.0.0.1', 9))\nexcept OSError: pass"]).stdout;
+    const v = verdict(ev);
+    expect(v.network.talks).toBe(false);
+    expect(v.network.tried).toEqual(["TCP 127.0.0.1:9 (ECONNREFUSED)"]);
+    expect(run("trace-summarize", ["--format", "text"], ev).stdout).toMatch(/^  Network:    no — .*; tried TCP 127\.0\.0\.1:9 \(ECONNREFUSED\) and failed; /m);
+  });
+
   it("a tool that only reads: no changes, the sensitive file named", () => {
     const ev = run("trace-run", ["--", "sh", "-c", "cat /etc/hostname /etc/shadow > /dev/null; ls /etc > /dev/null"]).stdout;
     const v = verdict(ev);
