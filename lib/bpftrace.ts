@@ -47,6 +47,9 @@ export class BpfAssembler {
   ready = false;
 
   private cwdGiven: boolean;
+  /** Told of each fork in kernel time order, before any record of the child: a clone's own record
+   *  comes at its return, often after the child's first calls. */
+  onFork?: (parent: number, child: number) => void;
 
   constructor(private readonly emitRaw: BpfEmit, opts: { cwd?: string } = {}) {
     this.resolver = new Resolver(opts.cwd ?? null);
@@ -168,6 +171,7 @@ export class BpfAssembler {
         return () => {
           this.lastChild.set(pid, child);
           this.resolver.forked(pid, child, flags);
+          this.onFork?.(pid, child);
         };
       }
       case "S": {

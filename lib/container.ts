@@ -1,8 +1,9 @@
 // Container runs: `docker run` only asks a daemon to start the container, so tracing the client sees
 // nothing of it. trace-run attaches to containerd instead and keeps the process tree of this one
 // container (the shim started with its id, runc, and what runc starts), leaving the daemons' own
-// activity out. Calls made before the container's first program starts (the runtime setting it up)
-// are marked `runtime`; calls after pivot_root see the container's file system (`containerPath`).
+// activity out. `podman run` has no daemon: its process tree is the command's own. In both, calls
+// made before the container's first program starts (the runtime setting it up, and the engine around
+// it) are marked `runtime`; calls after pivot_root see the container's file system (`containerPath`).
 
 import { readFileSync, readdirSync } from "node:fs";
 import type { TraceRecord } from "./records.js";
@@ -28,10 +29,74 @@ export function containerdPid(): number | undefined {
   return undefined;
 }
 
-export class ContainerScope {
-  private tree = new Set<number>();
+/** `podman run …` / `podman container run …`: the index of the "run" word, or -1. */
+export function podmanRunIndex(argv: string[]): number {
+  if (argv.length < 2 || !/(^|\/)podman$/.test(argv[0])) return -1;
+  let i = 1;
+  while (i < argv.length && argv[i].startsWith("-")) i += /^--(root|runroot|runtime|storage-driver|cgroup-manager|log-level|url|connection|identity|module|network-cmd-path|tmpdir|events-backend|hooks-dir|conmon)$/.test(argv[i]) ? 2 : 1;
+  if (argv[i] === "container") i++;
+  return argv[i] === "run" ? i : -1;
+}
+
+/** The command with `--cidfile FILE` added after its "run" word. */
+export function withCidfile(argv: string[], runAt: number, file: string): string[] {
+  return [...argv.slice(0, runAt + 1), "--cidfile", file, ...argv.slice(runAt + 1)];
+}
+
+/**
+ * The id the engine writes to its --cidfile, once it is there. Asked for record after record: until the
+ * file is written it is looked for at most every 20 ms.
+ */
+export function cidReader(file: string): () => string | undefined {
+  let cid: string | undefined;
+  let tried = 0;
+  return () => {
+    if (cid === undefined && Date.now() - tried >= 20) {
+      tried = Date.now();
+      try { cid = readFileSync(file, "utf8").trim() || undefined; } catch { /* not yet */ }
+    }
+    return cid;
+  };
+}
+
+/**
+ * Marks a container's records in a traced process tree: what a process does once it has called
+ * pivot_root and then execve (the container's program, and what it starts) is the application's;
+ * everything else (the runtime setting the container up, the engine around it) is `runtime`. Paths
+ * of processes after pivot_root are the container's own (`containerPath`).
+ */
+export class RuntimeMarks {
   private pivoted = new Set<number>();
   private app = new Set<number>();
+
+  /** `parent` made `child`, which is what its parent is (with strace, the clone's record says so in time). */
+  forked(parent: number, child: number): void {
+    if (this.pivoted.has(parent)) this.pivoted.add(child);
+    if (this.app.has(parent)) this.app.add(child);
+  }
+
+  mark(rec: TraceRecord, id: string | undefined): TraceRecord {
+    if (rec.type !== "syscall" && rec.type !== "signal" && rec.type !== "exit") return rec;
+    const pid = rec.pid ?? -1;
+    if (rec.type === "syscall") {
+      const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
+      if (child !== undefined) this.forked(pid, child);
+      if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
+      if (rec.kind === "exec" && rec.ok && this.pivoted.has(pid)) this.app.add(pid);
+    }
+    const out = rec as TraceRecord & { container?: string; runtime?: boolean; containerPath?: boolean };
+    if (id !== undefined) out.container = id;
+    // the exec that starts the container's program is the first call of the application
+    if (!this.app.has(pid)) out.runtime = true;
+    if (this.pivoted.has(pid) && rec.type === "syscall" && rec.path !== undefined) out.containerPath = true;
+    return out;
+  }
+}
+
+/** docker run: containerd's whole activity, narrowed to the process tree of one container, marked. */
+export class ContainerScope {
+  private tree = new Set<number>();
+  private marks = new RuntimeMarks();
   id: string | undefined;
   dropped = 0;
 
@@ -54,19 +119,8 @@ export class ContainerScope {
       }
       if (!this.tree.has(pid)) { this.dropped++; return null; }
       const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
-      if (child !== undefined) {
-        this.tree.add(child);
-        if (this.pivoted.has(pid)) this.pivoted.add(child);
-        if (this.app.has(pid)) this.app.add(child);
-      }
-      if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
-      if (rec.kind === "exec" && rec.ok && this.pivoted.has(pid)) this.app.add(pid);
+      if (child !== undefined) this.tree.add(child);
     } else if (!this.tree.has(pid)) { this.dropped++; return null; }
-    const out = rec as TraceRecord & { container?: string; runtime?: boolean; containerPath?: boolean };
-    out.container = this.id;
-    // the exec that starts the container's program is the first call of the application
-    if (!this.app.has(pid)) out.runtime = true;
-    if (this.pivoted.has(pid) && rec.type === "syscall" && rec.path !== undefined) out.containerPath = true;
-    return out;
+    return this.marks.mark(rec, this.id);
   }
 }

@@ -17,7 +17,7 @@ import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
 import { EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
 import { childPid } from "./resolver.js";
-import { dockerRunIndex } from "./container.js";
+import { RuntimeMarks, cidReader, dockerRunIndex, podmanRunIndex, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 
 export interface BpfRunOptions {
@@ -120,6 +120,10 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   const programFile = join(dir, "leastpriv.bt");
   writeFileSync(programFile, process.env.LEASTPRIV_BPF_PROGRAM ? readFileSync(process.env.LEASTPRIV_BPF_PROGRAM, "utf8") : programForHost());
   const cidFile = join(dir, "cid");
+  // podman run: the command's own process tree, as any command; a --cidfile of ours names the container
+  // (not with --user: the user could not write in our directory)
+  const podmanAt = running || newContainer ? -1 : podmanRunIndex(o.command);
+  const command = podmanAt > 0 && !o.user ? withCidfile(o.command, podmanAt, cidFile) : o.command;
 
   const start = Date.now() / 1000;
   const cwd = process.cwd();
@@ -145,7 +149,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     // perl (not a shell: bash would read startup files when its stdin is a socket, and shells add to the
     // environment) stops itself, then execs the program found on PATH with argv[0] as given
     const stopper = 'kill "STOP", $$; exec { $ARGV[0] } @ARGV[1 .. $#ARGV]; print STDERR "$ARGV[1]: $!\\n"; exit 127';
-    const argv = meter.wrap([...(o.user ? userArgs(o.user) : []), "perl", "-e", stopper, resolveCommand(o.command[0]), ...o.command]);
+    const argv = meter.wrap([...(o.user ? userArgs(o.user) : []), "perl", "-e", stopper, resolveCommand(command[0]), ...command]);
     child = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
   }
   const childDone = child ? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -185,19 +189,17 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     }
   });
 
-  let cid: string | undefined;
-  const cidNow = (): string | undefined => {
-    if (cid === undefined) { try { cid = readFileSync(cidFile, "utf8").trim() || undefined; } catch { /* not yet */ } }
-    return cid;
-  };
+  const cidNow = cidReader(cidFile);
   const scope = new BpfScope(mode, target?.id, cidNow);
+  const marks = podmanAt > 0 ? new RuntimeMarks() : undefined;
   let processes = child ? 1 : 0;
   const asm = new BpfAssembler((rec, cgroup) => {
-    const r = mode === 1 ? rec : scope.scope(rec, cgroup, asm.cgroups);
+    const r = mode !== 1 ? scope.scope(rec, cgroup, asm.cgroups) : marks ? marks.mark(rec, cidNow()) : rec;
     if (!r) return;
     if (r.type === "syscall" && r.kind === "proc" && r.op === "fork" && r.ok && !r.runtime) processes++;
     writer.write(r);
   }, { cwd: mode === 1 ? cwd : undefined });
+  asm.onFork = (parent, child) => { scope.forked(parent, child); marks?.forked(parent, child); };
   asm.startFile("bpftrace");
   const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
 
@@ -249,8 +251,8 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     clearTimeout(readyTimer);
     if (child) { try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
     if (newContainer) {
-      const argv = [...o.command.slice(1, runAt + 1), "--cidfile", join(dir, "cid"), ...o.command.slice(runAt + 1)];
-      client = spawn(o.command[0], argv, { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
+      const argv = withCidfile(o.command, runAt, cidFile);
+      client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
       clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
       clientDone.then(() => stopTracer(500));
     }
@@ -303,6 +305,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     }
     if (status.signal) end.signal = status.signal;
     if (mode !== 1) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
+    if (marks) end.container = cidNow() ?? null;
     writer.write(end);
     await writer.end();
     if (tracerError) throw new UserError(`cannot run ${bpftrace}: ${tracerError.message}`, EXIT_RUN_FAILED);
@@ -330,6 +333,12 @@ export class BpfScope {
     this.id = id;
   }
 
+  /** `parent` made `child`, told before the child's first record (a clone's own record may come after it). */
+  forked(parent: number, child: number): void {
+    if (this.pivoted.has(parent)) this.pivoted.add(child);
+    if (this.app.has(parent)) this.app.add(child);
+  }
+
   scope(rec: TraceRecord, cgroup: number | undefined, cgroups: Map<number, string>): TraceRecord | null {
     if (rec.type !== "syscall" && rec.type !== "exit") return rec.type === "info" && this.mode === 3 ? null : rec;
     if (this.mode === 3) {
@@ -343,10 +352,7 @@ export class BpfScope {
     if (rec.type === "syscall") {
       if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
       const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
-      if (child !== undefined) {
-        if (this.pivoted.has(pid)) this.pivoted.add(child);
-        if (this.app.has(pid)) this.app.add(child);
-      }
+      if (child !== undefined) this.forked(pid, child);
       // the container's program starts with the first exec that is not the runtime's own
       if (rec.kind === "exec" && rec.ok && !/^runc/.test(rec.comm ?? "")) this.app.add(pid);
     }

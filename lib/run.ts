@@ -8,7 +8,7 @@ import { constants as osConstants, hostname, release, tmpdir, userInfo } from "n
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
-import { ContainerScope, containerdPid, dockerRunIndex } from "./container.js";
+import { ContainerScope, RuntimeMarks, cidReader, containerdPid, dockerRunIndex, podmanRunIndex, withCidfile } from "./container.js";
 import { LineSplitter } from "./lines.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "./output.js";
@@ -122,11 +122,16 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const mk = spawnSync("mkfifo", ["-m", "600", fifo]);
   if (mk.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`cannot make a FIFO in ${dir}`, EXIT_RUN_FAILED); }
 
+  // podman run: no daemon, the container is the command's own process tree; a --cidfile of ours names it
+  // (not with --user: the user could not write in our directory)
+  const podmanAt = attach ? -1 : podmanRunIndex(o.command);
+  const podman = podmanAt > 0;
   // for docker run, strace's "attached" message says when the client may start
   const flags = straceFlags({ ...o, seccomp: !attach, quiet: !container }, fifo);
   // a container has its own pid namespace: have strace give fork results in ours as well
-  if (container) flags.splice(flags.indexOf("-o"), 0, "--decode-pids=pidns");
+  if (container || podman) flags.splice(flags.indexOf("-o"), 0, "--decode-pids=pidns");
   const cidFile = join(dir, "cid");
+  const command = podman && !o.user ? withCidfile(o.command, podmanAt, cidFile) : o.command;
   const start = Date.now() / 1000;
   const cwd = process.cwd();
   const me = userInfo();
@@ -152,7 +157,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const keepOpen = openSync(fifo, constants.O_WRONLY);
   // the CPU and memory of a command we start are measured in a cgroup of its own (not for attached processes)
   const meter = attach ? undefined : new CostMeter();
-  const argv = [strace, ...flags, ...(attach ? [] : ["--", ...o.command])];
+  const argv = [strace, ...flags, ...(attach ? [] : ["--", ...command])];
   const wrapped = meter ? meter.wrap(argv) : argv;
   const child = spawn(wrapped[0], wrapped.slice(1), {
     stdio: ["inherit", attach ? "inherit" : stdoutFd, container ? "pipe" : "inherit"],
@@ -173,16 +178,14 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
-    const argv = [...o.command.slice(1, runAt + 1), "--cidfile", cidFile, ...o.command.slice(runAt + 1)];
-    client = spawn(o.command[0], argv, { stdio: ["inherit", stdoutFd, "inherit"] });
+    const argv = withCidfile(o.command, runAt, cidFile);
+    client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd, "inherit"] });
     clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
     clientDone.then(() => setTimeout(() => child.kill("SIGINT"), 500));
   }
-  let cid: string | undefined;
-  const scope = container ? new ContainerScope(() => {
-    if (cid === undefined) { try { cid = readFileSync(cidFile, "utf8").trim() || undefined; } catch { /* not yet */ } }
-    return cid;
-  }) : undefined;
+  const cidNow = cidReader(cidFile);
+  const scope = container ? new ContainerScope(cidNow) : undefined;
+  const marks = podman ? new RuntimeMarks() : undefined;
   let spawnError: Error | undefined;
   child.on("error", (e) => { spawnError = e; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -191,7 +194,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
   const holdForDumps = (o.straceArgs ?? []).some((a) => /^(-k|--stack-traces|-e ?(read|write)=|--(read|write)=)/.test(a));
   const asm = new Assembler((rec: TraceRecord) => {
-    const r = scope ? scope.scope(rec) : rec;
+    const r = scope ? scope.scope(rec) : marks ? marks.mark(rec, cidNow()) : rec;
     if (!r) return;
     if (r.type === "syscall" && r.kind === "proc" && r.op === "fork" && r.ok && !r.runtime) processes++;
     writer.write(r);
@@ -249,6 +252,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     }
     if (status.signal) end.signal = status.signal;
     if (scope) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
+    if (marks) end.container = cidNow() ?? null;
     writer.write(end);
     await writer.end();
     if (spawnError) throw new UserError(`cannot run ${strace}: ${spawnError.message}`, EXIT_RUN_FAILED);

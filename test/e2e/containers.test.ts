@@ -99,8 +99,9 @@ describe("trace-policy --format seccomp", () => {
 });
 
 // podman has no daemon: conmon and the runtime are the client's own descendants, so both backends
-// follow `podman run` as the process tree it is. This host's hard limits are below podman's default
-// rlimits, which runc then cannot set: podman itself needs the two --ulimit options here.
+// follow `podman run` as the process tree it is, and mark what is not the container's program as
+// `runtime`. This host's hard limits are below podman's default rlimits, which runc then cannot set:
+// podman itself needs the two --ulimit options here.
 describe("trace-run -- podman run", () => {
   const podman = ["podman", "run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--rm"];
   beforeAll(() => {
@@ -112,23 +113,52 @@ describe("trace-run -- podman run", () => {
   const programs = (recs: any[]) => recs.filter((x) => x.type === "syscall" && x.kind === "exec" && x.ok).map((x) => x.argv.join(" "));
 
   for (const backend of ["strace", "bpftrace"]) {
-    it(`--backend ${backend}: the container's program and its file, conmon and runc too; its exit status`, () => {
+    it(`--backend ${backend}: the container's program and its file, marked with its id; conmon and runc as runtime; its exit status`, () => {
       const r = run("trace-run", ["--backend", backend, "--", ...podman, "leastpriv-test:1", "cat", "/data/secret.txt"]);
       expect(r.stderr).toBe("for the container only\n");          // the container's stdout, on our stderr
       expect(r.status).toBe(0);
       const recs = r.records();
-      expect(recs.at(-1)).toMatchObject({ type: "end", exit: 0, unparsed: 0 });
+      const end = recs.at(-1);
+      expect(end).toMatchObject({ type: "end", exit: 0, unparsed: 0, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      expect(recs[0].argv).toEqual([...podman, "leastpriv-test:1", "cat", "/data/secret.txt"]);   // as given, without our --cidfile
       const sys = recs.filter((x) => x.type === "syscall");
       const cat = sys.find((x) => x.kind === "exec" && x.ok && x.argv?.join(" ") === "cat /data/secret.txt");
-      expect(cat).toBeDefined();
-      expect(sys.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt" && x.pid === cat.pid)).toMatchObject({ op: "read", ok: true });
-      expect(sys.some((x) => x.kind === "exec" && x.ok && /\/conmon$/.test(x.path))).toBe(true);
-      expect(sys.some((x) => x.kind === "exec" && x.ok && /\/runc$/.test(x.path))).toBe(true);
+      expect(cat).toMatchObject({ container: end.container });
+      expect(cat.runtime).toBeUndefined();
+      expect(sys.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt" && x.pid === cat.pid)).toMatchObject({ op: "read", ok: true, containerPath: true });
+      for (const engine of [/\/conmon$/, /\/runc$/]) {
+        const execs = sys.filter((x) => x.kind === "exec" && x.ok && engine.test(x.path));
+        expect(execs.length).toBeGreaterThan(0);
+        expect(execs.every((x) => x.runtime === true)).toBe(true);
+      }
+      // the program's own calls are few; podman's, conmon's and runc's are thousands
+      expect(sys.filter((x) => !x.runtime).length).toBeLessThan(50);
+      expect(sys.filter((x) => x.runtime).length).toBeGreaterThan(1000);
       const seven = run("trace-run", ["--backend", backend, "--", ...podman, "leastpriv-test:1", "sh", "-c", "exit 7"]);
       expect(seven.status).toBe(7);
       expect(seven.records().at(-1)).toMatchObject({ type: "end", exit: 7 });
     }, 60000);
   }
+
+  it("a baseline from one backend: the same image under the other, or under docker, diffs clean; the next version fails on its connection", () => {
+    const trace = (backend: string, image: string) => {
+      const r = run("trace-run", ["--backend", backend, "--", ...podman, image]);
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    writeFileSync(tmp + "/podman.profile", run("trace-summarize", [], trace("strace", "leastpriv-test:1")).stdout);
+    const again = run("trace-diff", ["--format", "text", tmp + "/podman.profile"], trace("bpftrace", "leastpriv-test:1"));
+    expect(again.stdout).toBe("0 differences, 0 failing\n");
+    expect(again.status).toBe(0);
+    // and under docker: the same container, the same profile
+    const docker = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1"]);
+    expect(docker.status).toBe(0);
+    expect(run("trace-diff", ["--format", "text", tmp + "/podman.profile"], docker.stdout).stdout).toBe("0 differences, 0 failing\n");
+    const d = run("trace-diff", [tmp + "/podman.profile"], trace("bpftrace", "leastpriv-test:2"));
+    expect(d.status).toBe(1);
+    expect(d.records().filter((x) => x.fails)).toEqual(expect.arrayContaining([
+      expect.objectContaining({ kind: "net", role: "peer", ops: ["connect"], addr: expect.objectContaining({ ip: "127.0.0.1", port: 9 }) })]));
+  }, 60000);
 
   it("both backends see the same programs run inside the container", () => {
     const inside = (backend: string) => {

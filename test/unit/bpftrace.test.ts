@@ -8,6 +8,8 @@ import { BPF_CALLS, bpfProgram, callsByNumber } from "../../lib/bpf-program.js";
 import { LineSplitter } from "../../lib/lines.js";
 import { SnoopReader } from "../../lib/snoop.js";
 import { sniff } from "../../lib/parse.js";
+import { RuntimeMarks } from "../../lib/container.js";
+import { childPid } from "../../lib/resolver.js";
 import { calls, ROOT } from "../helpers.js";
 import type { ExitRecord, SyscallRecord, TraceRecord } from "../../lib/records.js";
 
@@ -250,5 +252,40 @@ describe("decoding", () => {
   });
   it("bpf/leastpriv.bt is the program the table writes", () => {
     expect(readFileSync(ROOT + "bpf/leastpriv.bt", "utf8")).toBe(bpfProgram("x86_64"));
+  });
+});
+
+describe("a podman container under bpftrace (capture.sh: podman)", () => {
+  // the container's program (busybox time) starts cat with vfork: cat runs, and execs, before the clone returns
+  function marked(withForks: boolean): SyscallRecord[] {
+    const out: TraceRecord[] = [];
+    const marks = new RuntimeMarks();
+    const asm = new BpfAssembler((r) => out.push(marks.mark(r, "c")));
+    if (withForks) asm.onFork = (parent, child) => marks.forked(parent, child);
+    asm.startFile("podman.out");
+    for (const l of lines("podman.out")) asm.line(l.text, l.no, l.fullLength);
+    asm.end();
+    return calls(out);
+  }
+  const read = (sys: SyscallRecord[]) => sys.find((r) => r.syscall === "openat" && r.path === "/data/secret.txt")!;
+
+  it("the child's exec comes before the clone that made it: only the fork line says in time whose it is", () => {
+    const sys = marked(false);
+    const cat = read(sys).pid;
+    const clone = sys.findIndex((r) => r.kind === "proc" && r.op === "fork" && r.ok && childPid(r) === cat);
+    expect(clone).toBeGreaterThan(0);
+    const exec = sys.findIndex((r) => r.pid === cat && r.kind === "exec");
+    expect(exec).toBeLessThan(clone);
+    expect(sys[exec].runtime).toBe(true);                    // from the clone record alone: cat's exec wrongly the runtime's
+  });
+
+  it("told of forks as they happen, the child is the container's, and nothing of podman, conmon or runc is", () => {
+    const sys = marked(true);
+    expect(read(sys)).toMatchObject({ ok: true, containerPath: true, container: "c" });
+    expect(read(sys).runtime).toBeUndefined();
+    const app = sys.filter((r) => !r.runtime);
+    expect(app.filter((r) => r.kind === "exec").map((r) => r.argv!.join(" "))).toEqual(["/bin/busybox time cat /data/secret.txt", "cat /data/secret.txt"]);
+    expect(app.some((r) => /podman|conmon|runc/.test(r.comm ?? ""))).toBe(false);
+    expect(sys.filter((r) => r.runtime).length).toBeGreaterThan(1000);
   });
 });

@@ -3,7 +3,7 @@
 // (capture.sh: twoctr): each is kept by its id, and neither when the id is not known.
 import { describe, expect, it } from "vitest";
 import { calls, fixture } from "../helpers.js";
-import { ContainerScope } from "../../lib/container.js";
+import { ContainerScope, dockerRunIndex, podmanRunIndex, withCidfile } from "../../lib/container.js";
 import type { SyscallRecord, TraceRecord } from "../../lib/records.js";
 
 const all = fixture("two-containers.strace");
@@ -42,5 +42,18 @@ describe("ContainerScope: two containers starting together", () => {
     expect(scope.id).toBeUndefined();
     expect(kept.filter((r) => r.type === "syscall" || r.type === "exit" || r.type === "signal")).toEqual([]);
     expect(scope.dropped).toBe(all.filter((r) => r.type === "syscall" || r.type === "exit" || r.type === "signal").length);
+  });
+});
+
+describe("which commands start a container", () => {
+  it("docker run and podman run, with global options and the container subcommand", () => {
+    expect(dockerRunIndex(["docker", "run", "img"])).toBe(1);
+    expect(dockerRunIndex(["/usr/bin/docker", "-H", "unix:///x.sock", "container", "run", "img"])).toBe(4);
+    expect(dockerRunIndex(["docker", "ps"])).toBe(-1);
+    expect(podmanRunIndex(["podman", "run", "--rm", "img"])).toBe(1);
+    expect(podmanRunIndex(["podman", "--runtime", "runc", "--log-level=debug", "container", "run", "img"])).toBe(5);
+    expect(podmanRunIndex(["podman", "build", "."])).toBe(-1);
+    expect(podmanRunIndex(["docker", "run", "img"])).toBe(-1);
+    expect(withCidfile(["podman", "run", "--rm", "img"], 1, "/tmp/x/cid")).toEqual(["podman", "run", "--cidfile", "/tmp/x/cid", "--rm", "img"]);
   });
 });
