@@ -37,6 +37,7 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .example("trace-run -p 1234 > daemon.ndjson", "attach to a running process until ^C")
   .example("trace-run --raw make.strace -- make > make.ndjson", "keep strace's own text too")
   .example("trace-run --cost -- ./backup.sh | trace-summarize --format text", "what it costs: CPU, memory, bytes per file and peer")
+  .example("trace-run -- podman run --rm app:1 | trace-summarize > app.profile", "a container's own activity (docker run too)")
   .example("trace-run --backend bpftrace -- docker run app:1", "a new container, watched from the kernel")
   .example("trace-run --backend bpftrace --container web > web.ndjson", "a running container until ^C");
 // "trace-run completion" prints the completion script (a program named completion: "trace-run -- completion")
