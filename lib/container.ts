@@ -45,13 +45,13 @@ export function withCidfile(argv: string[], runAt: number, file: string): string
 
 /**
  * The id the engine writes to its --cidfile, once it is there. Asked for record after record: until the
- * file is written it is looked for at most every 20 ms.
+ * file is written it is looked for at most every 20 ms (`now`: look at once, as at the end of a run).
  */
-export function cidReader(file: string): () => string | undefined {
+export function cidReader(file: string): (now?: boolean) => string | undefined {
   let cid: string | undefined;
   let tried = 0;
-  return () => {
-    if (cid === undefined && Date.now() - tried >= 20) {
+  return (now = false) => {
+    if (cid === undefined && (now || Date.now() - tried >= 20)) {
       tried = Date.now();
       try { cid = readFileSync(file, "utf8").trim() || undefined; } catch { /* not yet */ }
     }
@@ -69,7 +69,9 @@ export class RuntimeMarks {
   private pivoted = new Set<number>();
   private app = new Set<number>();
 
-  /** `parent` made `child`, which is what its parent is (with strace, the clone's record says so in time). */
+  /** `parent` made `child`: the child is in the container, or the application's, when its parent is.
+   *  strace's clone record comes in time for this; bpftrace's comes after the child's first calls, so
+   *  its fork lines tell it (BpfAssembler.onFork). */
   forked(parent: number, child: number): void {
     if (this.pivoted.has(parent)) this.pivoted.add(child);
     if (this.app.has(parent)) this.app.add(child);

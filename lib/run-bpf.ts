@@ -305,7 +305,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     }
     if (status.signal) end.signal = status.signal;
     if (mode !== 1) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
-    if (marks) end.container = cidNow() ?? null;
+    if (marks) end.container = cidNow(true) ?? null;
     writer.write(end);
     await writer.end();
     if (tracerError) throw new UserError(`cannot run ${bpftrace}: ${tracerError.message}`, EXIT_RUN_FAILED);

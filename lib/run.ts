@@ -3,7 +3,7 @@
 // command's exit status becomes ours; signals we receive are passed on, and nothing is left running.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, type WriteStream } from "node:fs";
+import { accessSync, closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync, statSync, type WriteStream } from "node:fs";
 import { constants as osConstants, hostname, release, tmpdir, userInfo } from "node:os";
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
@@ -252,7 +252,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     }
     if (status.signal) end.signal = status.signal;
     if (scope) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
-    if (marks) end.container = cidNow() ?? null;
+    if (marks) end.container = cidNow(true) ?? null;
     writer.write(end);
     await writer.end();
     if (spawnError) throw new UserError(`cannot run ${strace}: ${spawnError.message}`, EXIT_RUN_FAILED);
