@@ -68,13 +68,15 @@ export function cidReader(file: string): (now?: boolean) => string | undefined {
 export class RuntimeMarks {
   private pivoted = new Set<number>();
   private app = new Set<number>();
+  /** The container's program's processes whose exit has not been seen. */
+  readonly running = new Set<number>();
 
   /** `parent` made `child`: the child is in the container, or the application's, when its parent is.
    *  strace's clone record comes in time for this; bpftrace's comes after the child's first calls, so
    *  its fork lines tell it (BpfAssembler.onFork). */
   forked(parent: number, child: number): void {
     if (this.pivoted.has(parent)) this.pivoted.add(child);
-    if (this.app.has(parent)) this.app.add(child);
+    if (this.app.has(parent)) { this.app.add(child); this.running.add(child); }
   }
 
   mark(rec: TraceRecord, id: string | undefined): TraceRecord {
@@ -84,7 +86,11 @@ export class RuntimeMarks {
       const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
       if (child !== undefined) this.forked(pid, child);
       if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
-      if (rec.kind === "exec" && rec.ok && this.pivoted.has(pid)) this.app.add(pid);
+      if (rec.kind === "exec" && rec.ok && this.pivoted.has(pid)) { this.app.add(pid); this.running.add(pid); }
+    } else if (rec.type === "exit") {
+      // superseded: thread N exec'd and goes on as this pid, which lives on; N's own tid is gone
+      if (rec.supersededBy !== undefined) this.running.delete(rec.supersededBy);
+      else this.running.delete(pid);
     }
     const out = rec as TraceRecord & { container?: string; runtime?: boolean; containerPath?: boolean };
     if (id !== undefined) out.container = id;
@@ -98,7 +104,7 @@ export class RuntimeMarks {
 /** docker run: containerd's whole activity, narrowed to the process tree of one container, marked. */
 export class ContainerScope {
   private tree = new Set<number>();
-  private marks = new RuntimeMarks();
+  readonly marks = new RuntimeMarks();
   id: string | undefined;
   dropped = 0;
 

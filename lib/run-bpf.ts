@@ -15,7 +15,7 @@ import { CostMeter, cgroup2Root, type Cost } from "./cost.js";
 import { LineSplitter } from "./lines.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
-import { EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
+import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
 import { childPid } from "./resolver.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRunIndex, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
@@ -318,6 +318,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     if (writer.closed) return 0;
     if (lost > 0) warn(prog, `bpftrace lost ${lost} events: the trace is incomplete (a faster reader, or fewer events, would keep them)`);
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of bpftrace output not understood`);
+    if (mode === 3 && scope.running.size > 0) warn(prog, DETACHED);
     return code;
   }
 }
@@ -326,6 +327,8 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
 export class BpfScope {
   private pivoted = new Set<number>();
   private app = new Set<number>();
+  /** The container's program's processes whose exit has not been seen. */
+  readonly running = new Set<number>();
   id: string | undefined;
   dropped = 0;
 
@@ -336,7 +339,7 @@ export class BpfScope {
   /** `parent` made `child`, told before the child's first record (a clone's own record may come after it). */
   forked(parent: number, child: number): void {
     if (this.pivoted.has(parent)) this.pivoted.add(child);
-    if (this.app.has(parent)) this.app.add(child);
+    if (this.app.has(parent)) { this.app.add(child); this.running.add(child); }
   }
 
   scope(rec: TraceRecord, cgroup: number | undefined, cgroups: Map<number, string>): TraceRecord | null {
@@ -354,8 +357,9 @@ export class BpfScope {
       const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
       if (child !== undefined) this.forked(pid, child);
       // the container's program starts with the first exec that is not the runtime's own
-      if (rec.kind === "exec" && rec.ok && !/^runc/.test(rec.comm ?? "")) this.app.add(pid);
-    }
+      if (rec.kind === "exec" && rec.ok && !/^runc/.test(rec.comm ?? "")) { this.app.add(pid); this.running.add(pid); }
+    } else if (rec.supersededBy !== undefined) this.running.delete(rec.supersededBy);
+    else this.running.delete(pid);
     if (this.id !== undefined) out.container = this.id;
     if (!this.app.has(pid)) out.runtime = true;
     if ((this.pivoted.has(pid) || this.app.has(pid)) && rec.type === "syscall" && rec.path !== undefined) out.containerPath = true;

@@ -260,9 +260,14 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     if (writer.closed) return 0;
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of strace output not understood`);
     if (scope && scope.id === undefined && code === 0) warn(prog, "the container's start was not seen: nothing of it was traced");
+    if (scope && scope.marks.running.size > 0) warn(prog, DETACHED);
     return code;
   }
 }
+
+/** Said when the container's program outlived the client (docker run -d, or a client that was stopped). */
+export const DETACHED = "the container was still running when its client returned (docker run -d?): it is traced only until then; " +
+  "to follow a running container, use --backend bpftrace --container ID";
 
 function failNoContainerd(): never {
   throw new UserError("docker run: no containerd is running (start dockerd, or containerd, first)", EXIT_RUN_FAILED);

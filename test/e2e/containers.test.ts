@@ -42,6 +42,18 @@ describe("trace-run -- docker run", () => {
     expect(r.records().at(-1)).toMatchObject({ type: "end", exit: 7 });
   }, 60000);
 
+  for (const backend of ["strace", "bpftrace"]) {
+    it(`--backend ${backend}, docker run -d: the trace ends with the client, and says the container ran on`, () => {
+      const r = run("trace-run", ["--backend", backend, "--", "docker", "run", "-d", "--rm", "leastpriv-test:1", "sleep", "3"]);
+      expect(r.status).toBe(0);
+      // the client prints the container's id (on our stderr), then trace-run says what it could not see
+      expect(r.stderr).toBe(`${r.records().at(-1).container}\ntrace-run: the container was still running when its client returned (docker run -d?): ` +
+        "it is traced only until then; to follow a running container, use --backend bpftrace --container ID\n");
+      const sleeping = r.records().find((x: any) => x.type === "syscall" && x.kind === "exec" && x.ok && x.argv?.[0] === "sleep");
+      expect(sleeping).toMatchObject({ container: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    }, 60000);
+  }
+
   it("trace-diff catches an image whose second version opens a network connection", () => {
     const traced = (image: string) => {
       const r = run("trace-run", ["--", "docker", "run", "--rm", image]);
