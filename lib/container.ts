@@ -6,7 +6,7 @@
 // it) are marked `runtime`; calls after pivot_root see the container's file system (`containerPath`).
 
 import { readFileSync, readdirSync } from "node:fs";
-import type { TraceRecord } from "./records.js";
+import type { SyscallRecord, TraceRecord } from "./records.js";
 import { childPid } from "./resolver.js";
 
 /** `docker run …` / `docker container run …`: the index of the "run" word, or -1. */
@@ -63,13 +63,16 @@ export function cidReader(file: string): (now?: boolean) => string | undefined {
  * Marks a container's records in a traced process tree: what a process does once it has called
  * pivot_root and then execve (the container's program, and what it starts) is the application's;
  * everything else (the runtime setting the container up, the engine around it) is `runtime`. Paths
- * of processes after pivot_root are the container's own (`containerPath`).
+ * of processes after pivot_root are the container's own (`containerPath`). Where a trace may start
+ * after pivot_root (a container's cgroup), `startsApp` says instead which exec starts the program.
  */
 export class RuntimeMarks {
   private pivoted = new Set<number>();
   private app = new Set<number>();
   /** The container's program's processes whose exit has not been seen. */
   readonly running = new Set<number>();
+
+  constructor(private readonly startsApp: (rec: SyscallRecord, pivoted: boolean) => boolean = (_rec, pivoted) => pivoted) {}
 
   /** `parent` made `child`: the child is in the container, or the application's, when its parent is.
    *  strace's clone record comes in time for this; bpftrace's comes after the child's first calls, so
@@ -86,7 +89,7 @@ export class RuntimeMarks {
       const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
       if (child !== undefined) this.forked(pid, child);
       if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
-      if (rec.kind === "exec" && rec.ok && this.pivoted.has(pid)) { this.app.add(pid); this.running.add(pid); }
+      if (rec.kind === "exec" && rec.ok && this.startsApp(rec, this.pivoted.has(pid))) { this.app.add(pid); this.running.add(pid); }
     } else if (rec.type === "exit") {
       // superseded: thread N exec'd and goes on as this pid, which lives on; N's own tid is gone
       if (rec.supersededBy !== undefined) this.running.delete(rec.supersededBy);
@@ -96,7 +99,7 @@ export class RuntimeMarks {
     if (id !== undefined) out.container = id;
     // the exec that starts the container's program is the first call of the application
     if (!this.app.has(pid)) out.runtime = true;
-    if (this.pivoted.has(pid) && rec.type === "syscall" && rec.path !== undefined) out.containerPath = true;
+    if ((this.pivoted.has(pid) || this.app.has(pid)) && rec.type === "syscall" && rec.path !== undefined) out.containerPath = true;
     return out;
   }
 }

@@ -16,7 +16,6 @@ import { LineSplitter } from "./lines.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
 import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
-import { childPid } from "./resolver.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRunIndex, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 
@@ -318,17 +317,16 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     if (writer.closed) return 0;
     if (lost > 0) warn(prog, `bpftrace lost ${lost} events: the trace is incomplete (a faster reader, or fewer events, would keep them)`);
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of bpftrace output not understood`);
-    if (mode === 3 && scope.running.size > 0) warn(prog, DETACHED);
+    if (mode === 3 && scope.marks.running.size > 0) warn(prog, DETACHED);
     return code;
   }
 }
 
 /** Container runs: keeps the calls made in the container's cgroup, marks those of the runtime setting it up. */
 export class BpfScope {
-  private pivoted = new Set<number>();
-  private app = new Set<number>();
-  /** The container's program's processes whose exit has not been seen. */
-  readonly running = new Set<number>();
+  /** In a container's cgroup the trace may begin after pivot_root: the program starts with the first
+   *  exec that is not the runtime's own. */
+  readonly marks = new RuntimeMarks((rec) => !/^runc/.test(rec.comm ?? ""));
   id: string | undefined;
   dropped = 0;
 
@@ -337,10 +335,7 @@ export class BpfScope {
   }
 
   /** `parent` made `child`, told before the child's first record (a clone's own record may come after it). */
-  forked(parent: number, child: number): void {
-    if (this.pivoted.has(parent)) this.pivoted.add(child);
-    if (this.app.has(parent)) { this.app.add(child); this.running.add(child); }
-  }
+  forked(parent: number, child: number): void { this.marks.forked(parent, child); }
 
   scope(rec: TraceRecord, cgroup: number | undefined, cgroups: Map<number, string>): TraceRecord | null {
     if (rec.type !== "syscall" && rec.type !== "exit") return rec.type === "info" && this.mode === 3 ? null : rec;
@@ -350,19 +345,6 @@ export class BpfScope {
       if (path === undefined || want === undefined || path.indexOf(want) < 0) { this.dropped++; return null; }
       this.id = want;
     }
-    const pid = rec.pid ?? -1;
-    const out = rec as TraceRecord & { container?: string; runtime?: boolean; containerPath?: boolean };
-    if (rec.type === "syscall") {
-      if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
-      const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
-      if (child !== undefined) this.forked(pid, child);
-      // the container's program starts with the first exec that is not the runtime's own
-      if (rec.kind === "exec" && rec.ok && !/^runc/.test(rec.comm ?? "")) { this.app.add(pid); this.running.add(pid); }
-    } else if (rec.supersededBy !== undefined) this.running.delete(rec.supersededBy);
-    else this.running.delete(pid);
-    if (this.id !== undefined) out.container = this.id;
-    if (!this.app.has(pid)) out.runtime = true;
-    if ((this.pivoted.has(pid) || this.app.has(pid)) && rec.type === "syscall" && rec.path !== undefined) out.containerPath = true;
-    return out;
+    return this.marks.mark(rec, this.id);
   }
 }
