@@ -5,6 +5,7 @@
 // made before the container's first program starts (the runtime setting it up, and the engine around
 // it) are marked `runtime`; calls after pivot_root see the container's file system (`containerPath`).
 
+import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import type { SyscallRecord, TraceRecord } from "./records.js";
 import { childPid } from "./resolver.js";
@@ -66,11 +67,16 @@ export function cidReader(file: string): (now?: boolean) => string | undefined {
  * of processes after pivot_root are the container's own (`containerPath`). Where a trace may start
  * after pivot_root (a container's cgroup), `startsApp` says instead which exec starts the program.
  */
+/** Whether the engine says the container still runs (`docker run -d` returns while it does). */
+export function stillRunning(engine: string, id: string | undefined): boolean {
+  if (id === undefined) return false;
+  const r = spawnSync(engine, ["inspect", "--format", "{{.State.Running}}", id], { encoding: "utf8" });
+  return r.status === 0 && r.stdout.trim() === "true";
+}
+
 export class RuntimeMarks {
   private pivoted = new Set<number>();
   private app = new Set<number>();
-  /** The container's program's processes whose exit has not been seen. */
-  readonly running = new Set<number>();
 
   constructor(private readonly startsApp: (rec: SyscallRecord, pivoted: boolean) => boolean = (_rec, pivoted) => pivoted) {}
 
@@ -79,7 +85,7 @@ export class RuntimeMarks {
    *  its fork lines tell it (BpfAssembler.onFork). */
   forked(parent: number, child: number): void {
     if (this.pivoted.has(parent)) this.pivoted.add(child);
-    if (this.app.has(parent)) { this.app.add(child); this.running.add(child); }
+    if (this.app.has(parent)) this.app.add(child);
   }
 
   mark(rec: TraceRecord, id: string | undefined): TraceRecord {
@@ -89,11 +95,7 @@ export class RuntimeMarks {
       const child = rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
       if (child !== undefined) this.forked(pid, child);
       if (rec.syscall === "pivot_root" && rec.ok) this.pivoted.add(pid);
-      if (rec.kind === "exec" && rec.ok && this.startsApp(rec, this.pivoted.has(pid))) { this.app.add(pid); this.running.add(pid); }
-    } else if (rec.type === "exit") {
-      // superseded: thread N exec'd and goes on as this pid, which lives on; N's own tid is gone
-      if (rec.supersededBy !== undefined) this.running.delete(rec.supersededBy);
-      else this.running.delete(pid);
+      if (rec.kind === "exec" && rec.ok && this.startsApp(rec, this.pivoted.has(pid))) this.app.add(pid);
     }
     const out = rec as TraceRecord & { container?: string; runtime?: boolean; containerPath?: boolean };
     if (id !== undefined) out.container = id;
@@ -107,7 +109,7 @@ export class RuntimeMarks {
 /** docker run: containerd's whole activity, narrowed to the process tree of one container, marked. */
 export class ContainerScope {
   private tree = new Set<number>();
-  readonly marks = new RuntimeMarks();
+  private readonly marks = new RuntimeMarks();
   id: string | undefined;
   dropped = 0;
 

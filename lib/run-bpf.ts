@@ -16,7 +16,7 @@ import { LineSplitter } from "./lines.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
 import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
-import { RuntimeMarks, cidReader, dockerRunIndex, podmanRunIndex, withCidfile } from "./container.js";
+import { RuntimeMarks, cidReader, dockerRunIndex, podmanRunIndex, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 
 export interface BpfRunOptions {
@@ -317,7 +317,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     if (writer.closed) return 0;
     if (lost > 0) warn(prog, `bpftrace lost ${lost} events: the trace is incomplete (a faster reader, or fewer events, would keep them)`);
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of bpftrace output not understood`);
-    if (mode === 3 && scope.marks.running.size > 0) warn(prog, DETACHED);
+    if (mode === 3 && stillRunning(o.command[0], scope.id)) warn(prog, DETACHED);
     return code;
   }
 }
@@ -326,7 +326,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
 export class BpfScope {
   /** In a container's cgroup the trace may begin after pivot_root: the program starts with the first
    *  exec that is not the runtime's own. */
-  readonly marks = new RuntimeMarks((rec) => !/^runc/.test(rec.comm ?? ""));
+  private readonly marks = new RuntimeMarks((rec) => !/^runc/.test(rec.comm ?? ""));
   id: string | undefined;
   dropped = 0;
 

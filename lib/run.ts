@@ -8,7 +8,7 @@ import { constants as osConstants, hostname, release, tmpdir, userInfo } from "n
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
-import { ContainerScope, RuntimeMarks, cidReader, containerdPid, dockerRunIndex, podmanRunIndex, withCidfile } from "./container.js";
+import { ContainerScope, RuntimeMarks, cidReader, containerdPid, dockerRunIndex, podmanRunIndex, stillRunning, withCidfile } from "./container.js";
 import { LineSplitter } from "./lines.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "./output.js";
@@ -260,7 +260,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     if (writer.closed) return 0;
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of strace output not understood`);
     if (scope && scope.id === undefined && code === 0) warn(prog, "the container's start was not seen: nothing of it was traced");
-    if (scope && scope.marks.running.size > 0) warn(prog, DETACHED);
+    if (scope && stillRunning(o.command[0], scope.id)) warn(prog, DETACHED);
     return code;
   }
 }
