@@ -60,13 +60,6 @@ export function cidReader(file: string): (now?: boolean) => string | undefined {
   };
 }
 
-/**
- * Marks a container's records in a traced process tree: what a process does once it has called
- * pivot_root and then execve (the container's program, and what it starts) is the application's;
- * everything else (the runtime setting the container up, the engine around it) is `runtime`. Paths
- * of processes after pivot_root are the container's own (`containerPath`). Where a trace may start
- * after pivot_root (a container's cgroup), `startsApp` says instead which exec starts the program.
- */
 /** Whether the engine says the container still runs (`docker run -d` returns while it does). */
 export function stillRunning(engine: string, id: string | undefined): boolean {
   if (id === undefined) return false;
@@ -74,6 +67,13 @@ export function stillRunning(engine: string, id: string | undefined): boolean {
   return r.status === 0 && r.stdout.trim() === "true";
 }
 
+/**
+ * Marks a container's records in a traced process tree: what a process does once it has called
+ * pivot_root and then execve (the container's program, and what it starts) is the application's;
+ * everything else (the runtime setting the container up, the engine around it) is `runtime`. Paths
+ * of processes after pivot_root are the container's own (`containerPath`). Where a trace may start
+ * after pivot_root (a container's cgroup), `startsApp` says instead which exec starts the program.
+ */
 export class RuntimeMarks {
   private pivoted = new Set<number>();
   private app = new Set<number>();
