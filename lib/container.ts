@@ -45,6 +45,17 @@ export function withCidfile(argv: string[], runAt: number, file: string): string
 }
 
 /**
+ * `podman run …` as trace-run starts it: with a --cidfile of ours that names the container (not with
+ * --user: the user could not write in our directory), and the marks for its records. Any other
+ * command: as it is, no marks.
+ */
+export function podmanRun(command: string[], user: string | undefined, cidFile: string): { command: string[]; marks?: RuntimeMarks } {
+  const at = podmanRunIndex(command);
+  if (at < 0) return { command };
+  return { command: user ? command : withCidfile(command, at, cidFile), marks: new RuntimeMarks() };
+}
+
+/**
  * The id the engine writes to its --cidfile, once it is there. Asked for record after record: until the
  * file is written it is looked for at most every 20 ms (`now`: look at once, as at the end of a run).
  */

@@ -16,7 +16,7 @@ import { LineSplitter } from "./lines.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
 import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
-import { RuntimeMarks, cidReader, dockerRunIndex, podmanRunIndex, stillRunning, withCidfile } from "./container.js";
+import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 
 export interface BpfRunOptions {
@@ -119,10 +119,8 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   const programFile = join(dir, "leastpriv.bt");
   writeFileSync(programFile, process.env.LEASTPRIV_BPF_PROGRAM ? readFileSync(process.env.LEASTPRIV_BPF_PROGRAM, "utf8") : programForHost());
   const cidFile = join(dir, "cid");
-  // podman run: the command's own process tree, as any command; a --cidfile of ours names the container
-  // (not with --user: the user could not write in our directory)
-  const podmanAt = running || newContainer ? -1 : podmanRunIndex(o.command);
-  const command = podmanAt > 0 && !o.user ? withCidfile(o.command, podmanAt, cidFile) : o.command;
+  // podman run: the command's own process tree, as any command, marked
+  const { command, marks } = running || newContainer ? { command: o.command, marks: undefined } : podmanRun(o.command, o.user, cidFile);
 
   const start = Date.now() / 1000;
   const cwd = process.cwd();
@@ -190,7 +188,6 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
 
   const cidNow = cidReader(cidFile);
   const scope = new BpfScope(mode, target?.id, cidNow);
-  const marks = podmanAt > 0 ? new RuntimeMarks() : undefined;
   let processes = child ? 1 : 0;
   const asm = new BpfAssembler((rec, cgroup) => {
     const r = mode !== 1 ? scope.scope(rec, cgroup, asm.cgroups) : marks ? marks.mark(rec, cidNow()) : rec;

@@ -8,7 +8,7 @@ import { constants as osConstants, hostname, release, tmpdir, userInfo } from "n
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
-import { ContainerScope, RuntimeMarks, cidReader, containerdPid, dockerRunIndex, podmanRunIndex, stillRunning, withCidfile } from "./container.js";
+import { ContainerScope, cidReader, containerdPid, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { LineSplitter } from "./lines.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "./output.js";
@@ -122,16 +122,13 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const mk = spawnSync("mkfifo", ["-m", "600", fifo]);
   if (mk.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`cannot make a FIFO in ${dir}`, EXIT_RUN_FAILED); }
 
-  // podman run: no daemon, the container is the command's own process tree; a --cidfile of ours names it
-  // (not with --user: the user could not write in our directory)
-  const podmanAt = attach ? -1 : podmanRunIndex(o.command);
-  const podman = podmanAt > 0;
+  const cidFile = join(dir, "cid");
+  // podman run: no daemon, the container is the command's own process tree
+  const { command, marks } = attach ? { command: o.command, marks: undefined } : podmanRun(o.command, o.user, cidFile);
   // for docker run, strace's "attached" message says when the client may start
   const flags = straceFlags({ ...o, seccomp: !attach, quiet: !container }, fifo);
   // a container has its own pid namespace: have strace give fork results in ours as well
-  if (container || podman) flags.splice(flags.indexOf("-o"), 0, "--decode-pids=pidns");
-  const cidFile = join(dir, "cid");
-  const command = podman && !o.user ? withCidfile(o.command, podmanAt, cidFile) : o.command;
+  if (container || marks) flags.splice(flags.indexOf("-o"), 0, "--decode-pids=pidns");
   const start = Date.now() / 1000;
   const cwd = process.cwd();
   const me = userInfo();
@@ -185,7 +182,6 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   }
   const cidNow = cidReader(cidFile);
   const scope = container ? new ContainerScope(cidNow) : undefined;
-  const marks = podman ? new RuntimeMarks() : undefined;
   let spawnError: Error | undefined;
   child.on("error", (e) => { spawnError = e; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -121,10 +121,10 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
         if (ip && a.port === 53) push(v.network.dns, endpointText(a));
       }
       // an IP peer only ever failed: it did not talk, but a reviewer wants to know it tried
-      else if (s.role === "peer" && ip) push(v.network.tried, `${a.proto ? a.proto + " " : ""}${endpointText(a)} (${Object.keys(s.errors ?? {}).sort().join(", ") || "no result"})`);
+      else if (s.role === "peer" && ip) push(v.network.tried, `${protoEndpoint(a)} (${Object.keys(s.errors ?? {}).sort().join(", ") || "no result"})`);
       if (s.role === "local" && ok.includes("listen") || (s.role === "local" && ok.includes("bind") && a.proto?.startsWith("UDP"))) {
         if (ip) v.network.talks = true;
-        push(v.network.listeners, `${a.proto ? a.proto + " " : ""}${endpointText(a)}`);
+        push(v.network.listeners, protoEndpoint(a));
       }
     }
     if (s.kind === "priv" && s.ok > 0) {
@@ -188,4 +188,9 @@ export function verdictText(v: Verdict): string[] {
 /** A peer as the verdict names it: IP endpoints as they are, local ones with their family. */
 function peerText(a: Addr): string {
   return `${a.family === "unix" || a.family === "netlink" ? a.family + " " : ""}${endpointText(a)}`;
+}
+
+/** "TCP 127.0.0.1:9": the protocol, when known, before the endpoint. */
+function protoEndpoint(a: Addr): string {
+  return `${a.proto ? a.proto + " " : ""}${endpointText(a)}`;
 }
