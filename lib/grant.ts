@@ -10,6 +10,7 @@ import type { Addr, SyscallRecord } from "./records.js";
 import type { Summary } from "./summary.js";
 import { specOf } from "./syscalls.js";
 import { collapseUnder } from "./paths.js";
+import { shWord } from "./render.js";
 
 export interface Grant {
   type: "grant";
@@ -412,10 +413,8 @@ function verbOf(mode: number, dir?: boolean): string {
     mode & X ? (dir ? "passing through" : "executing") : ""].filter(Boolean).join(" and ");
 }
 
-/** Shell quoting: a bare word when safe, else single quotes. */
-export function sh(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
-}
+/** Shell quoting (lib/render.ts shWord): a bare word when safe, else single quotes. */
+export const sh = shWord;
 
 /**
  * Folds the ACL grants with the same entry under a directory holding more than `n` of them into one
