@@ -7,6 +7,8 @@ import { homeOf, lookupUser, W } from "../lib/access.js";
 import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
 import { realHost } from "../lib/grant-host.js";
+import { encodeBytes } from "../lib/bytes.js";
+import type { Generated } from "../lib/render.js";
 import { readRecords } from "../lib/ndjson-in.js";
 import { RecordWriter } from "../lib/output.js";
 import type { SyscallRecord } from "../lib/records.js";
@@ -59,11 +61,13 @@ await main(prog, async () => {
     warning: PROFILE_WARNING,
   };
   const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");
+  // a generator's text is in its target's syntax; raw bytes of names (sh words) are written as the bytes they are
+  const emit = (g: Generated) => { for (const w of g.warnings) warn(prog, w); process.stdout.write(encodeBytes(g.text)); };
   if (format === "text") process.stdout.write(textPlan(header, grants));
-  else if (format === "sh") process.stdout.write(shPlan(header, grants, version()));
+  else if (format === "sh") emit(shPlan(header, grants, version()));
   else if (format === "systemd") {
     const written = [...new Set(needs.filter((n) => n.mode & W).map((n) => n.path))].sort();
-    process.stdout.write(systemdPlan(header, grants, written, version()));
+    emit(systemdPlan(header, grants, written, version()));
   } else {
     const out = new RecordWriter();
     out.write(header);

@@ -7,6 +7,7 @@ import { seccompProfile } from "../lib/seccomp.js";
 import { apparmorProfile } from "../lib/apparmor.js";
 import { systemdDropIn } from "../lib/systemd.js";
 import { Profiler } from "../lib/summary.js";
+import type { Generated } from "../lib/render.js";
 
 const prog = "trace-policy";
 const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")
@@ -27,8 +28,10 @@ await main(prog, async () => {
   if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no policy written");
   const [h, ...items] = p.result(a.collapse);
   if (!Object.keys(h.syscalls).length) throw new UserError("no system calls in the input: no policy written");
-  if (a.format === "apparmor") { process.stdout.write(apparmorProfile(h, items, version(), a.name)); return EXIT_OK; }
-  if (a.format === "systemd") { process.stdout.write(systemdDropIn(h, items, version())); return EXIT_OK; }
+  // a generator refuses what it cannot write safely, says so, and writes the rest
+  const emit = (g: Generated) => { for (const w of g.warnings) warn(prog, w); process.stdout.write(g.text); return EXIT_OK; };
+  if (a.format === "apparmor") return emit(apparmorProfile(h, items, version(), a.name));
+  if (a.format === "systemd") return emit(systemdDropIn(h, items, version()));
   if (h.filtered) {
     const msg = "the trace followed only some system calls (trace-run's default filter): trace with trace-run --all-syscalls";
     if (!a["allow-filtered"]) throw new UserError(msg);

@@ -1,18 +1,11 @@
 // An AppArmor profile (apparmor.d(5)) from a profile's summaries: file rules with the modes the run
 // used, network rules for the families and socket types seen, capability rules for the privileges
-// inferred. Globs from trace-summarize's collapse and normalisation become AppArmor globs.
+// inferred. Only the globs the tools made (a summary's `pattern`: normalised names, --collapse's
+// DIR/**) become AppArmor globs; every character of a real name stands for itself (lib/render.ts).
 
 import type { ProfileHeader, Summary } from "./summary.js";
 import { READ_OPS, WRITE_OPS } from "./syscalls.js";
-
-/** A path as an AppArmor path expression: literal characters escaped, our placeholders as globs. */
-export function aaPath(p: string): string {
-  let out = p.replace(/[\\*?[\]{}^"]/g, (c) => "\\" + c);
-  out = out.replace(/\\\*\\\*$/, "**")                         // our DIR/** collapse
-    .replace(/<pid>/g, "@{pid}").replace(/<tid>/g, "@{tid}")
-    .replace(/<n>/g, "[0-9]*").replace(/<tmp>/g, "*").replace(/<id>/g, "*");
-  return /[\s,#]/.test(out) || /[^\x21-\x7e]/.test(out) ? `"${out}"` : out;
-}
+import { aaLine, aaName, aaNote, aaPath, document, join, txt, type Generated, type Rendered } from "./render.js";
 
 /** The modes for what succeeded: a policy allows what worked, not what was tried. */
 function modes(s: Summary): string {
@@ -27,42 +20,59 @@ function modes(s: Summary): string {
 
 const TYPE: Record<string, string> = { TCP: "stream", TCPv6: "stream", UDP: "dgram", UDPv6: "dgram", RAW: "raw", RAWv6: "raw", "UNIX-STREAM": "stream", "UNIX-DGRAM": "dgram" };
 
-export function apparmorProfile(h: ProfileHeader, items: Summary[], version: string, name?: string): string {
+/** A summary's path as a rule's path: its pattern when the tools made part of it general, else the literal name. */
+function rulePath(s: Summary, dirSlash: boolean): Rendered<"apparmor"> {
+  const p = s.pattern ?? [s.path!];
+  return aaPath(dirSlash ? [...p, "/"] : p);
+}
+
+export function apparmorProfile(h: ProfileHeader, items: Summary[], version: string, name?: string): Generated {
+  const warnings: string[] = [];
   // the traced command's program: the exec of the first command's name
   const first = h.commands[0]?.[0];
   const execs = items.filter((s) => s.kind === "exec" && s.ok > 0 && s.path?.startsWith("/"));
-  const program = (first && execs.find((s) => s.path === first || s.path!.endsWith("/" + first.split("/").pop()))?.path) ?? execs[0]?.path;
-  const profName = name ?? (program ? program.split("/").pop()! : "traced");
-  const lines: string[] = [];
-  const what = h.commands.map((c) => c.join(" ")).join("; ") || "a traced run";
-  lines.push(`# trace-policy ${version}: what ${what} did${h.start !== undefined ? " at " + new Date(h.start * 1000).toISOString() : ""}.`);
-  lines.push("# " + h.warning);
-  lines.push("abi <abi/3.0>,", "include <tunables/global>", "");
-  const attach = program && !name ? " " + aaPath(program) : "";
-  lines.push(`profile ${profName}${attach} flags=(attach_disconnected) {`);
-  lines.push("  include <abstractions/base>", "");
-  const files = items.filter((s) => s.kind === "file" && !s.probe && s.path?.startsWith("/") && modes(s) !== "");
-  if (files.length) lines.push("  # files, with the modes the run used");
-  for (const s of files) {
-    const dir = (s.okOps ?? []).includes("list") && !s.path!.endsWith("/**") ? "/" : "";
-    lines.push(`  ${aaPath(s.path! + (dir && s.path !== "/" ? dir : ""))} ${modes(s)},`);
+  const prog = (first && execs.find((s) => s.path === first || s.path!.endsWith("/" + first.split("/").pop()))) || execs[0];
+  const program = prog?.path;
+  const wanted = name ?? (program ? program.split("/").pop()! : "traced");
+  let profName = aaName(wanted);
+  if (!profName) {
+    warnings.push(`${wanted}: not a name an AppArmor profile can have as it is: the profile is named "traced"`);
+    profName = aaName("traced")!;
   }
-  const nets = new Set<string>();
+  const lines: Rendered<"apparmor">[] = [];
+  const what = h.commands.length ? join(h.commands.map((c) => txt`${c.join(" ")}`), "; ", "text") : txt`a traced run`;
+  lines.push(aaNote`trace-policy ${version}: what ${what} did${h.start !== undefined ? txt` at ${new Date(h.start * 1000).toISOString()}` : txt``}.`);
+  lines.push(aaNote`${h.warning}`);
+  lines.push(aaLine`abi <abi/3.0>,`, aaLine`include <tunables/global>`, aaLine``);
+  lines.push(program && !name ? aaLine`profile ${profName} ${rulePath(prog!, false)} flags=(attach_disconnected) {` : aaLine`profile ${profName} flags=(attach_disconnected) {`);
+  lines.push(aaLine`  include <abstractions/base>`, aaLine``);
+  const files = items.filter((s) => s.kind === "file" && !s.probe && s.path?.startsWith("/") && modes(s) !== "");
+  if (files.length) lines.push(aaLine`  ${aaNote`files, with the modes the run used`}`);
+  for (const s of files) {
+    const collapsed = s.pattern?.length && typeof s.pattern[s.pattern.length - 1] !== "string";
+    const dir = (s.okOps ?? []).includes("list") && !collapsed && s.path !== "/";
+    lines.push(aaLine`  ${rulePath(s, dir)} ${modes(s)},`);
+  }
+  const nets = new Map<string, Rendered<"apparmor">>();     // by text: one rule per family and type
   for (const s of items) {
     if (s.kind !== "net" || s.role !== "socket" || !s.addr) continue;
     const type = s.addr.proto ? TYPE[s.addr.proto] : undefined;
-    const fam = s.addr.family === "unix" ? "unix" : s.addr.family;
-    nets.add(`  network ${fam}${type ? " " + type : ""},`);
+    const fam = /^[a-z0-9]+$/.test(s.addr.family) ? aaName(s.addr.family) : undefined;
+    if (!fam) { warnings.push(`socket family ${s.addr.family}: not a family name: no network rule for it`); continue; }
+    const rule = type ? aaLine`  network ${fam} ${aaName(type)!},` : aaLine`  network ${fam},`;
+    nets.set(rule.text, rule);
   }
-  if (nets.size) lines.push("", "  # sockets opened", ...[...nets].sort());
+  if (nets.size) lines.push(aaLine``, aaLine`  ${aaNote`sockets opened`}`, ...[...nets.keys()].sort().map((k) => nets.get(k)!));
   const caps = [...new Set(items.filter((s) => s.kind === "priv" && s.capability).map((s) => s.capability!))].sort();
   if (caps.length) {
-    lines.push("", "  # privileges the run used");
+    lines.push(aaLine``, aaLine`  ${aaNote`privileges the run used`}`);
     for (const c of caps) {
+      const cap = /^CAP_[A-Z_]+$/.test(c) ? aaName(c.replace(/^CAP_/, "").toLowerCase()) : undefined;
+      if (!cap) { warnings.push(`capability ${c}: not a capability name: no rule for it`); continue; }
       const ev = items.find((s) => s.capability === c)?.evidence?.[0];
-      lines.push(`  capability ${c.replace(/^CAP_/, "").toLowerCase()},${ev ? "  # " + ev : ""}`);
+      lines.push(ev ? aaLine`  capability ${cap},  ${aaNote`${ev}`}` : aaLine`  capability ${cap},`);
     }
   }
-  lines.push("}");
-  return lines.join("\n") + "\n";
+  lines.push(aaLine`}`);
+  return { text: document(lines), warnings };
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
+import { escapeText } from "./render.js";
 
 export const EXIT_OK = 0;
 export const EXIT_NO = 1;         // "no": differences found, nothing matched when asked
@@ -19,8 +20,9 @@ export function version(): string {
   return pkg.version as string;
 }
 
+/** One diagnostic line: the message escaped (lib/render.ts), since it may name a file a traced program chose. */
 export function warn(prog: string, msg: string): void {
-  process.stderr.write(`${prog}: ${msg}\n`);
+  process.stderr.write(`${prog}: ${escapeText(msg)}\n`);
 }
 
 /** The common yargs setup: usage errors print one line plus a hint and exit 2. */
@@ -37,7 +39,7 @@ export function cli(prog: string, usage: string): Argv {
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((msg, err) => {
       // only argument checking runs inside yargs, so whatever fails here is a usage error
-      process.stderr.write(`${prog}: ${msg ?? err?.message}\nTry '${prog} --help' for more information.\n`);
+      process.stderr.write(`${prog}: ${escapeText(String(msg ?? err?.message))}\nTry '${prog} --help' for more information.\n`);
       process.exit(EXIT_TROUBLE);
     });
 }

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { keyOf, type Summary } from "./summary.js";
 import { UserError } from "./cli.js";
 import { endpointText } from "./report.js";
+import { document, txt } from "./render.js";
 
 export interface DiffOptions {
   strict?: boolean;
@@ -19,6 +20,7 @@ export interface DiffRecord {
   change: "added" | "removed" | "changed";
   kind: string;
   path?: string;
+  pattern?: Summary["pattern"];
   addr?: Summary["addr"];
   role?: string;
   op?: string;
@@ -71,7 +73,7 @@ export function diffProfiles(base: Summary[], cur: Summary[], o: DiffOptions = {
   const out: DiffRecord[] = [];
   const rec = (change: DiffRecord["change"], s: Summary, fails: boolean, extra: Partial<DiffRecord> = {}) => {
     const d: DiffRecord = { type: "diff", change, kind: s.kind } as DiffRecord;
-    for (const k of ["path", "addr", "role", "op", "capability"] as const) if (s[k] !== undefined) (d as unknown as Record<string, unknown>)[k] = s[k];
+    for (const k of ["path", "pattern", "addr", "role", "op", "capability"] as const) if (s[k] !== undefined) (d as unknown as Record<string, unknown>)[k] = s[k];
     d.ops = s.ops;
     Object.assign(d, extra);
     if (s.probe) d.probe = true;
@@ -97,17 +99,17 @@ export function diffProfiles(base: Summary[], cur: Summary[], o: DiffOptions = {
   return out;
 }
 
-/** One line per difference, like a unified diff of the profile. */
+/** One line per difference, like a unified diff of the profile; names escaped for the terminal. */
 export function diffText(ds: DiffRecord[]): string {
   const what = (d: DiffRecord) => {
-    if (d.path !== undefined) return `${d.kind} ${d.path}`;
-    if (d.addr) return `net ${d.role} ${d.addr.proto ?? d.addr.family} ${endpointText(d.addr)}`.trim();
-    return `${d.kind} ${d.op}${d.capability ? " (" + d.capability + ")" : ""}`;
+    if (d.path !== undefined) return txt`${d.kind} ${d.path}`;
+    if (d.addr) return txt`${`net ${d.role} ${d.addr.proto ?? d.addr.family} ${endpointText(d.addr)}`.trim()}`;
+    return txt`${d.kind} ${d.op ?? ""}${d.capability ? txt` (${d.capability})` : txt``}`;
   };
-  return ds.map((d) => {
+  return document(ds.map((d) => {
     const sign = d.change === "added" ? "+" : d.change === "removed" ? "-" : "~";
-    const ops = d.change === "changed" ? `[${d.ops.join(",")}]${d.opsAdded ? " +" + d.opsAdded.join(",") : ""}${d.opsRemoved ? " -" + d.opsRemoved.join(",") : ""}` : `[${d.ops.join(",")}]`;
-    const note = d.allowed ? `  (allowed by ${d.allowed})` : d.fails ? "" : "  (not failing)";
-    return `${sign} ${what(d)} ${ops}${d.probe ? " (search, not found)" : ""}${note}`;
-  }).join("\n") + (ds.length ? "\n" : "");
+    const ops = d.change === "changed" ? txt`[${d.ops.join(",")}]${d.opsAdded ? txt` +${d.opsAdded.join(",")}` : txt``}${d.opsRemoved ? txt` -${d.opsRemoved.join(",")}` : txt``}` : txt`[${d.ops.join(",")}]`;
+    const note = d.allowed ? txt`  (allowed by ${d.allowed})` : d.fails ? txt`` : txt`  (not failing)`;
+    return txt`${sign} ${what(d)} ${ops}${d.probe ? " (search, not found)" : ""}${note}`;
+  }));
 }

@@ -49,7 +49,11 @@ export function buildPredicate(o: FilterOptions): (r: AnyRecord) => boolean {
   if (o.path?.length) {
     const m = micromatch.matcher(o.path.length === 1 ? o.path[0] : `{${o.path.join(",")}}`, { dot: true });
     const globs = o.path;
-    tests.push((r) => paths(r).some((p) => m(p) || (p.endsWith("/**") && globs.some((g) => micromatch.isMatch(p.slice(0, -3) + "/x", g, { dot: true })))));
+    // a summary collapsed into DIR/** (its pattern ends with the tools' "**", which no file name can make)
+    // matches a glob that matches what is under DIR; a file literally named "**" is only itself
+    const collapsed = (r: Rec) => Array.isArray(r.pattern) && typeof r.pattern[r.pattern.length - 1] === "object";
+    tests.push((r) => paths(r).some((p) => m(p) || (p === r.path && collapsed(r) && p.endsWith("/**") &&
+      globs.some((g) => micromatch.isMatch(p.slice(0, -3) + "/x", g, { dot: true })))));
   }
   if (o.notPath?.length) {
     const m = micromatch.matcher(o.notPath.length === 1 ? o.notPath[0] : `{${o.notPath.join(",")}}`, { dot: true });

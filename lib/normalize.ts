@@ -4,6 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { UserError } from "./cli.js";
+import { patternOfMask, type Pattern } from "./pattern.js";
 
 export interface Rule { re: RegExp; to: string }
 
@@ -30,20 +31,76 @@ export function tempName(name: string): string | undefined {
 
 /** The path with the rules applied in order (the user's after the defaults). */
 export function normalizePath(p: string, extra: Rule[] = []): string {
+  return normalizeName(p, extra).path;
+}
+
+/**
+ * The path with the rules applied, and which of its parts they made: `<NAME>` (and `**`) written in a
+ * rule's replacement are globs the tool chose; text copied from the name (`$1`, what no rule touched)
+ * stays literal, so a file literally named `/etc/<tmp>` is no glob. `mask` marks parts already made
+ * (a profile's own pattern, read again).
+ */
+export function normalizeName(p: string, extra: Rule[] = [], mask?: boolean[]): { path: string; pattern?: Pattern } {
   let out = p;
+  let m = mask ?? new Array<boolean>(p.length).fill(false);
+  const apply = (rules: Rule[]) => { for (const r of rules) [out, m] = replaceMarked(out, m, r); };
   // the default rules and the temporary directories are all under these
-  if (!/^\/(proc|dev|tmp|var\/tmp|run\/user)(\/|$)/.test(p)) {
-    for (const r of extra) out = out.replace(r.re, r.to);
-    return out;
+  if (/^\/(proc|dev|tmp|var\/tmp|run\/user)(\/|$)/.test(p)) {
+    apply(DEFAULT_RULES);
+    const t = TMP_DIR.exec(out);
+    if (t) {
+      const n = tempName(t[2]);
+      if (n !== undefined) {
+        // tempName keeps the name's own prefix and adds "<tmp>"
+        const at = t[1].length + 1;
+        out = t[1] + "/" + n + out.slice(t[0].length);
+        m = [...m.slice(0, at + n.length - 5), ...new Array<boolean>(5).fill(true), ...m.slice(t[0].length)];
+      }
+    }
   }
-  for (const r of DEFAULT_RULES) out = out.replace(r.re, r.to);
-  const t = TMP_DIR.exec(out);
-  if (t) {
-    const n = tempName(t[2]);
-    if (n !== undefined) out = t[1] + "/" + n + out.slice(t[0].length);
+  apply(extra);
+  const pattern = patternOfMask(out, m);
+  return pattern ? { path: out, pattern } : { path: out };
+}
+
+const indexed = new WeakMap<RegExp, RegExp>();
+
+/** String.replace of the rule's first match, with the mask carried along: what the template writes as <NAME> or ** is made. */
+function replaceMarked(s: string, mask: boolean[], r: Rule): [string, boolean[]] {
+  let re = indexed.get(r.re);
+  if (!re) { re = new RegExp(r.re.source, r.re.flags.replace(/[gy]/g, "") + "d"); indexed.set(r.re, re); }
+  const m = re.exec(s);
+  if (!m) return [s, mask];
+  const end = m.index + m[0].length;
+  let out = "";
+  const om: boolean[] = [];
+  const copy = (a: number, b: number) => { out += s.slice(a, b); om.push(...mask.slice(a, b)); };
+  const group = (range?: [number, number]) => { if (range) copy(range[0], range[1]); };
+  const to = r.to;
+  for (let i = 0; i < to.length; i++) {
+    const c = to[i];
+    if (c === "$" && i + 1 < to.length) {
+      const d = to[i + 1];
+      if (d === "$") { out += "$"; om.push(false); i++; continue; }
+      if (d === "&") { copy(m.index, end); i++; continue; }
+      if (d === "`") { copy(0, m.index); i++; continue; }
+      if (d === "'") { copy(end, s.length); i++; continue; }
+      if (d >= "0" && d <= "9") {
+        // as String.replace: $NN when there is a group NN, else $N
+        const two = Number(to.slice(i + 1, i + 3));
+        const n = i + 2 < to.length && /\d/.test(to[i + 2]) && two >= 1 && two < m.length ? two : Number(d);
+        if (n >= 1 && n < m.length) { group(m.indices![n]); i += n >= 10 ? 2 : 1; continue; }
+      }
+      if (d === "<" && m.groups) {
+        const k = to.indexOf(">", i);
+        if (k > 0) { group(m.indices!.groups?.[to.slice(i + 2, k)]); i = k; continue; }
+      }
+    }
+    const ph = c === "<" ? /^<[A-Za-z0-9_-]+>/.exec(to.slice(i)) : c === "*" && to[i + 1] === "*" ? ["**"] : null;
+    if (ph) { out += ph[0]; om.push(...new Array<boolean>(ph[0].length).fill(true)); i += ph[0].length - 1; continue; }
+    out += c; om.push(false);
   }
-  for (const r of extra) out = out.replace(r.re, r.to);
-  return out;
+  return [s.slice(0, m.index) + out + s.slice(end), [...mask.slice(0, m.index), ...om, ...mask.slice(end)]];
 }
 
 /**

@@ -195,3 +195,23 @@ export function document<T extends Target>(lines: Rendered<T>[]): string {
 export function style(t: Rendered<"text">, on: boolean, sgr: "1" | "31"): Rendered<"text"> {
   return on ? made("text", `\x1b[${sgr}m${t.text}\x1b[0m`) : t;
 }
+
+/** Text lines joined with LF (no final LF: the caller's last line is often blank). */
+export function joinLines(lines: Rendered<"text">[]): string {
+  return lines.map((l) => l.text).join("\n");
+}
+
+/**
+ * A shell command of a grant record (lib/grant.ts builds each with shWord): the one way code from a
+ * record enters a script. It is taken only if, outside its single quotes, it is one line of printable
+ * ASCII; else undefined (a forged record), and the caller refuses that step.
+ */
+export function shCommand(cmd: string): Rendered<"sh"> | undefined {
+  let quoted = false;
+  for (let i = 0; i < cmd.length; i++) {
+    const c = cmd.charCodeAt(i);
+    if (c === 39) { quoted = !quoted; continue; }
+    if (!quoted && (c < 0x20 || c > 0x7e)) return undefined;
+  }
+  return quoted ? undefined : made("sh", cmd);
+}

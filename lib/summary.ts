@@ -3,7 +3,8 @@
 // the same operations (set union, sums, min/max, sorted lists cut at a fixed length), so merging is
 // associative and commutative: runs can be combined in any order or in stages.
 
-import { normalizePath, type Rule } from "./normalize.js";
+import { normalizeName, type Rule } from "./normalize.js";
+import { maskOf, patternOfMask, widerPattern, type Pattern } from "./pattern.js";
 import { specOf } from "./syscalls.js";
 import { collapseUnder } from "./paths.js";
 import type { AnyRecord } from "./ndjson-in.js";
@@ -16,6 +17,7 @@ export interface Summary {
   type: "summary";
   kind: string;
   path?: string;
+  pattern?: Pattern;               // the path holds globs the tools made (normalised names, DIR/**): which parts
   addr?: Addr;
   role?: "peer" | "local" | "socket";
   op?: string;                     // priv and cred summaries: what was done
@@ -77,7 +79,7 @@ export class Profiler {
   private pids = new Set<number>();               // pids of the current event stream
   private needCommand = true;                     // the stream's run header did not name its command
 
-  private normalized = new Map<string, string>();  // path → normalised path (see norm)
+  private normalized = new Map<string, { path: string; pattern?: Pattern }>();  // path → normalised path (see norm)
 
   /** `includeRuntime`: fold in what a container runtime did setting the container up (left out by default). */
   constructor(private readonly rules: Rule[] = [], private readonly includeRuntime = false) {}
@@ -116,11 +118,11 @@ export class Profiler {
   }
 
   /** normalizePath with this profile's rules, remembered: a run names the same paths again and again. */
-  private norm(p: string): string {
+  private norm(p: string): { path: string; pattern?: Pattern } {
     let n = this.normalized.get(p);
     if (n === undefined) {
       if (this.normalized.size >= 1 << 16) this.normalized.clear();     // bounded, whatever the input
-      n = normalizePath(p, this.rules);
+      n = normalizeName(p, this.rules);
       this.normalized.set(p, n);
     }
     return n;
@@ -160,17 +162,17 @@ export class Profiler {
     if (e.incomplete === "no-start") return;         // its arguments are partial
 
     if ((e.kind === "file" || e.kind === "exec") && e.path !== undefined) {
-      const s = this.fold("file", { path: this.norm(e.path) }, e, e.kind === "exec" ? "exec" : e.op, progs);
+      const s = this.fold("file", this.norm(e.path), e, e.kind === "exec" ? "exec" : e.op, progs);
       if (e.cwdUnknown) s.cwdUnknown = true;
       const n = transferred(e);
       if (n) { if (e.op === "read") s.bytesRead = (s.bytesRead ?? 0) + n; else if (e.op === "write") s.bytesWritten = (s.bytesWritten ?? 0) + n; }
       if (e.path2 !== undefined && (e.op === "rename" || e.op === "link")) {
-        this.fold("file", { path: this.norm(e.path2) }, e, e.op === "rename" ? "create" : "link", progs);
+        this.fold("file", this.norm(e.path2), e, e.op === "rename" ? "create" : "link", progs);
       }
     }
     if (e.kind === "exec" && e.path !== undefined) {
-      const s = this.fold("exec", { path: this.norm(e.path) }, e, "exec", progs);
-      if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? this.norm(x) : x))]);
+      const s = this.fold("exec", this.norm(e.path), e, "exec", progs);
+      if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? this.norm(x).path : x))]);
     }
     if (e.kind === "net") this.net(e, progs);
     if (e.kind === "priv") {
@@ -247,6 +249,9 @@ export class Profiler {
       s = { type: "summary", kind, ...id, ops: [], syscalls: [], calls: 0, ok: 0, errors: {}, programs: [] } as Summary;
       if (s.capability === undefined) delete s.capability;
       this.res.set(key, s);
+    } else if (id.pattern) {
+      // a literal name and a tool-made glob of the same text: the glob covers both
+      s.pattern = widerPattern(s.pattern, id.pattern);
     }
     s.ops = with1(s.ops, op);
     if (e.ok) s.okOps = with1(s.okOps ?? [], op);
@@ -260,7 +265,12 @@ export class Profiler {
   }
 
   private mergeSummary(t: Summary): void {
-    if (t.kind === "file" && t.path !== undefined) t = { ...t, path: normalizePath(t.path, this.rules) };
+    if ((t.kind === "file" || t.kind === "exec") && t.path !== undefined) {
+      // the profile's own globs stay globs; the rest of the name is normalised as an event's would be
+      const n = normalizeName(t.path, t.kind === "file" ? this.rules : [], maskOf(t.path, t.pattern));
+      t = { ...t, path: n.path };
+      if (n.pattern) t.pattern = n.pattern; else delete t.pattern;
+    }
     const key = keyOf(t.kind, t);
     const s = this.res.get(key);
     if (!s) { this.res.set(key, clone(t)); return; }
@@ -367,6 +377,7 @@ function mergeInto(s: Summary, t: Summary): void {
   s.ok += t.ok ?? 0;
   for (const [k, n] of Object.entries(t.errors ?? {})) s.errors[k] = (s.errors[k] ?? 0) + n;
   s.programs = union(s.programs, t.programs ?? []);
+  if (t.pattern) s.pattern = widerPattern(s.pattern, t.pattern);
   if (t.argv) s.argv = unionLists(s.argv ?? [], t.argv);
   if (t.evidence) s.evidence = union(s.evidence ?? [], t.evidence);
   if (t.values) s.values = union(s.values ?? [], t.values);
@@ -375,7 +386,7 @@ function mergeInto(s: Summary, t: Summary): void {
 }
 
 function clone(t: Summary): Summary {
-  return { ...t, ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
+  return { ...t, ...(t.pattern ? { pattern: t.pattern.map((x) => (typeof x === "string" ? x : { ...x })) } : {}), ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
     calls: t.calls ?? 0, ok: t.ok ?? 0 };
 }
 
@@ -386,7 +397,7 @@ function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
 /** Fixed field order and sorted maps, so that equal profiles are equal text. */
 function tidy(s: Summary): Summary {
   const o: Record<string, unknown> = { type: "summary", kind: s.kind };
-  for (const k of ["path", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
+  for (const k of ["path", "pattern", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
     const v = k === "errors" ? sortObj(s.errors) : s[k];
     if (v !== undefined) o[k] = v;
   }
@@ -399,9 +410,14 @@ export function collapseDirs(all: Summary[], n: number): Summary[] {
   const files: Summary[] = [], rest: Summary[] = [];
   for (const s of all) (s.kind === "file" && s.path?.startsWith("/") && !s.probe ? files : rest).push(s);
   const folded = collapseUnder(files, (s) => s.path!, n, (dir, items) => {
-    const g: Summary = clone({ ...items[0], path: dir + "/**" });
+    // DIR/** is the tools' glob; DIR keeps the globs any of its items had in it
+    const path = dir + "/**";
+    const mask = new Array<boolean>(path.length).fill(false).fill(true, dir.length + 1);
+    for (const s of items) maskOf(s.path!, s.pattern).slice(0, dir.length + 1).forEach((b, i) => { if (b) mask[i] = true; });
+    const g: Summary = clone({ ...items[0], path });
     delete g.probe;
     for (const s of items.slice(1)) mergeInto(g, s);
+    g.pattern = patternOfMask(path, mask);          // the items' own patterns are of other paths
     return g;
   });
   return [...folded, ...rest];
