@@ -88,7 +88,7 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   out.push(shNote`Names are quoted as they are; where a name holds control characters, the comment above its step shows it escaped.`);
   out.push(shLine`set -eu`, shLine``);
   // the name shown when a file is gone is the escaped one: the raw name may hold terminal escapes
-  out.push(shLine`have() { [ -e "$1" ] || [ -L "$1" ] || { printf '%s: %s: gone, skipped\n' "$0" "$2" >&2; return 1; }; }`, shLine``);
+  out.push(shLine`have() { [ -e "$1" ] || [ -L "$1" ] || { printf '%s: %s: gone, skipped\\n' "$0" "$2" >&2; return 1; }; }`, shLine``);
   const step = (g: Grant, cmds: string[]): Rendered<"sh">[] => {
     const lines: Rendered<"sh">[] = [];
     for (const c of cmds) {

@@ -7,13 +7,14 @@ import { isGlob, type Pattern } from "./pattern.js";
 
 export type Target = "text" | "sh" | "systemd" | "apparmor";
 
-const KEY = Symbol("render");
+// not exported: without it no other module can make a Rendered value, and the type checker says so
+const KEY: unique symbol = Symbol("render");
 
 /** Text in a target's syntax. Only this module makes one, so a value of this type is safe to write as it is. */
 export class Rendered<T extends Target> {
   readonly text: string;
   readonly target: T;
-  constructor(key: symbol, target: T, text: string) {
+  constructor(key: typeof KEY, target: T, text: string) {
     if (key !== KEY) throw new Error("a Rendered value is made by lib/render.ts only");
     this.target = target;
     this.text = text;
@@ -211,7 +212,10 @@ export function shCommand(cmd: string): Rendered<"sh"> | undefined {
   for (let i = 0; i < cmd.length; i++) {
     const c = cmd.charCodeAt(i);
     if (c === 39) { quoted = !quoted; continue; }
-    if (!quoted && (c < 0x20 || c > 0x7e)) return undefined;
+    if (quoted) continue;
+    if (c < 0x20 || c > 0x7e) return undefined;
+    if (c === 92) i++;                                 // \' (shWord's quote in a name) is a character, not a quote
+    if (i >= cmd.length) return undefined;
   }
   return quoted ? undefined : made("sh", cmd);
 }
