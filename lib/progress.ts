@@ -1,5 +1,7 @@
 // A one-line progress indicator on stderr for long work, shown only when stderr is a terminal.
 
+import { escapeText } from "./render.js";
+
 export class Progress {
   private last = 0;
   private shown = false;
@@ -12,7 +14,7 @@ export class Progress {
     this.last = now;
     const pct = total ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : "";
     const mb = done > 0 ? ` (${(done / 1048576).toFixed(1)} MB)` : "";
-    process.stderr.write(`\r\x1b[K${this.prog}: ${label}${pct}${mb}`);
+    process.stderr.write(`\r\x1b[K${this.prog}: ${escapeText(label)}${pct}${mb}`);      // the label is a file's name
     this.shown = true;
   }
 

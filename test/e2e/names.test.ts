@@ -153,6 +153,22 @@ describe("files literally named like the tools' globs", () => {
   });
 });
 
+describe("a name a target cannot take as it is", () => {
+  it("is refused with one escaped line on stderr, and the rest is written", () => {
+    const tool = `${D}/my tool\x1b[2J`;
+    writeFileSync(tool, "#!/bin/sh\ncat /etc/hostname >/dev/null\n");
+    chmodSync(tool, 0o755);
+    const r = run("trace-policy", ["--format", "apparmor"], run("trace-run", ["--", tool]).stdout);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe(`trace-policy: my tool\\33[2J: not a name an AppArmor profile can have as it is: the profile is named "traced"\n`);
+    expect(r.stdout).toContain(`profile traced "${D}/my tool\\033\\[2J" flags=(attach_disconnected) {\n`);
+    expect(r.stdout).toContain("  /etc/hostname r,\n");
+    const aa = aaRules(r.stdout, "refused.aa");
+    expect(aa.status, aa.stderr).toBe(0);
+    rmSync(tool);
+  });
+});
+
 describe("terminal escapes in names", () => {
   const esc = `${D}/esc\x1b[2J\x1b[31mRED\x1b]0;title\x07`;
   let events = "";
