@@ -149,6 +149,11 @@ describe("files literally named like the tools' globs", () => {
     // collapsed, the tools' own glob is one
     const c = run("trace-policy", ["--format", "apparmor", "--collapse", "1"], events).stdout;
     expect(c).toContain(`  ${d}/** w,\n`);
+    // trace-filter: the literal "**" is one file, not everything under app/; a collapsed DIR/** is
+    const summaries = (profile: string, glob: string) => run("trace-filter", ["--no-headers", "--path", glob], profile).records().map((x: { path: string }) => x.path);
+    expect(summaries(run("trace-summarize", [], events).stdout, `${d}/app/x`)).toEqual([]);
+    expect(summaries(run("trace-summarize", [], events).stdout, `${d}/app/*`)).toEqual([`${d}/app/**`]);
+    expect(summaries(run("trace-summarize", ["--collapse", "1"], events).stdout, `${d}/x`)).toEqual([`${d}/**`]);
     rmSync(d, { recursive: true, force: true });
   });
 });
