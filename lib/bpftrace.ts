@@ -5,11 +5,11 @@
 // bpftrace reads one buffer per CPU, so lines of different CPUs can arrive out of order (a child's first
 // call before its parent's fork). Events are held for a short while and released in kernel time order.
 
-import { getSystemErrorMap } from "node:util";
 import { constants as osConstants } from "node:os";
 import { ARGV_MAX, BPF_FORMAT, BPF_STRLEN, callsByNumber, extrasOf, type BpfCall } from "./bpf-program.js";
 import { Resolver } from "./resolver.js";
 import { decodeBytes, encodeBytes } from "./bytes.js";
+import { errnoOf } from "./errno.js";
 import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "./records.js";
 import type { CallParts } from "./strace-line.js";
 
@@ -417,19 +417,7 @@ const SIGNALS = new Map<number, string>();
 for (const [name, num] of Object.entries(osConstants.signals)) if (!SIGNALS.has(num) && name !== "SIGIOT" && name !== "SIGPOLL") SIGNALS.set(num, name);
 function signalName(n: number): string { return SIGNALS.get(n) ?? String(n); }
 
-const ERRNO = getSystemErrorMap();
-const KERNEL_ERRNO: Record<number, [string, string]> = {
-  512: ["ERESTARTSYS", "To be restarted if SA_RESTART is set"], 513: ["ERESTARTNOINTR", "To be restarted"],
-  514: ["ERESTARTNOHAND", "To be restarted if no handler"], 516: ["ERESTART_RESTARTBLOCK", "Interrupted by signal"],
-};
-/** errno name and message (strace's wording, strerror's capitals) for a positive errno. */
-export function errnoOf(n: number): [string, string] {
-  const k = KERNEL_ERRNO[n];
-  if (k) return k;
-  const e = ERRNO.get(-n);
-  if (!e) return [`E${n}`, `Unknown error ${n}`];
-  return [e[0], e[1].charAt(0).toUpperCase() + e[1].slice(1)];
-}
+export { errnoOf };
 
 /** "family,port,ip4,ip6hi,ip6lo,abstract,path" as strace's decoded sockaddr. */
 function sockaddrValue(v: string): Json {

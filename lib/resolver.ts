@@ -4,6 +4,7 @@
 
 import type { CallParts } from "./strace-line.js";
 import { flagText, openOp, specOf, type Spec } from "./syscalls.js";
+import { CONNECT_UNDER_WAY } from "./errno.js";
 import { normalize, resolvePath } from "./paths.js";
 import type { Addr, Json, Kind, SyscallRecord } from "./records.js";
 
@@ -69,7 +70,9 @@ export class Resolver {
   record(ev: CallEvent): SyscallRecord {
     const { parts, name } = ev;
     const spec = specOf(name);
-    const ok = !parts.hasRet || parts.ret === null ? null : parts.errno === undefined;
+    // a non-blocking connect has begun, not failed: its peer is the socket's from now on
+    const pending = name === "connect" && parts.errno !== undefined && CONNECT_UNDER_WAY.has(parts.errno);
+    const ok = !parts.hasRet || parts.ret === null ? null : parts.errno === undefined || pending;
     const rec: SyscallRecord = { type: "syscall", pid: ev.pid } as SyscallRecord;
     if (ev.comm !== undefined) rec.comm = ev.comm;
     if (ev.time !== undefined) rec.time = ev.time;
@@ -91,6 +94,7 @@ export class Resolver {
     if (parts.retfd !== undefined) rec.retfd = parts.retfd;
     if (parts.dur !== undefined) rec.dur = parts.dur;
     if (parts.errno !== undefined && parts.errno.startsWith("ERESTART")) rec.interrupted = true;
+    if (pending) rec.pending = true;
     if (ev.incomplete) rec.incomplete = ev.incomplete;
     if (ev.detached) rec.detached = true;
     if (ok && ev.incomplete !== "no-start") this.update(ev, rec, spec, parts, proc);

@@ -200,4 +200,42 @@ describe("trace-run --backend bpftrace", () => {
     const left = spawnSync("pgrep", ["-f", "leastpriv.bt"], { encoding: "utf8" });
     expect(left.stdout.trim()).toBe("");
   }, 60000);
+  // the server runs apart from the trace (its listen and accept would make the verdict say yes alone)
+  it.each(["strace"])("a non-blocking connect under %s is under way, not failed: the verdict says the program talked", async (backend) => {
+    const server = spawn("/usr/bin/python3", ["-c", [
+      "import socket, sys",
+      "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)",
+      "print(s.getsockname()[1], flush=True)",
+      "c, _ = s.accept(); n = 0",
+      "while True:",
+      "    b = c.recv(65536)",
+      "    if not b: break",
+      "    n += len(b)",
+      "print(n, flush=True)",
+    ].join("\n")], { stdio: ["ignore", "pipe", "inherit"] });
+    let said = "";
+    const lines = new Promise<string[]>((resolve) => server.stdout!.on("data", (d) => {
+      said += d;
+      if (said.split("\n").length > 2) resolve(said.trim().split("\n"));
+    }));
+    const port = await new Promise<string>((resolve) => server.stdout!.once("data", (d) => resolve(String(d).trim())));
+    const client = [
+      "import socket, select, sys",
+      "s = socket.socket(); s.setblocking(False)",
+      `e = s.connect_ex(('127.0.0.1', ${port}))`,
+      "assert e == 115, e",
+      "select.select([], [s], [], 10)",
+      "s.setblocking(True); s.sendall(b'x' * 1200); s.close()",
+    ].join("\n");
+    const r = run("trace-run", [...(backend === "bpftrace" ? ["--backend", "bpftrace"] : []), "--", "/usr/bin/python3", "-c", client]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect((await lines)[1]).toBe("1200");
+    const connect = calls(r.records()).find((x) => x.syscall === "connect" && x.addr?.port === Number(port))!;
+    expect(connect).toMatchObject({ ok: true, pending: true, errno: "EINPROGRESS", errmsg: "Operation now in progress" });
+    const v = run("trace-summarize", ["--format", "verdict"], r.stdout).records()[0];
+    expect(v.network.talks).toBe(true);
+    expect(v.network.tried).toEqual([]);
+    expect(v.network.peers.find((p: any) => p.peer === `127.0.0.1:${port}`)).toMatchObject({ sent: 1200 });
+  }, 60000);
 });

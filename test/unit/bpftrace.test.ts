@@ -242,6 +242,19 @@ describe("decoding", () => {
     expect(errnoOf(13)).toEqual(["EACCES", "Permission denied"]);
     expect(errnoOf(512)[0]).toBe("ERESTARTSYS");
   });
+  it("every errno the kernel headers define has its name (x86-64 and arm64 share the generic table)", () => {
+    // the headers of the machine the tests run on (linux-libc-dev), the first name each number is given
+    const want = new Map<number, string>();
+    for (const f of ["/usr/include/asm-generic/errno-base.h", "/usr/include/asm-generic/errno.h"]) {
+      for (const m of readFileSync(f, "utf8").matchAll(/#define\s+(E\w+)\s+(\d+)/g)) if (!want.has(Number(m[2]))) want.set(Number(m[2]), m[1]);
+    }
+    expect(want.size).toBeGreaterThan(120);
+    for (const [n, name] of want) expect(errnoOf(n)[0], `errno ${n}`).toBe(name);
+    expect(errnoOf(115)).toEqual(["EINPROGRESS", "Operation now in progress"]);
+    expect(errnoOf(114)).toEqual(["EALREADY", "Operation already in progress"]);
+    expect(errnoOf(95)[0]).toBe("EOPNOTSUPP");
+    expect(errnoOf(41)[0]).toBe("ERRNO_41");
+  });
   it("the program covers the same calls on both architectures where they exist, by number", () => {
     for (const arch of ["x86_64", "aarch64"]) {
       const m = callsByNumber(arch);
