@@ -4,6 +4,11 @@
 // back with the same table. bpf/leastpriv.bt is the program for x86-64; trace-run writes the one for the
 // machine it runs on.
 //
+// bpftrace runs it with `-f json`: each printf comes as one JSON line, its text escaped by bpftrace, so that
+// no byte a program passes (a newline in an argument, a tab in a name) can break the framing; bpftrace
+// 0.17's printf cannot escape a string itself. Within a line the one free text (a string, a name, comm)
+// is the last field, and each piece names the argument it is for, so that a piece lost is known as lost.
+//
 // Only tracepoints are used (no kprobes or kfuncs): raw_syscalls:sys_enter/sys_exit, sched's fork and
 // exit, cgroup_mkdir. Two syscall probes rather than one pair per call: attaching a tracepoint costs
 // tens of milliseconds, both on the way in and on the way out, and 230 of them took 8 s to attach and 11 s
@@ -153,7 +158,7 @@ export const BPF_CALLS: BpfCall[] = T.map(([name, x86, arm, spec]) => {
 });
 
 /** The format version printed in the ready line; lib/bpftrace.ts refuses lines of another. */
-export const BPF_FORMAT = 1;
+export const BPF_FORMAT = 2;
 /** bpftrace's string size: 200 is the largest Debian's bpftrace 0.17 accepts (256 is refused). */
 export const BPF_STRLEN = 200;
 /** How many of an exec's argv strings are read. */
@@ -201,17 +206,18 @@ export function bpfProgram(arch: Arch = "x86_64"): string {
   const pick = (k: string) => `(${k} == 1 ? @a0[tid] : (${k} == 2 ? @a1[tid] : (${k} == 3 ? @a2[tid] : (${k} == 4 ? @a3[tid] : (${k} == 5 ? @a4[tid] : @a5[tid])))))`;
   const execve = nr("execve"), execveat = nr("execveat"), clone = nr("clone"), clone3 = nr("clone3"), vfork = nr("vfork");
   const strings = [1, 2, 3].map((k) => `  $k = @s${k}[$nr];
-  if ($k) { printf("+\\t%lld\\t%d\\t%s\\n", $ns, tid, str(uptr(${pick("$k")}))); }`).join("\n");
+  if ($k) { printf("+\\t%lld\\t%d\\t%d\\t%s\\n", $ns, tid, $k, str(uptr(${pick("$k")}))); }`).join("\n");
   return `// leastpriv's bpftrace program (format ${BPF_FORMAT}, ${arch}); written by lib/bpf-program.ts, do not edit.
-// Usage: BPFTRACE_STRLEN=${BPF_STRLEN} bpftrace -B line leastpriv.bt MODE ID [CWD]
+// Usage: BPFTRACE_STRLEN=${BPF_STRLEN} bpftrace -B line -f json leastpriv.bt MODE ID [CWD]
 //   MODE 1: trace process ID and every task it starts (a process tree);
 //   MODE 2: trace cgroup ID (a running container; the id is the inode of its cgroup v2 directory);
 //   MODE 3: trace every cgroup made from now on (a new container; trace-run keeps the one it started).
 //   CWD, the working directory of process ID, is only repeated in the ready line, for relative paths.
 // Lines: R ready, C a call's end, X an exec's start, + a piece of the C or X line before it (same time
-// and thread), F a fork, E an exit, S an exec by a thread that takes over its leader's pid, M a new
-// cgroup, Q the end;
-// fields are separated by tabs (trace-records(5), BPFTRACE OUTPUT).
+// and thread; the argument it is for), F a fork, E an exit, S an exec by a thread that takes over its
+// leader's pid, M a new cgroup, Q the end;
+// fields are separated by tabs, the free text last; each line is one JSON message of bpftrace's
+// (trace-records(5), BPFTRACE OUTPUT).
 
 BEGIN {
   if ($1 == 1) { @t[$2] = 1; }
@@ -231,17 +237,20 @@ tracepoint:raw_syscalls:sys_enter /@t[tid] || @cg[cgroup]/ {
     @a0[tid] = args->args[0]; @a1[tid] = args->args[1]; @a2[tid] = args->args[2];
     @a3[tid] = args->args[3]; @a4[tid] = args->args[4]; @a5[tid] = args->args[5];
     // a successful exec replaces the memory its strings are in: read them now, the path in the X line
-    // and each argv string (up to ${ARGV_MAX}) in a piece of its own
+    // with how many argv strings follow (up to ${ARGV_MAX}), each in a piece of its own
     if ($nr == ${execve} || $nr == ${execveat}) {
       $ns = nsecs;
       $path = @a0[tid]; $argv = @a1[tid];
       if ($nr == ${execveat}) { $path = @a1[tid]; $argv = @a2[tid]; }
-      printf("X\\t%lld\\t%d\\t%d\\t%lld\\t%s\\t%d\\t%s\\n", $ns, pid, tid, cgroup, comm, $nr, str(uptr($path)));
+      $c = (uint64)0;
+      while ($c < ${ARGV_MAX}) {
+        if (*(uint64 *)uptr($argv + $c * 8) == 0) { break; }
+        $c++;
+      }
+      printf("X\\t%lld\\t%d\\t%d\\t%lld\\t%d\\t%d\\t%s\\n", $ns, pid, tid, cgroup, $nr, $c, str(uptr($path)));
       $i = (uint64)0;
-      while ($i < ${ARGV_MAX}) {
-        $a = *(uint64 *)uptr($argv + $i * 8);
-        if ($a == 0) { break; }
-        printf("+\\t%lld\\t%d\\t%s\\n", $ns, tid, str(uptr($a)));
+      while ($i < $c) {
+        printf("+\\t%lld\\t%d\\t%d\\t%s\\n", $ns, tid, $i, str(uptr(*(uint64 *)uptr($argv + $i * 8))));
         $i++;
       }
     }
@@ -250,38 +259,38 @@ tracepoint:raw_syscalls:sys_enter /@t[tid] || @cg[cgroup]/ {
 
 // A call's end: the C line with the six raw arguments and how many pieces follow; then each string,
 // socket address, pair of ints or pointed-to flags in a "+" line of its own, tagged with the C line's
-// time and the thread. bpftrace reads one buffer per CPU, so another CPU's lines can come between
+// time, the thread and the argument's position (1-based). bpftrace reads one buffer per CPU, so another CPU's lines can come between
 // them; the tags put them back together (and each printf stays within the 512-byte BPF stack).
 tracepoint:raw_syscalls:sys_exit /@on[tid]/ {
   $nr = @on[tid] - 1;
   $ns = nsecs;
-  printf("C\\t%lld\\t%d\\t%d\\t%lld\\t%s\\t%d\\t%ld\\t%ld\\t%ld\\t%ld\\t%ld\\t%ld\\t%ld\\t%d\\n", $ns, pid, tid, cgroup, comm, $nr, args->ret,
-    (int64)@a0[tid], (int64)@a1[tid], (int64)@a2[tid], (int64)@a3[tid], (int64)@a4[tid], (int64)@a5[tid], @n[$nr]);
+  printf("C\\t%lld\\t%d\\t%d\\t%lld\\t%d\\t%ld\\t%ld\\t%ld\\t%ld\\t%ld\\t%ld\\t%ld\\t%d\\t%s\\n", $ns, pid, tid, cgroup, $nr, args->ret,
+    (int64)@a0[tid], (int64)@a1[tid], (int64)@a2[tid], (int64)@a3[tid], (int64)@a4[tid], (int64)@a5[tid], @n[$nr], comm);
 ${strings}
   // a socket address: family, port (network order), IPv4 address or the two halves of an IPv6 one, then
   // for a unix socket 1 when the name is abstract (a leading NUL) and the path or name
   $k = @sa[$nr];
   $p = (uint64)0;
   if ($k) { $p = ${pick("$k")}; }
-  $k = @mh[$nr];
-  if ($k) { $p = *(uint64 *)uptr(${pick("$k")}); }
-  if (@sa[$nr] || @mh[$nr]) {
+  $j = @mh[$nr];
+  if ($j) { $p = *(uint64 *)uptr(${pick("$j")}); $k = $j; }
+  if ($k) {
     $f = $p ? *(uint16 *)uptr($p) : (uint16)0;
     if ($f == 1) {
       $z = (uint64)(*(uint8 *)uptr($p + 2) == 0 ? 1 : 0);
-      printf("+\\t%lld\\t%d\\t1,0,0,0,0,%d,%s\\n", $ns, tid, $z, str(uptr($p + 2 + $z)));
+      printf("+\\t%lld\\t%d\\t%d\\t1,0,0,0,0,%d,%s\\n", $ns, tid, $k, $z, str(uptr($p + 2 + $z)));
     } else if ($f == 2) {
-      printf("+\\t%lld\\t%d\\t2,%d,%u,0,0,0,\\n", $ns, tid, *(uint16 *)uptr($p + 2), *(uint32 *)uptr($p + 4));
+      printf("+\\t%lld\\t%d\\t%d\\t2,%d,%u,0,0,0,\\n", $ns, tid, $k, *(uint16 *)uptr($p + 2), *(uint32 *)uptr($p + 4));
     } else if ($f == 10) {
-      printf("+\\t%lld\\t%d\\t10,%d,0,%llx,%llx,0,\\n", $ns, tid, *(uint16 *)uptr($p + 2), *(uint64 *)uptr($p + 8), *(uint64 *)uptr($p + 16));
+      printf("+\\t%lld\\t%d\\t%d\\t10,%d,0,%llx,%llx,0,\\n", $ns, tid, $k, *(uint16 *)uptr($p + 2), *(uint64 *)uptr($p + 8), *(uint64 *)uptr($p + 16));
     } else {
-      printf("+\\t%lld\\t%d\\t%d,0,0,0,0,0,\\n", $ns, tid, $f);
+      printf("+\\t%lld\\t%d\\t%d\\t%d,0,0,0,0,0,\\n", $ns, tid, $k, $f);
     }
   }
   $k = @pr[$nr];
-  if ($k) { $q = ${pick("$k")}; printf("+\\t%lld\\t%d\\t%d,%d\\n", $ns, tid, *(int32 *)uptr($q), *(int32 *)uptr($q + 4)); }
+  if ($k) { $q = ${pick("$k")}; printf("+\\t%lld\\t%d\\t%d\\t%d,%d\\n", $ns, tid, $k, *(int32 *)uptr($q), *(int32 *)uptr($q + 4)); }
   $k = @dr[$nr];
-  if ($k) { printf("+\\t%lld\\t%d\\t%lu\\n", $ns, tid, *(uint64 *)uptr(${pick("$k")})); }
+  if ($k) { printf("+\\t%lld\\t%d\\t%d\\t%lu\\n", $ns, tid, $k, *(uint64 *)uptr(${pick("$k")})); }
   delete(@on[tid]);
 }
 
@@ -289,11 +298,11 @@ tracepoint:sched:sched_process_fork /@t[tid] || @cg[cgroup]/ {
   if (@t[tid]) { @t[args->child_pid] = 1; }
   // the clone flags say whether the child shares its parent's cwd and fd table
   $flags = @on[tid] == ${clone + 1} ? @a0[tid] : (@on[tid] == ${clone3 + 1} ? *(uint64 *)uptr(@a0[tid]) : (@on[tid] == ${vfork >= 0 ? vfork + 1 : -1} ? (uint64)0x4100 : (uint64)0));
-  printf("F\\t%lld\\t%d\\t%d\\t%lld\\t%s\\t%d\\t%lu\\n", nsecs, pid, tid, cgroup, comm, args->child_pid, $flags);
+  printf("F\\t%lld\\t%d\\t%d\\t%lld\\t%d\\t%lu\\t%s\\n", nsecs, pid, tid, cgroup, args->child_pid, $flags, comm);
 }
 
 tracepoint:sched:sched_process_exit /@t[tid] || @cg[cgroup]/ {
-  printf("E\\t%lld\\t%d\\t%d\\t%lld\\t%s\\t%d\\n", nsecs, pid, tid, cgroup, comm, curtask->exit_code);
+  printf("E\\t%lld\\t%d\\t%d\\t%lld\\t%d\\t%s\\n", nsecs, pid, tid, cgroup, curtask->exit_code, comm);
   delete(@t[tid]); delete(@on[tid]);
   delete(@a0[tid]); delete(@a1[tid]); delete(@a2[tid]); delete(@a3[tid]); delete(@a4[tid]); delete(@a5[tid]);
 }
@@ -306,7 +315,7 @@ tracepoint:sched:sched_process_exec /args->old_pid != args->pid && (@t[args->old
   @on[$n] = @on[$o]; @a0[$n] = @a0[$o]; @a1[$n] = @a1[$o]; @a2[$n] = @a2[$o];
   @a3[$n] = @a3[$o]; @a4[$n] = @a4[$o]; @a5[$n] = @a5[$o];
   delete(@on[$o]); delete(@a0[$o]); delete(@a1[$o]); delete(@a2[$o]); delete(@a3[$o]); delete(@a4[$o]); delete(@a5[$o]);
-  printf("S\\t%lld\\t%d\\t%d\\t%lld\\t%s\\t%d\\n", nsecs, $n, $n, cgroup, comm, $o);
+  printf("S\\t%lld\\t%d\\t%d\\t%lld\\t%d\\t%s\\n", nsecs, $n, $n, cgroup, $o, comm);
 }
 
 tracepoint:cgroup:cgroup_mkdir /$1 == 3 && args->root == 0/ {

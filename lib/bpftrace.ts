@@ -4,6 +4,8 @@
 //
 // bpftrace reads one buffer per CPU, so lines of different CPUs can arrive out of order (a child's first
 // call before its parent's fork). Events are held for a short while and released in kernel time order.
+// bpftrace loses events when its buffers are full: a piece lost leaves its argument null and named in
+// the record's `missing`, never filled from the raw register (a pointer is no path).
 
 import { constants as osConstants } from "node:os";
 import { ARGV_MAX, BPF_FORMAT, BPF_STRLEN, callsByNumber, extrasOf, type BpfCall } from "./bpf-program.js";
@@ -21,7 +23,7 @@ const HOLD_NS = 100_000_000;
 const MAX_HELD = 100_000;
 
 interface Held { ns: number; seq: number; run: () => void }
-interface Exec { filename: string; argv: string[]; truncated: boolean }
+interface Exec { filename: string; argv: string[]; truncated: boolean; lost: boolean }
 
 export class BpfAssembler {
   private resolver: Resolver;
@@ -29,14 +31,17 @@ export class BpfAssembler {
   private held: Held[] = [];
   private newest = 0;
   private lastCut = 0;
-  /** Events bpftrace said it lost ("Lost N events" among its lines). */
+  /** Events bpftrace said it lost (its lost_events messages). */
   lost = 0;
+  /** What the lost events took from the records written, by kind: "argument" (a string, address or
+   *  value of a call, or an exec's argv string, that was not read). */
+  readonly lostKinds: { [kind: string]: number } = {};
   private seq = 0;
   private execs = new Map<number, Exec>();
   private live = new Set<number>();
   private lastChild = new Map<number, number>();   // parent tid → the child its fork made, as the host numbers it
   private exiting = new Map<number, { supersededBy?: number }>();   // exits read but not yet released
-  private pieces = new Map<string, { need: number; got: string[] }>();  // "tid:ns" of a C or X line → its "+" lines
+  private pieces = new Map<string, Pieces>();  // "tid:ns" of a C or X line → its "+" lines
   private gone = new Set<number>();
   readonly cgroups = new Map<number, string>();   // mode 3: the cgroups made, by id
   arch = "x86_64";
@@ -77,20 +82,19 @@ export class BpfAssembler {
     return Math.round((this.offset + ns / 1e9) * 1e6) / 1e6;
   }
 
-  /** One line of the program's output (without its newline). */
+  /** One line of bpftrace's output (without its newline): a JSON message. */
   line(text: string, no: number, fullLength?: number): void {
     this.counts.lines++;
     if (fullLength !== undefined) { this.unparsed(no, text, "line longer than the limit", fullLength); return; }
     if (text === "" || text.startsWith("Attaching ")) return;
-    const f = text.split("\t");
+    const data = printfData(text);
+    if (data === undefined) { this.message(text, no); return; }
+    const f = data.split("\t");
     const t = f[0];
     if (t === "R") { this.readyLine(f, no, text); return; }
     if (t === "Q") { this.release(true); return; }
-    if (t === "+" && f.length >= 4 && /^\d+$/.test(f[1])) { this.piece(f, no, text); return; }
+    if (t === "+" && f.length >= 5 && /^\d+$/.test(f[1]) && /^\d+$/.test(f[3])) { this.piece(f, no, text); return; }
     if (!/^[CXFEMS]$/.test(t) || f.length < 5 || !/^\d+$/.test(f[1])) {
-      // bpftrace's own messages ("Lost 12 events") are told as they are
-      const lost = /^Lost (\d+) events/.exec(text);
-      if (lost) { this.lost += Number(lost[1]); this.emit({ type: "info", text: "bpftrace: " + text }); return; }
       this.unparsed(no, text, "not a line of the leastpriv bpftrace program");
       return;
     }
@@ -121,6 +125,24 @@ export class BpfAssembler {
 
   end(): void { this.release(true); }
 
+  /** A message of bpftrace's other than a printf: lost events are counted, its start is skipped. */
+  private message(text: string, no: number): void {
+    let m: { type?: unknown; data?: { events?: unknown } } | undefined;
+    if (text.charCodeAt(0) === 123) { try { m = JSON.parse(text); } catch { /* told below */ } }
+    if (m?.type === "attached_probes") return;
+    if (m?.type === "lost_events" && typeof m.data?.events === "number") {
+      this.lost += m.data.events;
+      this.emit({ type: "info", text: `bpftrace: lost ${m.data.events} events` });
+      // from the newest event read on, the lost ones may have been any process's chdir, open or close
+      this.held.push({ ns: this.newest, seq: this.seq++, run: () => this.resolver.forget() });
+      return;
+    }
+    // bpftrace's text output (without -f json) is the program's format 1, which this version does not read
+    const why = /^[RCXFEMSQ+]\t\d+/.test(text) ? `a line of format 1 of the bpftrace program (text); this version reads format ${BPF_FORMAT} (bpftrace -f json)`
+      : "not a line of the leastpriv bpftrace program";
+    this.unparsed(no, text, why);
+  }
+
   private readyLine(f: string[], no: number, text: string): void {
     if (f[1] !== String(BPF_FORMAT)) { this.unparsed(no, text, `format ${f[1]} of the bpftrace program; this version reads format ${BPF_FORMAT}`); return; }
     const epoch = Number(f[2]), ns = Number(f[3]);
@@ -137,23 +159,27 @@ export class BpfAssembler {
   }
 
   /** A C or X line's pieces, to be filled by the "+" lines that carry its time and thread. */
-  private expect(ns: string, tid: number, need: number): { need: number; got: string[] } {
-    const p = { need, got: [] as string[] };
+  private expect(ns: string, tid: number, need: number): Pieces {
+    const p: Pieces = { need, got: new Map() };
     this.pieces.set(`${tid}:${ns}`, p);
     return p;
   }
 
-  /** "+ ns tid value": a piece of the C or X line with that time and thread. */
+  /** "+ ns tid n value": a piece of the C or X line with that time and thread, for its argument n
+   *  (a call's, 1-based) or argv string n (an exec's, 0-based). */
   private piece(f: string[], no: number, text: string): void {
     const p = this.pieces.get(`${f[2]}:${f[1]}`);
-    if (!p || p.got.length >= p.need) { this.unparsed(no, text, "a piece of a line that was not seen"); return; }
-    p.got.push(f.slice(3).join("\t"));
+    const n = Number(f[3]);
+    if (!p || p.got.size >= p.need || p.got.has(n)) { this.unparsed(no, text, "a piece of a line that was not seen"); return; }
+    p.got.set(n, f.slice(4).join("\t"));
   }
+
+  private lostOne(kind: string): void { this.lostKinds[kind] = (this.lostKinds[kind] ?? 0) + 1; }
 
   /** What a line does once it is its turn; undefined when it is done with at once. */
   private handler(t: string, f: string[], no: number, text: string): (() => void) | undefined {
     const ns = Number(f[1]);
-    const pid = Number(f[3]), cgroup = Number(f[4]), comm = f[5];
+    const pid = Number(f[3]), cgroup = Number(f[4]);
     if ((t === "C" || t === "X") && !this.gone.has(pid)) this.live.add(pid);
     switch (t) {
       case "M": {
@@ -165,7 +191,8 @@ export class BpfAssembler {
         };
       }
       case "F": {
-        const child = Number(f[6]), flags = cloneFlags(BigInt(f[7] ?? "0"));
+        // F ns pid tid cgroup child flags comm
+        const child = Number(f[5]), flags = cloneFlags(BigInt(/^\d+$/.test(f[6] ?? "") ? f[6] : "0"));
         // who is alive is kept as lines are read (not as they are released), so the end is not called early
         if (!this.gone.has(child)) this.live.add(child);
         return () => {
@@ -175,9 +202,9 @@ export class BpfAssembler {
         };
       }
       case "S": {
-        // S ns pid pid cgroup comm old: thread `old` exec'd and is now `pid`; the leader's exit, printed
+        // S ns pid pid cgroup old comm: thread `old` exec'd and is now `pid`; the leader's exit, printed
         // just before, is the "superseded" kind (strace: "+++ superseded by execve in pid OLD +++")
-        const old = Number(f[6]);
+        const old = Number(f[5]);
         const e = this.exiting.get(pid);
         if (e) e.supersededBy = old;
         this.live.delete(old); this.gone.add(old); this.live.add(pid); this.gone.delete(pid);
@@ -188,7 +215,8 @@ export class BpfAssembler {
         };
       }
       case "E": {
-        const raw = Number(f[6]);
+        // E ns pid tid cgroup status comm
+        const raw = Number(f[5]), comm = f.slice(6).join("\t");
         const meta: { supersededBy?: number } = {};
         this.exiting.set(pid, meta);
         this.live.delete(pid);
@@ -210,33 +238,38 @@ export class BpfAssembler {
         };
       }
       case "X": {
-        // X ns pid tid cgroup comm nr path; its argv strings follow as pieces
-        if (f.length < 8) { this.unparsed(no, text, "an exec line cut short"); return undefined; }
+        // X ns pid tid cgroup nr argc path; its argc argv strings follow as pieces
+        if (f.length < 8 || !/^\d+$/.test(f[6])) { this.unparsed(no, text, "an exec line cut short"); return undefined; }
         const filename = f.slice(7).join("\t");
-        const got = this.expect(f[1], pid, Infinity);
+        const argc = Number(f[6]);
+        const got = this.expect(f[1], pid, argc);
         return () => {
           this.pieces.delete(`${pid}:${f[1]}`);
-          const argv = got.got;
-          this.execs.set(pid, { filename, argv, truncated: argv.length >= ARGV_MAX || byteLength(filename) >= BPF_STRLEN - 1 || argv.some((a) => byteLength(a) >= BPF_STRLEN - 1) });
+          // the strings up to the first that was lost: an argv with a hole would name another command
+          const argv: string[] = [];
+          while (argv.length < argc && got.got.has(argv.length)) argv.push(got.got.get(argv.length)!);
+          const lost = argv.length < argc;
+          if (lost) this.lostOne("argument");
+          this.execs.set(pid, { filename, argv, lost, truncated: lost || argc >= ARGV_MAX || byteLength(filename) >= BPF_STRLEN - 1 || argv.some((a) => byteLength(a) >= BPF_STRLEN - 1) });
         };
       }
       case "C": {
-        // C ns pid tid cgroup comm nr ret a0..a5 n; the n decoded arguments follow as pieces
-        const call = this.calls.get(Number(f[6]));
-        const extras = call ? specsOf(call).extras : [];
-        if (!call || f.length !== 15) {
-          this.unparsed(no, text, call ? "a call line not of the form this version reads" : `system call ${f[6]} is not one the bpftrace program traces on ${this.arch}`);
+        // C ns pid tid cgroup nr ret a0..a5 n comm; the n decoded arguments follow as pieces
+        const call = this.calls.get(Number(f[5]));
+        if (!call || f.length < 15 || !/^\d+$/.test(f[13])) {
+          this.unparsed(no, text, call ? "a call line not of the form this version reads" : `system call ${f[5]} is not one the bpftrace program traces on ${this.arch}`);
           return undefined;
         }
-        const need = Number(f[14]);
+        const need = Number(f[13]);
         const got = need > 0 ? this.expect(f[1], pid, need) : undefined;
-        const raw = f.slice(8, 14);
-        const ret = Number(f[7]);
+        const raw = f.slice(7, 13);
+        const ret = Number(f[6]);
+        const comm = f.slice(14).join("\t");
         return () => {
-          const carried = new Map<number, string>();
-          const values = got ? got.got : [];
           if (got) this.pieces.delete(`${pid}:${f[1]}`);
-          extras.forEach((e, k) => { if (k < values.length) carried.set(e.arg, values[k]); });
+          const carried = new Map<number, string>();
+          // pieces name their argument 1-based
+          if (got) for (const [n, v] of got.got) carried.set(n - 1, v);
           this.call(call, ns, pid, cgroup, comm, ret, raw, carried);
         };
       }
@@ -245,7 +278,10 @@ export class BpfAssembler {
   }
 
   private call(call: BpfCall, ns: number, pid: number, cgroup: number, comm: string, ret: number, raw: string[], carried: Map<number, string>): void {
+    const missing: number[] = [];
     const args: Json[] = specsOf(call).args.map((spec, i) => {
+      // what comes in a piece comes only from the piece: the register holds a pointer
+      if (PIECE_KINDS.has(spec.kind) && !carried.has(i)) { missing.push(i); return null; }
       const v = this.value(spec, carried.get(i) ?? raw[i], call.name);
       // a unix socket name is as long as the address length says (an abstract one has no NUL at its end)
       if (spec.kind === "a" && /addr_?len$/.test(call.fields[i + 1] ?? "")) return cutUnixName(v, Number(raw[i + 1]));
@@ -260,8 +296,10 @@ export class BpfAssembler {
         args[si] = strValue(x.filename);
         args[si + 1] = x.argv.map((a) => strValue(a));
         truncatedArgv = x.truncated;
-      }
+        if (x.lost) missing.push(si + 1);
+      } else missing.push(si, si + 1);     // the X line was lost
     }
+    if (missing.length) this.lostOne("argument");
     if (call.name === "utimensat" && args[1] === "") args[1] = null;
     if ((call.name === "open" || call.name === "openat") && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
     const parts: CallParts = { args, closed: true, ret, hasRet: true };
@@ -277,9 +315,10 @@ export class BpfAssembler {
       parts.errno = name;
       parts.errmsg = msg;
     }
-    const rec: SyscallRecord = this.resolver.record({ pid, comm, time: this.time(ns), name: call.name, parts });
+    const rec: SyscallRecord = this.resolver.record({ pid, comm, time: this.time(ns), name: call.name, parts, ...(missing.length ? { missing } : {}) });
     if (rec.time === undefined) delete rec.time;
     if (truncatedArgv) rec.argvTruncated = true;
+    if (missing.length) rec.missing = missing;
     this.emit(rec, cgroup);
   }
 
@@ -309,6 +348,57 @@ export class BpfAssembler {
 }
 
 interface ArgKind { kind: string; dec?: string }
+interface Pieces { need: number; got: Map<number, string> }
+/** The argument kinds whose value comes in a piece (see lib/bpf-program.ts). */
+const PIECE_KINDS = new Set(["s", "a", "m", "p", "f"]);
+
+/** The text of a printf message of bpftrace -f json (`{"type": "printf", "data": "..."}`), without the
+ *  newline the program ends it with; undefined for any other line. bpftrace 0.17 escapes `"`, `\\`
+ *  and the control characters, and, where char is signed (x86-64), writes each byte from 0x80 up as
+ *  \\uffffffXX; where it is not (arm64) such bytes come as they are. Every escape stands for one byte. */
+export function printfData(line: string): string | undefined {
+  const head = '{"type": "printf", "data": "';
+  if (!line.startsWith(head) || !line.endsWith('"}')) return undefined;
+  const body = line.slice(head.length - 1, -1);
+  let s: string;
+  if (body.indexOf("\\uffffff") < 0) {
+    try { s = JSON.parse(body); } catch { return undefined; }
+  } else {
+    const b = unescapeBytes(body.slice(1, -1));
+    if (!b) return undefined;
+    s = decodeBytes(b);
+  }
+  return s.endsWith("\n") ? s.slice(0, -1) : s;
+}
+
+/** The bytes of a JSON string's body whose escapes each stand for a byte; undefined when malformed. */
+function unescapeBytes(body: string): Buffer | undefined {
+  const out: number[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c !== 92) {
+      if (c < 0x80) { out.push(c); continue; }
+      // a character as the line splitter decoded it (UTF-8, or a byte it escaped): back to its bytes
+      const ch = c >= 0xd800 && c <= 0xdbff ? body.slice(i, i + 2) : body[i];
+      for (const x of encodeBytes(ch)) out.push(x);
+      i += ch.length - 1;
+      continue;
+    }
+    const e = body[++i];
+    const simple = ESCAPES[e];
+    if (simple !== undefined) { out.push(simple); continue; }
+    if (e !== "u") return undefined;
+    const wide = body.startsWith("ffffff", i + 1);
+    const hex = body.slice(i + 1, i + (wide ? 9 : 5));
+    if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== (wide ? 8 : 4)) return undefined;
+    const n = parseInt(hex, 16) & (wide ? 0xff : 0xffff);
+    if (n > 0xff) return undefined;
+    out.push(n);
+    i += hex.length;
+  }
+  return Buffer.from(out);
+}
+const ESCAPES: Record<string, number> = { '"': 0x22, "\\": 0x5c, "/": 0x2f, b: 8, f: 12, n: 10, r: 13, t: 9 };
 /** Each call's argument kinds and extra pieces, worked out once. */
 const SPECS = new WeakMap<BpfCall, { args: ArgKind[]; extras: ReturnType<typeof extrasOf> }>();
 function specsOf(call: BpfCall): { args: ArgKind[]; extras: ReturnType<typeof extrasOf> } {

@@ -32,6 +32,8 @@ interface Reader {
 /** The format a file's first meaningful line shows; undefined while only blank or "Attaching" lines were seen. */
 export function sniff(line: string): Exclude<Format, "auto"> | undefined {
   if (line.trim() === "" || /^Attaching \d+ probes?\.\.\./.test(line)) return undefined;
+  if (/^\{"type": "(printf|attached_probes|lost_events)", "data": /.test(line)) return "bpftrace";
+  // the program's text lines (format 1): its reader says which format it reads
   if (/^[RCXFEMS+]\t\d+\t/.test(line) || /^Q\t\d+$/.test(line)) return "bpftrace";
   return snoopHeader(line) ?? "strace";
 }

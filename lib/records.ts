@@ -65,6 +65,7 @@ export interface SyscallRecord {
   incomplete?: "no-start" | "no-end";   // an orphaned half of an unfinished/resumed pair
   detached?: boolean;
   interrupted?: boolean;   // ERESTART*: the kernel will restart or the call was cut short
+  missing?: number[];      // positions in args the tracer lost (null there; nothing derived from them)
   pending?: boolean;       // a connect left under way (EINPROGRESS, EALREADY, EAGAIN): ok, its outcome comes later
   injected?: boolean;      // strace -e inject produced this result
   data?: string;           // -e read=/write= dump, hex

@@ -19,6 +19,7 @@ export interface CallEvent {
   parts: CallParts;
   incomplete?: "no-start" | "no-end";
   detached?: boolean;
+  missing?: number[];        // positions in parts.args the tracer lost: nothing is derived from them
 }
 
 type Obj = { [k: string]: Json };
@@ -26,7 +27,7 @@ const isObj = (v: Json | undefined): v is Obj => !!v && typeof v === "object" &&
 
 export class Resolver {
   private procs = new Map<number, Proc>();
-  constructor(private readonly initialCwd: string | null = null) {}
+  constructor(private initialCwd: string | null = null) {}
 
   private proc(pid: number | null): Proc {
     const key = pid ?? -1;
@@ -47,6 +48,14 @@ export class Resolver {
   }
 
   exited(pid: number | null): void { this.procs.delete(pid ?? -1); }
+
+  /** The tracer lost events: any process's chdir, open or close may be among them, so what is known of
+   *  working directories and fds is dropped (later relative paths are cwdUnknown, fds opened before
+   *  have no path) rather than trusted. */
+  forget(): void {
+    this.initialCwd = null;
+    for (const p of this.procs.values()) { p.cwd.path = null; p.fds.clear(); }
+  }
 
   /** Thread `by` called execve and now goes on as `leader`. */
   superseded(leader: number, by: number): void {
@@ -82,7 +91,7 @@ export class Resolver {
     rec.ok = ok;
     const proc = this.proc(ev.pid);
     // an orphaned resumed half has lost its leading arguments: their positions mean nothing
-    if (ev.incomplete !== "no-start") this.resolve(rec, spec, parts.args, proc);
+    if (ev.incomplete !== "no-start") this.resolve(rec, spec, parts.args, proc, ev.missing);
     rec.args = parts.args;
     rec.ret = parts.ret;
     if (parts.errno !== undefined) rec.errno = parts.errno;
@@ -98,11 +107,14 @@ export class Resolver {
     if (ev.incomplete) rec.incomplete = ev.incomplete;
     if (ev.detached) rec.detached = true;
     if (ok && ev.incomplete !== "no-start") this.update(ev, rec, spec, parts, proc);
+    // a chdir to a directory not read: the working directory is not known from here on
+    if (ok && spec.op === "chdir" && ev.missing?.length) proc.cwd.path = null;
     return rec;
   }
 
   /** Fills path, path2, fd, addr, argv and the fd-dependent kind/op. */
-  private resolve(rec: SyscallRecord, spec: Spec, args: Json[], proc: Proc): void {
+  private resolve(rec: SyscallRecord, spec: Spec, args: Json[], proc: Proc, missing?: number[]): void {
+    const lost = (i: number | undefined) => i !== undefined && !!missing && missing.includes(i);
     if (spec.flags !== undefined) rec.op = openOp(flagText(args[spec.flags]));
     if (spec.fd !== undefined) {
       const v = args[spec.fd];
@@ -124,13 +136,13 @@ export class Resolver {
         if (info?.path === undefined) { rec.kind = "other"; rec.op = "memory"; }
       }
     }
-    if (spec.path !== undefined) this.pathArg(rec, "path", args, spec.path, spec.dirfd, spec.emptyPath, proc);
-    if (spec.path2 !== undefined) {
+    if (spec.path !== undefined && !lost(spec.path)) this.pathArg(rec, "path", args, spec.path, spec.dirfd, spec.emptyPath, proc);
+    if (spec.path2 !== undefined && !lost(spec.path2)) {
       // symlink's target is stored, not resolved: keep it as written
       if (spec.op === "symlink") { const t = strArg(args[spec.path2]); if (t !== undefined) rec.path2 = t; }
       else this.pathArg(rec, "path2", args, spec.path2, spec.dirfd2, undefined, proc);
     }
-    if (spec.addr !== undefined) {
+    if (spec.addr !== undefined && !lost(spec.addr)) {
       const a = sockaddr(args[spec.addr]);
       if (a) rec.addr = rec.addr ? mergeAddr(rec.addr, a) : a;
     }
@@ -156,6 +168,14 @@ export class Resolver {
   }
 
   private pathArg(rec: SyscallRecord, field: "path" | "path2", args: Json[], i: number, dirfdIdx: number | undefined,
+    emptyIdx: number | undefined, proc: Proc): void {
+    this.pathOf(rec, field, args, i, dirfdIdx, emptyIdx, proc);
+    // a base that is itself relative (an fd opened by a relative name where the cwd was not known)
+    const p = rec[field];
+    if (p !== undefined && p.charCodeAt(0) !== 47) rec.cwdUnknown = true;
+  }
+
+  private pathOf(rec: SyscallRecord, field: "path" | "path2", args: Json[], i: number, dirfdIdx: number | undefined,
     emptyIdx: number | undefined, proc: Proc): void {
     const raw = strArg(args[i]);
     if (isObj(args[i]) && (args[i] as Obj).truncated === true) rec.pathTruncated = true;

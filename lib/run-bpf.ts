@@ -162,9 +162,9 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
 
   const mode = running ? 2 : newContainer ? 3 : 1;
   const id = running ? cg!.id : child ? child.pid! : 0;
-  const tracer = spawn(bpftrace, ["-B", "line", programFile, String(mode), String(id), mode === 1 ? cwd : ""], {
+  const tracer = spawn(bpftrace, ["-B", "line", "-f", "json", programFile, String(mode), String(id), mode === 1 ? cwd : ""], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, BPFTRACE_STRLEN: String(BPF_STRLEN), BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: "4096" },
+    env: { ...process.env, BPFTRACE_STRLEN: String(BPF_STRLEN), BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: process.env.BPFTRACE_PERF_RB_PAGES || "4096" },
   });
   let tracerError: Error | undefined;
   tracer.on("error", (e) => { tracerError = e; });
@@ -294,6 +294,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     const wall = Math.round((Date.now() / 1000 - start) * 1e6) / 1e6;
     lost += asm.lost;
     const end: TraceRecord = { type: "end", exit: code, duration: wall, ...asm.counts, lost };
+    if (lost || Object.keys(asm.lostKinds).length) end.lostKinds = { events: lost, ...asm.lostKinds };
     if (meter) {
       const c = meter.finish();
       if (c.source?.startsWith("cgroup")) c.source = "cgroup of the run: CPU and peak memory of the traced processes (bpftrace runs outside it); the memory counts the page cache the run filled";

@@ -2,7 +2,7 @@
 // as root; containers from dockerd (started by .ci/run) and the local test images.
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import type { SyscallRecord } from "../../lib/records.js";
@@ -201,7 +201,7 @@ describe("trace-run --backend bpftrace", () => {
     expect(left.stdout.trim()).toBe("");
   }, 60000);
   // the server runs apart from the trace (its listen and accept would make the verdict say yes alone)
-  it.each(["strace"])("a non-blocking connect under %s is under way, not failed: the verdict says the program talked", async (backend) => {
+  it.each(["strace", "bpftrace"])("a non-blocking connect under %s is under way, not failed: the verdict says the program talked", async (backend) => {
     const server = spawn("/usr/bin/python3", ["-c", [
       "import socket, sys",
       "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)",
@@ -237,5 +237,41 @@ describe("trace-run --backend bpftrace", () => {
     expect(v.network.talks).toBe(true);
     expect(v.network.tried).toEqual([]);
     expect(v.network.peers.find((p: any) => p.peer === `127.0.0.1:${port}`)).toMatchObject({ sent: 1200 });
+  }, 60000);
+  it("no byte breaks the framing: a newline, a tab, quotes and bytes that are not UTF-8 in paths and in exec arguments", () => {
+    const helpers = ROOT + "test/fixtures/strace/helpers.py";
+    mkdirSync(tmp + "/names", { recursive: true });
+    const r = run("trace-run", ["--backend", "bpftrace", "--", "sh", "-c", `/usr/bin/python3 ${helpers} weird-names ${tmp}/names; /usr/bin/python3 ${helpers} weird-args`]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const recs = r.records();
+    expect(recs.at(-1)).toMatchObject({ type: "end", unparsed: 0, lost: 0 });
+    const c = calls(recs);
+    const names = ["latin1-\udce9", "lt<gt>", "new\nline", 'quote"and\\back', "tab\there", "utf8-é"];
+    const under = (op: string) => c.filter((x) => x.op === op && x.path?.startsWith(tmp + "/names/")).map((x) => x.path!.slice(tmp.length + 7)).sort();
+    expect(under("create")).toEqual(names);
+    expect(under("delete")).toEqual(names);
+    expect(c.find((x) => x.syscall === "execve" && x.path === "/bin/true")).toMatchObject({ ok: true, argv: ["true", "new\nline", "tab\there", "latin1-\udce9", "utf8-é"] });
+  }, 60000);
+
+  it("lost events never become data: a string not read is missing, the end record counts what was lost", () => {
+    // a one-page buffer per CPU and two walks at once: bpftrace cannot keep up, every time
+    const r = run("trace-run", ["--backend", "bpftrace", "--", "sh", "-c", "cd /usr/lib && { ls -lR python3 >/dev/null & ls -lR python3 >/dev/null; wait; }"], undefined, { BPFTRACE_PERF_RB_PAGES: "1" });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/bpftrace lost \d+ events: the trace is incomplete/);
+    const recs = r.records();
+    const end = recs.at(-1);
+    expect(end.lost).toBeGreaterThan(0);
+    expect(end.lostKinds).toMatchObject({ events: end.lost });
+    const c = calls(recs);
+    const missing = c.filter((x) => x.missing);
+    expect(missing.length).toBe(end.lostKinds.argument ?? 0);
+    for (const x of missing) for (const i of x.missing!) expect(x.args[i], JSON.stringify(x)).toBe(null);
+    // no pointer turned into a name, and every name given as absolute is one that exists (ls walks files that stay)
+    expect(c.filter((x) => /(^|\/)\d{9,}($|\/)/.test(x.path ?? "") || /(^|\/)\d{9,}($|\/)/.test(x.path2 ?? ""))).toEqual([]);
+    const made = c.filter((x) => x.ok && x.kind === "file" && x.path && !x.cwdUnknown).filter((x) => {
+      try { lstatSync(x.path!); return false; } catch { return true; }
+    });
+    expect(made).toEqual([]);
   }, 60000);
 });

@@ -3,7 +3,7 @@
 // tcpconnect tools.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { BpfAssembler, decode, errnoOf, ipv6 } from "../../lib/bpftrace.js";
+import { BpfAssembler, decode, errnoOf, ipv6, printfData } from "../../lib/bpftrace.js";
 import { BPF_CALLS, bpfProgram, callsByNumber } from "../../lib/bpf-program.js";
 import { LineSplitter } from "../../lib/lines.js";
 import { SnoopReader } from "../../lib/snoop.js";
@@ -78,10 +78,11 @@ describe("leastpriv's bpftrace program: the reader", () => {
     // come between them, and the events of a block of lines arrive in another order. (The ready line
     // stays first and bpftrace's closing line last: they are not CPU events.)
     const shuffled = bpf("pipeline.out", (ls) => {
-      const first = ls.findIndex((l) => l.text.startsWith("R\t")) + 1, last = ls.findIndex((l) => l.text.startsWith("Q\t"));
+      const is = (l: (typeof ls)[number], t: string) => printfData(l.text)?.startsWith(t + "\t");
+      const first = ls.findIndex((l) => is(l, "R")) + 1, last = ls.findIndex((l) => printfData(l.text)?.startsWith("Q"));
       const groups: (typeof ls)[] = [];
       for (const l of ls.slice(first, last)) {
-        if (l.text.startsWith("+\t") && groups.length) groups[groups.length - 1].push(l);
+        if (is(l, "+") && groups.length) groups[groups.length - 1].push(l);
         else groups.push([l]);
       }
       const out: typeof ls = ls.slice(0, first);
@@ -136,14 +137,26 @@ describe("leastpriv's bpftrace program: the reader", () => {
     expect(c.some((r) => r.pid === leader && r.comm === "true" && r.path?.endsWith("libc.so.6"))).toBe(true);
   });
 
-  it("file names that are not plain: bytes, quotes, a tab; a newline cuts the piece and is reported", () => {
+  it("names and arguments that are not plain: a newline, a tab, quotes, bytes that are not UTF-8 keep their records", () => {
     const recs = bpf("names.out");
-    const created = calls(recs).filter((r) => r.op === "create").map((r) => r.path!.slice(WORK.length + 1));
-    expect(created).toEqual(expect.arrayContaining(["latin1-\udce9", "utf8-é", 'quote"and\\back', "tab\there", "lt<gt>"]));
-    // "new\nline": bpftrace prints the name as it is, so the line breaks in two; nothing is lost
-    const un = recs.filter((r) => r.type === "unparsed");
-    expect(un.map((u) => u.type === "unparsed" && u.text)).toEqual(["line", "line"]);
-    expect(created).toContain("new");
+    expect(recs.filter((r) => r.type === "unparsed")).toEqual([]);
+    const c = calls(recs);
+    const created = c.filter((r) => r.op === "create").map((r) => r.path!.slice(WORK.length + 1));
+    expect(created.sort()).toEqual(["latin1-\udce9", "lt<gt>", "new\nline", 'quote"and\\back', "tab\there", "utf8-é"]);
+    expect(c.filter((r) => r.op === "delete").map((r) => r.path!.slice(WORK.length + 1)).sort()).toEqual(created);
+    const exec = c.find((r) => r.syscall === "execve" && r.path === "/bin/true")!;
+    expect(exec).toMatchObject({ ok: true, argv: ["true", "new\nline", "tab\there", "latin1-\udce9", "utf8-é"] });
+    expect(exec.argvTruncated).toBeUndefined();
+  });
+
+  it("printfData: every byte a JSON message of bpftrace's escapes comes back, whichever way char is signed", () => {
+    const msg = (body: string) => `{"type": "printf", "data": "${body}"}`;
+    // x86-64 (signed char): bytes from 0x80 up as \uffffffXX; the control characters as \u00XX or their letters
+    expect(printfData(msg("+\\t1\\t2\\t1\\tcaf\\uffffffc3\\uffffffa9 \\uffffffe9\\u0001\\n\\\\uffffffe9\\\"\\n"))).toBe("+\t1\t2\t1\tcafé \udce9\u0001\n\\uffffffe9\"");
+    // arm64 (unsigned char): such bytes as they are, which the line splitter has decoded already
+    expect(printfData(msg("X\\tcaf\u00e9 \udce9\\n"))).toBe("X\tcaf\u00e9 \udce9");
+    expect(printfData('{"type": "lost_events", "data": {"events": 3}}')).toBeUndefined();
+    expect(printfData(msg("bad \\uffffffzz"))).toBeUndefined();
   });
 
   it("strings longer than bpftrace's 200 bytes are marked: pathTruncated, argvTruncated", () => {
@@ -167,11 +180,16 @@ describe("leastpriv's bpftrace program: the reader", () => {
     asm.line("Attaching 7 probes...", 1);
     asm.line("", 2);
     asm.line("garbage here", 3);
-    asm.line("R\t9\t1.0\t1\t1\t1\tx86_64\t/", 4);
+    asm.line('{"type": "printf", "data": "R\\t9\\t1.0\\t1\\t1\\t1\\tx86_64\\t/\\n"}', 4);
+    asm.line("R\t1\t1.0\t1\t1\t1\tx86_64\t/", 5);
+    asm.line('{"type": "attached_probes", "data": {"probes": 8}}', 6);
+    asm.line('{"type": "lost_events", "data": {"events": 12}}', 7);
     asm.end();
-    expect(out.map((r) => r.type)).toEqual(["unparsed", "unparsed"]);
+    expect(out.map((r) => r.type)).toEqual(["unparsed", "unparsed", "unparsed", "info"]);
     expect(out[1]).toMatchObject({ line: 4 });
     expect((out[1] as { reason: string }).reason).toMatch(/format 9/);
+    expect((out[2] as { reason: string }).reason).toMatch(/format 1 of the bpftrace program \(text\); this version reads format 2/);
+    expect(asm.lost).toBe(12);
   });
 });
 
