@@ -42,7 +42,8 @@ export function textReport(h: ProfileHeader, items: Summary[], colour = false, a
   const reads = (s: Summary) => s.ops.some((o) => READ_OPS.has(o) || o === "map" || o === "exec");
   const path = (s: Summary) => txt`${s.path!}`;
   group("Files changed", files.filter((s) => !s.probe && changes(s)), path);
-  group("Files read", files.filter((s) => !s.probe && !changes(s) && reads(s)), path);
+  // every file a read was tried on, failed or not (the verdict's Reads counts the successes, changed files too)
+  group("Files read or run, failed tries included (changed files are above)", files.filter((s) => !s.probe && !changes(s) && reads(s)), path);
   group("Files looked at (stat, access, chdir)", files.filter((s) => !s.probe && !changes(s) && !reads(s)), path);
   group("Programs run", items.filter((s) => s.kind === "exec" && s.ok > 0), (s) => txt`${s.path!}${s.argv?.length ? txt`  e.g. ${s.argv[0].join(" ")}` : txt``}`);
   const addr = (s: Summary) => {

@@ -3,7 +3,7 @@
 // the same operations (set union, sums, min/max, sorted lists cut at a fixed length), so merging is
 // associative and commutative: runs can be combined in any order or in stages.
 
-import { normalizeName, type Rule } from "./normalize.js";
+import { normalizeName, OwnProc, type Rule } from "./normalize.js";
 import { maskOf, patternOfMask, widerPattern, type Pattern } from "./pattern.js";
 import { specOf } from "./syscalls.js";
 import { collapseUnder } from "./paths.js";
@@ -70,6 +70,7 @@ const CAPS: { [op: string]: string } = {
 };
 
 export class Profiler {
+  private own = new OwnProc();
   private header: ProfileHeader = {
     type: "profile", v: 1, commands: [], hosts: [], users: [], tracers: [], events: {}, processes: 0, syscalls: {}, runs: 0,
     warning: PROFILE_WARNING,
@@ -145,6 +146,8 @@ export class Profiler {
   }
 
   private event(e: SyscallRecord): void {
+    // a process looking at its own /proc entries (or a relative's) is not reading another's
+    this.own.rewrite(e);
     if (e.runtime && !this.includeRuntime) { this.count("runtime"); return; }
     this.count("syscall");
     this.header.syscalls[e.syscall] = (this.header.syscalls[e.syscall] ?? 0) + 1;

@@ -57,8 +57,14 @@ export interface Verdict {
   privilege: { root: boolean; capabilities: string[]; operations: string[] };
   cost: RunCost & { bytesRead?: number; bytesWritten?: number; bytesSent?: number; bytesReceived?: number;
     filesystems?: { mount: string; read: number; written: number }[] };
+  notMeasured: string[];     // what the trace did not measure, so that no answer reads as a zero
+  incomplete?: string[];     // the profile's reasons why its trace is incomplete (events lost, cut short)
   warning: string;
 }
+
+/** The calls that move a file's bytes: a trace without any (trace-run without --cost) cannot tell them. */
+const BYTE_CALLS = ["read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2",
+  "sendfile", "copy_file_range", "splice"];
 
 const MAX = 20;
 const push = (l: string[], x: string) => { if (!l.includes(x)) l.push(x); };
@@ -80,8 +86,12 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
     system: { packages: [], services: [], users: [], kernel: [] },
     network: { talks: false, peers: [], tried: [], listeners: [], dns: [] },
     privilege: { root: h.users.includes("root"), capabilities: [], operations: [] },
-    cost: { ...(h.cost ?? {}) }, warning: h.warning,
+    cost: { ...(h.cost ?? {}) }, notMeasured: [], warning: h.warning,
   };
+  const incomplete = (h as { incomplete?: unknown }).incomplete;
+  if (Array.isArray(incomplete) && incomplete.length) v.incomplete = incomplete.map(String);
+  if (!BYTE_CALLS.some((c) => h.syscalls[c])) v.notMeasured.push("file bytes", "socket bytes moved by read and write");
+  if (h.cost?.cpuUser === undefined) v.notMeasured.push("CPU and memory");
   const fs = new Map<string, { mount: string; read: number; written: number }>();
   const add = (k: "bytesRead" | "bytesWritten" | "bytesSent" | "bytesReceived", n?: number) => { if (n) v.cost[k] = (v.cost[k] ?? 0) + n; };
   for (const s of items) {
@@ -158,7 +168,8 @@ export function bytesText(n: number): string {
 export function verdictText(v: Verdict): string[] {
   const out: string[] = ["The answers (the evidence follows):"];
   const list = (l: string[], n = 3) => l.slice(0, n).join(", ") + (l.length > n ? `, … ${l.length - n} more` : "");
-  out.push(`  Reads:      ${v.reads.files} file${v.reads.files === 1 ? "" : "s"}; ` +
+  if (v.incomplete?.length) out.push(`  Trace:      incomplete — ${v.incomplete.join("; ")}: what was lost is in no answer below`);
+  out.push(`  Reads:      ${v.reads.files} file${v.reads.files === 1 ? "" : "s"} read, listed or run successfully; ` +
     (v.reads.sensitive.length ? `sensitive: ${list(v.reads.sensitive, 5)}` : "nothing on the sensitive list"));
   if (!v.changes) out.push("  Changes:    no — nothing created, written, deleted, renamed or chmod/chown'd outside temporary directories");
   else {
@@ -175,10 +186,15 @@ export function verdictText(v: Verdict): string[] {
   const c = v.cost;
   const cpu = c.cpuUser !== undefined ? `CPU ${c.cpuUser.toFixed(2)} s user + ${(c.cpuSystem ?? 0).toFixed(2)} s system` : "CPU not measured";
   const mem = c.peakMemory !== undefined ? `, peak memory ${bytesText(c.peakMemory)}` : "";
-  const io = ["bytesRead", "bytesWritten", "bytesSent", "bytesReceived"].some((k) => (c as Record<string, number | undefined>)[k] !== undefined)
+  const fileBytes = !v.notMeasured.includes("file bytes");
+  const netBytes = c.bytesSent !== undefined || c.bytesReceived !== undefined;
+  const net = `network sent ${bytesText(c.bytesSent ?? 0)}, received ${bytesText(c.bytesReceived ?? 0)}`;
+  const io = fileBytes
     ? `; files read ${bytesText(c.bytesRead ?? 0)}, written ${bytesText(c.bytesWritten ?? 0)}` +
       (c.filesystems?.length ? ` (${c.filesystems.slice(0, 3).map((f) => `${f.mount}: ${bytesText(f.read)} read, ${bytesText(f.written)} written`).join("; ")})` : "") +
-      `; network sent ${bytesText(c.bytesSent ?? 0)}, received ${bytesText(c.bytesReceived ?? 0)}`
+      `; ${net}`
+    // send and receive calls are traced without --cost, read and write (of files or sockets) are not
+    : netBytes ? `; file bytes not counted (trace with trace-run --cost); ${net} by send and receive calls (read and write not traced)`
     : "; bytes not counted (trace with trace-run --cost)";
   out.push(`  Cost:       ${cpu}${mem}${c.processes !== undefined ? `, ${c.processes} process${c.processes === 1 ? "" : "es"}` : ""}` +
     `${c.wall !== undefined ? `, ${c.wall.toFixed(2)} s wall` : ""}${io}`);

@@ -83,7 +83,7 @@ describe("the verdict", () => {
     expect(v.network.talks).toBe(false);
     const text = run("trace-summarize", ["--format", "text"], ev).stdout;
     expect(text).toMatch(/^  Changes:    no — /m);
-    expect(text).toMatch(/^  Reads:      \d+ files; sensitive: \/etc\/shadow$/m);
+    expect(text).toMatch(/^  Reads:      \d+ files read, listed or run successfully; sensitive: \/etc\/shadow$/m);
     // the list is the user's to replace
     writeFileSync(`${tmp}/sensitive`, "# only this\n/etc/hostname\n");
     expect(run("trace-summarize", ["--format", "verdict", "--sensitive", `${tmp}/sensitive`], ev).records()[0].reads.sensitive).toEqual(["/etc/hostname"]);
@@ -103,5 +103,29 @@ describe("the verdict", () => {
     const quiet = run("trace-filter", ["--where", "changes=true", "--exit-status"], run("trace-summarize", ["--format", "verdict"],
       run("trace-run", ["--", "cat", "/etc/hostname"]).stdout).stdout);
     expect(quiet.status).toBe(1);
+  });
+  it("says what it did not measure: without --cost no file bytes, never '0 B'", async () => {
+    const server = spawn("/usr/bin/python3", ["-c", "import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n" +
+      "print(s.getsockname()[1], flush=True)\nc, _ = s.accept()\nwhile c.recv(65536): pass"], { stdio: ["ignore", "pipe", "inherit"] });
+    const port = await new Promise<string>((resolve) => server.stdout!.once("data", (d) => resolve(String(d).trim())));
+    const ev = run("trace-run", ["--", "/usr/bin/python3", "-c",
+      `import socket; s = socket.create_connection(("127.0.0.1", ${port})); s.sendall(b"x" * 5000); s.close(); open("/etc/hostname").read()`]).stdout;
+    await new Promise((resolve) => server.on("close", resolve));
+    const v = verdict(ev);
+    expect(v.notMeasured).toEqual(["file bytes", "socket bytes moved by read and write"]);
+    expect(v.cost.bytesSent).toBe(5000);
+    const text = run("trace-summarize", ["--format", "text"], ev).stdout;
+    expect(text).not.toMatch(/files read 0 B/);
+    expect(text).toMatch(/; file bytes not counted \(trace with trace-run --cost\); network sent 4\.9 KiB, received 0 B by send and receive calls \(read and write not traced\)$/m);
+  });
+
+  it("a process listing its own descriptors is not reading another's /proc: only the other is sensitive", () => {
+    const other = spawn("sleep", ["30"]);
+    const ev = run("trace-run", ["--", "/usr/bin/python3", "-c", `import os; os.listdir('/proc/%d/fd' % os.getpid()); open('/proc/${other.pid}/environ', 'rb').read()`]).stdout;
+    other.kill();
+    const v = verdict(ev);
+    expect(v.reads.sensitive).toEqual(["/proc/<pid>/environ"]);
+    const sums = run("trace-summarize", [], ev).records();
+    expect(sums.some((s: Rec) => s.path === "/proc/self/fd")).toBe(true);
   });
 });

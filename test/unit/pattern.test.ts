@@ -55,10 +55,13 @@ describe("profiles", () => {
     return p.result(collapse).slice(1) as Summary[];
   };
   it("a real run's /proc/<pid> summaries have their pattern, and keep it through a merge", () => {
-    const xs = prof(fixture("tworuns-1.strace"));
+    // the daemons' looks at other processes' /proc entries (a traced process's look at its own, or a
+    // relative's, is /proc/self: tworuns' cat reads its parent shell's status)
+    const xs = prof(fixture("two-containers.strace"));
     const procs = xs.filter((s) => s.path?.startsWith("/proc/<pid>"));
     expect(procs.length).toBeGreaterThan(0);
     for (const s of procs) expect(s.pattern?.[1]).toEqual({ glob: "pid" });
+    expect(prof(fixture("tworuns-1.strace")).filter((s) => s.path === "/proc/self/status")).toHaveLength(1);
     expect(xs.filter((s) => s.path === "/etc/ld.so.cache").every((s) => s.pattern === undefined)).toBe(true);
     const again = prof([{ type: "profile" }, ...xs]);
     expect(again.filter((s) => s.pattern).map((s) => [s.path, s.pattern])).toEqual(xs.filter((s) => s.pattern).map((s) => [s.path, s.pattern]));

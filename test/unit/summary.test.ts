@@ -1,7 +1,8 @@
 // Profiles from real captures: what they hold, merging, normalisation, collapse.
 import { describe, expect, it } from "vitest";
 import { fixture } from "../helpers.js";
-import { Profiler, type Summary } from "../../lib/summary.js";
+import { Profiler, type ProfileHeader, type Summary } from "../../lib/summary.js";
+import { verdictOf, verdictText } from "../../lib/verdict.js";
 import { normalizePath, tempName } from "../../lib/normalize.js";
 import type { TraceRecord } from "../../lib/records.js";
 
@@ -92,7 +93,8 @@ describe("trace-summarize profiles", () => {
     expect(JSON.stringify(s1)).toBe(JSON.stringify(s2));
     expect({ ...h1, start: 0, end: 0 }).toEqual({ ...h2, start: 0, end: 0 });
     expect(s1.some((s) => s.path === "/tmp/tmp.<tmp>/a")).toBe(true);
-    expect(s1.some((s) => s.path === "/proc/<pid>/status")).toBe(true);
+    // cat reads its parent shell's status: a traced process's, named /proc/self
+    expect(s1.some((s) => s.path === "/proc/self/status")).toBe(true);
     // without normalisation they differ
     const raw = (f: string) => fixture(f).filter((r) => r.type === "syscall" && (r as any).path?.startsWith("/tmp/tmp.")).map((r) => (r as any).path);
     expect(raw("tworuns-1.strace")).not.toEqual(raw("tworuns-2.strace"));
@@ -106,5 +108,17 @@ describe("trace-summarize profiles", () => {
     expect(normalizePath("/tmp/report.txt")).toBe("/tmp/report.txt");
     expect(tempName("tmp.AbCdEf1234")).toBe("tmp.<tmp>");
     expect(normalizePath("/srv/app/cache/8f3a9c", [{ re: /^\/srv\/app\/cache\/[0-9a-f]+$/, to: "/srv/app/cache/<hash>" }])).toBe("/srv/app/cache/<hash>");
+  });
+});
+
+describe("the verdict says what the trace could not see", () => {
+  it("an incomplete profile (events lost) opens the answers with it, with the count", () => {
+    const p = new Profiler();
+    for (const r of fixture("pipeline.strace")) p.add(r);
+    const [h, ...items] = p.result();
+    const v = verdictOf({ ...h, incomplete: ["lost 2200 events"] } as ProfileHeader, items);
+    expect(v.incomplete).toEqual(["lost 2200 events"]);
+    expect(verdictText(v)[1]).toBe("  Trace:      incomplete — lost 2200 events: what was lost is in no answer below");
+    expect(verdictOf(h, items).incomplete).toBeUndefined();
   });
 });
