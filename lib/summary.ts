@@ -28,6 +28,7 @@ export interface Summary {
   calls: number;
   ok: number;
   errors: { [errno: string]: number };
+  pending?: number;                // connects left under way (EINPROGRESS, ...): counted in ok, their outcome not seen
   programs: string[];
   probe?: boolean;                 // every call failed with ENOENT: a search, not a use
   argv?: string[][];
@@ -262,6 +263,7 @@ export class Profiler {
     s.calls++;
     if (e.ok) s.ok++;
     else if (e.errno) s.errors[e.errno] = (s.errors[e.errno] ?? 0) + 1;
+    if (e.pending) s.pending = (s.pending ?? 0) + 1;
     if (progs.length === 1) s.programs = with1(s.programs, progs[0]);
     else if (progs.length) s.programs = union(s.programs, progs);
     return s;
@@ -379,6 +381,7 @@ function mergeInto(s: Summary, t: Summary): void {
   s.calls += t.calls ?? 0;
   s.ok += t.ok ?? 0;
   for (const [k, n] of Object.entries(t.errors ?? {})) s.errors[k] = (s.errors[k] ?? 0) + n;
+  if (t.pending) s.pending = (s.pending ?? 0) + t.pending;
   s.programs = union(s.programs, t.programs ?? []);
   if (t.pattern) s.pattern = widerPattern(s.pattern, t.pattern);
   if (t.argv) s.argv = unionLists(s.argv ?? [], t.argv);
@@ -400,7 +403,7 @@ function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
 /** Fixed field order and sorted maps, so that equal profiles are equal text. */
 function tidy(s: Summary): Summary {
   const o: Record<string, unknown> = { type: "summary", kind: s.kind };
-  for (const k of ["path", "pattern", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
+  for (const k of ["path", "pattern", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "pending", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
     const v = k === "errors" ? sortObj(s.errors) : s[k];
     if (v !== undefined) o[k] = v;
   }

@@ -53,7 +53,8 @@ export interface Verdict {
   changes: boolean;
   changed: Changed;
   system: SystemChanges;
-  network: { talks: boolean; peers: { peer: string; proto?: string; ops: string[]; sent?: number; received?: number }[]; tried: string[]; listeners: string[]; dns: string[] };
+  network: { talks: boolean; peers: { peer: string; proto?: string; ops: string[]; sent?: number; received?: number }[]; tried: string[];
+    connecting: string[]; listeners: string[]; dns: string[] };
   privilege: { root: boolean; capabilities: string[]; operations: string[] };
   cost: RunCost & { bytesRead?: number; bytesWritten?: number; bytesSent?: number; bytesReceived?: number;
     filesystems?: { mount: string; read: number; written: number }[] };
@@ -84,7 +85,7 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
     reads: { files: 0, sensitive: [] }, changes: false,
     changed: { created: [], written: [], deleted: [], renamed: [], modes: [] },
     system: { packages: [], services: [], users: [], kernel: [] },
-    network: { talks: false, peers: [], tried: [], listeners: [], dns: [] },
+    network: { talks: false, peers: [], tried: [], connecting: [], listeners: [], dns: [] },
     privilege: { root: h.users.includes("root"), capabilities: [], operations: [] },
     cost: { ...(h.cost ?? {}) }, notMeasured: [], warning: h.warning,
   };
@@ -120,7 +121,10 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
     if (s.kind === "net" && s.addr) {
       const a = s.addr;
       const ip = a.family === "inet" || a.family === "inet6";
-      if (s.role === "peer" && (ok.length || s.bytesSent || s.bytesReceived)) {
+      // a non-blocking connect left under way, and nothing else on the socket: whether it got through is not known
+      const underWay = s.role === "peer" && ip && s.pending !== undefined && s.pending >= s.ok && ok.every((o) => o === "connect") && !s.bytesSent && !s.bytesReceived;
+      if (underWay) push(v.network.connecting, `${protoEndpoint(a)} (${Object.keys(s.errors ?? {}).length ? Object.keys(s.errors).sort().join(", ") + "; " : ""}under way, outcome not traced)`);
+      else if (s.role === "peer" && (ok.length || s.bytesSent || s.bytesReceived)) {
         if (a.family !== "unix" && a.family !== "netlink") v.network.talks = true;
         const p: Verdict["network"]["peers"][number] = { peer: peerText(a), ops: ok.length ? ok : s.ops };
         if (a.proto) p.proto = a.proto;
@@ -150,6 +154,7 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
   v.reads.sensitive = v.reads.sensitive.sort().slice(0, MAX);
   v.network.peers = v.network.peers.slice(0, MAX);
   v.network.tried = v.network.tried.sort().slice(0, MAX);
+  v.network.connecting = v.network.connecting.sort().slice(0, MAX);
   v.privilege.capabilities.sort();
   if (fs.size) v.cost.filesystems = [...fs.values()].sort((a, b) => b.read + b.written - a.read - a.written).slice(0, MAX);
   return v;
@@ -180,6 +185,7 @@ export function verdictText(v: Verdict): string[] {
   const peers = v.network.peers.map((p) => p.peer + (p.sent || p.received ? ` (sent ${bytesText(p.sent ?? 0)}, received ${bytesText(p.received ?? 0)})` : ""));
   out.push(`  Network:    ${v.network.talks ? "yes" : "no"} — ${peers.length ? `peers ${list(peers)}` : "no peers"}; ` +
     `${v.network.tried.length ? `tried ${list(v.network.tried)} and failed; ` : ""}` +
+    `${v.network.connecting.length ? `began to connect to ${list(v.network.connecting)}; ` : ""}` +
     `${v.network.listeners.length ? `listens on ${list(v.network.listeners)}` : "no listeners"}; ${v.network.dns.length ? `DNS via ${v.network.dns.join(", ")}` : "no DNS queries seen"}`);
   out.push(`  Privilege:  ${v.privilege.root ? "ran as root" : "ran without root"}; ` +
     (v.privilege.operations.length ? `privileged operations: ${list(v.privilege.operations, 2)}` : "no privileged operation seen"));

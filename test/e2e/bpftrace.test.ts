@@ -237,6 +237,14 @@ describe("trace-run --backend bpftrace", () => {
     expect(v.network.talks).toBe(true);
     expect(v.network.tried).toEqual([]);
     expect(v.network.peers.find((p: any) => p.peer === `127.0.0.1:${port}`)).toMatchObject({ sent: 1200 });
+    expect(v.network.connecting).toEqual([]);
+    // begun to a closed port and given up: under way, not talking, not a failure seen
+    const gaveUp = run("trace-run", [...(backend === "bpftrace" ? ["--backend", "bpftrace"] : []), "--", "/usr/bin/python3", "-c",
+      "import socket, select\ns = socket.socket(); s.setblocking(False)\nassert s.connect_ex(('127.0.0.1', 9)) == 115\nselect.select([], [s], [], 10); s.close()"]);
+    expect(gaveUp.status).toBe(0);
+    const g = run("trace-summarize", ["--format", "verdict"], gaveUp.stdout).records()[0];
+    expect(g.network).toMatchObject({ talks: false, tried: [], connecting: ["TCP 127.0.0.1:9 (under way, outcome not traced)"] });
+    expect(run("trace-summarize", ["--format", "text"], gaveUp.stdout).stdout).toMatch(/^  Network:    no — no peers; began to connect to TCP 127\.0\.0\.1:9 \(under way, outcome not traced\); /m);
   }, 60000);
   it("no byte breaks the framing: a newline, a tab, quotes and bytes that are not UTF-8 in paths and in exec arguments", () => {
     const helpers = ROOT + "test/fixtures/strace/helpers.py";
