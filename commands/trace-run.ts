@@ -4,6 +4,7 @@
 import { cli, main } from "../lib/cli.js";
 import { runTraced, EXIT_RUN_FAILED } from "../lib/run.js";
 import { runBpf } from "../lib/run-bpf.js";
+import { commandAsGiven } from "../lib/launch.js";
 
 const prog = "trace-run";
 const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 --backend bpftrace --container ID|NAME\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace (or bpftrace) and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
@@ -12,7 +13,8 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .option("container", { type: "string", describe: "with --backend bpftrace: trace a running container (id or name) until ^C or until it stops" })
   .option("bpftrace", { type: "string", default: "bpftrace", describe: "the bpftrace program to run" })
   .option("p", { alias: "pid", type: "number", array: true, describe: "attach to a running process (and its threads and children from then on); repeatable" })
-  .option("user", { alias: "u", type: "string", describe: "run COMMAND as this user, with its groups (strace -u; needs root)" })
+  .option("user", { alias: "u", type: "string", describe: "run COMMAND as this user, with its groups, in a session and environment of its own, as sudo would (needs root)" })
+  .option("preserve-env", { type: "string", array: true, describe: "with --user: also pass this variable of trace-run's environment to COMMAND; repeatable" })
   .option("stdout", { type: "string", describe: "write COMMAND's stdout to this file instead of stderr" })
   .option("raw", { type: "string", describe: "also keep strace's text output in this file" })
   .option("all-syscalls", { type: "boolean", default: false, describe: "trace every system call, not only file, network, process, credential and privileged ones" })
@@ -30,6 +32,7 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
     return true;
   })
   .check((a) => {
+    if (a["preserve-env"] !== undefined && a.user === undefined) throw new Error("--preserve-env goes with --user (without it, COMMAND gets the whole environment)");
     return true;
   })
   .example("trace-run -- make | trace-filter --files", "the files a build touches")
@@ -44,10 +47,11 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
 if (process.argv.length === 3 && process.argv[2] === "completion") { spec.showCompletionScript(); process.exit(0); }
 const argv = spec.parseSync();
 
-const command = [...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)];
+// the words as given, byte for byte (yargs reads numbers in them, Node's argv loses bytes that are not UTF-8)
+const command = commandAsGiven([...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)]);
 await main(prog, () => argv.backend === "bpftrace" ? runBpf(prog, {
-  command, container: argv.container, user: argv.user, stdout: argv.stdout, raw: argv.raw, bpftrace: argv.bpftrace, cost: argv.cost,
+  command, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, bpftrace: argv.bpftrace, cost: argv.cost,
 }) : runTraced(prog, {
-  command, pid: argv.p, user: argv.user, stdout: argv.stdout, raw: argv.raw, allSyscalls: argv["all-syscalls"],
+  command, pid: argv.p, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, allSyscalls: argv["all-syscalls"],
   straceArgs: argv["strace-arg"], strace: argv.strace, cost: argv.cost,
 }), EXIT_RUN_FAILED);

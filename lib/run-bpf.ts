@@ -18,11 +18,13 @@ import { UserError, warn } from "./cli.js";
 import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
+import { Session, account, launcherArgv, userEnvironment, type Account } from "./launch.js";
 
 export interface BpfRunOptions {
   command: string[];
   container?: string;         // a running container's id or name
   user?: string;
+  preserveEnv?: string[];     // with user: variables passed on besides the reset environment
   stdout?: string;
   raw?: string;
   bpftrace?: string;
@@ -91,11 +93,8 @@ async function stopped(pid: number, child: ChildProcess): Promise<void> {
   throw new UserError("the command did not stop for the tracer within 5 s", EXIT_RUN_FAILED);
 }
 
-function userArgs(user: string): string[] {
-  const r = spawnSync("id", ["-u", user], { encoding: "utf8" });
-  const g = spawnSync("id", ["-g", user], { encoding: "utf8" });
-  if (r.status !== 0 || g.status !== 0) throw new UserError(`--user ${user}: no such user`, EXIT_RUN_FAILED);
-  return ["setpriv", `--reuid=${r.stdout.trim()}`, `--regid=${g.stdout.trim()}`, "--init-groups", "--"];
+function userArgs(a: Account): string[] {
+  return ["setpriv", `--reuid=${a.uid}`, `--regid=${a.gid}`, "--init-groups", "--"];
 }
 
 export async function runBpf(prog: string, o: BpfRunOptions, writer = new RecordWriter()): Promise<number> {
@@ -108,8 +107,11 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   const newContainer = !running && runAt > 0;
   if (running && o.command.length) throw new UserError("--container and a command do not go together", 2);
   if (!running && o.command.length === 0) throw new UserError("no command given: trace-run --backend bpftrace [OPTIONS] -- COMMAND [ARGS...]", 2);
-  if (!running) resolveCommand(o.command[0]);
   if ((running || newContainer) && o.user) throw new UserError("--user does not apply to containers (use docker run --user)", 2);
+  // --user: the command's environment is the user's, reset as sudo does; its PATH finds the command
+  const acct = o.user ? account(o.user) : undefined;
+  const env = acct ? userEnvironment(acct, o.preserveEnv) : undefined;
+  const path = running ? undefined : resolveCommand(o.command[0], env?.PATH);
   const target = running ? inspect(o.container!) : undefined;
   const cg = target ? cgroupOf(target.pid) : undefined;
   if (newContainer && !cgroup2Root()) throw new UserError("no cgroup v2 hierarchy is mounted: the bpftrace backend finds containers by their cgroup v2 id", EXIT_RUN_FAILED);
@@ -141,13 +143,18 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   // a command: started stopped, and continued (to exec the command in its place) once the probes are in
   let child: ChildProcess | undefined;
   let meter: CostMeter | undefined;
+  let session: Session | undefined;
   if (!running && !newContainer) {
     meter = new CostMeter();
-    // perl (not a shell: bash would read startup files when its stdin is a socket, and shells add to the
-    // environment) stops itself, then execs the program found on PATH with argv[0] as given
-    const stopper = 'kill "STOP", $$; exec { $ARGV[0] } @ARGV[1 .. $#ARGV]; print STDERR "$ARGV[1]: $!\\n"; exit 127';
-    const argv = meter.wrap([...(o.user ? userArgs(o.user) : []), "perl", "-e", stopper, resolveCommand(command[0]), ...command]);
-    child = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
+    // the launcher (perl, not a shell: bash would read startup files when its stdin is a socket, and
+    // shells add to the environment) stops itself, then execs the program found on PATH with the
+    // command's exact bytes; with --user, a first one gives it a session of its own and closes root's
+    // other descriptors before setpriv switches the user
+    const stopper = launcherArgv(command, ["stop"], path);
+    session = acct ? new Session([0, stdoutFd ?? 2, 2]) : undefined;
+    const argv = meter.wrap(acct ? launcherArgv([...userArgs(acct), ...stopper], session!.opts) : stopper);
+    child = spawn(argv[0], argv.slice(1), { stdio: session?.stdio ?? ["inherit", stdoutFd ?? 2, "inherit"], env, detached: session !== undefined });
+    session?.start();
   }
   const childDone = child ? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child!.on("close", (code, signal) => resolve({ code, signal }))) : undefined;
@@ -157,6 +164,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     if (child) await stopped(child.pid!, child);
   } catch (e) {
     meter?.remove(); cleanup();
+    await session?.end();
     throw e;
   }
 
@@ -247,7 +255,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     clearTimeout(readyTimer);
     if (child) { try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
     if (newContainer) {
-      const argv = withCidfile(o.command, runAt, cidFile);
+      const argv = launcherArgv(withCidfile(o.command, runAt, cidFile));
       client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
       clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
       clientDone.then(() => stopTracer(500));
@@ -285,6 +293,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
       if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
     }
     const status = clientDone ? await clientDone : childDone ? await childDone : { code: 0, signal: null };
+    await session?.end();
     for (const s of sigs) process.off(s, onSignal);
     asm.end();
     cleanup();

@@ -13,6 +13,8 @@ import { LineSplitter } from "./lines.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
+import { encodeBytes } from "./bytes.js";
+import { Session, account, launcherArgv, userEnvironment } from "./launch.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 
 /** trace-run's own failures: not the traced command's status (126, 127, 128+N are taken). */
@@ -35,6 +37,7 @@ export interface RunOptions {
   command: string[];          // empty with pid
   pid?: number[];
   user?: string;
+  preserveEnv?: string[];     // with user: variables passed on besides the reset environment
   stdout?: string;            // file for the command's stdout; default: our stderr
   raw?: string;               // also keep strace's text here
   allSyscalls?: boolean;
@@ -66,10 +69,10 @@ export function resolveCommand(name: string, path = process.env.PATH ?? "/usr/bi
   let denied: string | undefined;
   for (const c of candidates) {
     let st;
-    try { st = statSync(c); } catch { continue; }
+    try { st = statSync(encodeBytes(c)); } catch { continue; }
     // root may run anything with an x bit, so the bits are checked as well as access(2)
     if (!st.isFile() || (st.mode & 0o111) === 0) { denied ??= c; continue; }
-    try { accessSync(c, constants.X_OK); return c; } catch { denied ??= c; }
+    try { accessSync(encodeBytes(c), constants.X_OK); return c; } catch { denied ??= c; }
   }
   if (denied) throw new UserError(`${name}: Permission denied`, 126);
   throw new UserError(`${name}: command not found`, 127);
@@ -111,9 +114,11 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   }
   const attach = (o.pid?.length ?? 0) > 0;
   if (attach && !container && o.command.length) throw new UserError("-p and a command do not go together", 2);
+  // --user: the command's environment is the user's, reset as sudo does; its PATH finds the command
+  const env = o.user && !attach ? userEnvironment(account(o.user), o.preserveEnv) : undefined;
   if (!attach || container) {
     if (o.command.length === 0) throw new UserError("no command given: trace-run [OPTIONS] -- COMMAND [ARGS...]", 2);
-    resolveCommand(o.command[0]);
+    resolveCommand(o.command[0], env?.PATH);
   }
   preflight(strace, o.user);
 
@@ -155,10 +160,15 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   // the CPU and memory of a command we start are measured in a cgroup of its own (not for attached processes)
   const meter = attach ? undefined : new CostMeter();
   const argv = [strace, ...flags, ...(attach ? [] : ["--", ...command])];
-  const wrapped = meter ? meter.wrap(argv) : argv;
+  // the launcher hands strace the command's exact bytes; with --user it also gives it a session of its
+  // own (strace leads it; -u switches the command's user) and closes root's other descriptors
+  const session = env ? new Session([0, typeof stdoutFd === "number" ? stdoutFd : 1, 2]) : undefined;
+  const launch = attach ? argv : launcherArgv(argv, session?.opts);
+  const wrapped = meter ? meter.wrap(launch) : launch;
   const child = spawn(wrapped[0], wrapped.slice(1), {
-    stdio: ["inherit", attach ? "inherit" : stdoutFd, container ? "pipe" : "inherit"],
+    stdio: session?.stdio ?? ["inherit", attach ? "inherit" : stdoutFd, container ? "pipe" : "inherit"], env, detached: session !== undefined,
   });
+  session?.start();
   meter?.watch(child.pid);
   let processes = attach ? 0 : 1;
   // docker run: once strace has attached to containerd, start the client with a --cidfile of ours;
@@ -175,7 +185,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
-    const argv = withCidfile(o.command, runAt, cidFile);
+    const argv = launcherArgv(withCidfile(o.command, runAt, cidFile));
     client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd, "inherit"] });
     clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
     clientDone.then(() => setTimeout(() => child.kill("SIGINT"), 500));
@@ -232,6 +242,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   } finally {
     const status = clientDone ? await clientDone : await exited;
     if (clientDone) await exited;
+    await session?.end();
     for (const s of sigs) process.off(s, onSignal);
     if (killTimer) clearTimeout(killTimer);
     asm.end();
