@@ -6,7 +6,8 @@
 // it) are marked `runtime`; calls after pivot_root see the container's file system (`containerPath`).
 
 import { spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { SyscallRecord, TraceRecord } from "./records.js";
 import { childPid } from "./resolver.js";
 
@@ -19,15 +20,92 @@ export function dockerRunIndex(argv: string[]): number {
   return argv[i] === "run" ? i : -1;
 }
 
-/** The pid of the running containerd (dockerd starts one of its own when none runs as a service). */
+/**
+ * The pid of the containerd that docker uses (dockerd starts one of its own when none runs as a
+ * service), by what no unprivileged user can fake: a root process (uid 0, /proc/PID/status) holding
+ * the listening socket docker talks to — the one dockerd is told (--containerd, daemon.json), else
+ * the one dockerd started as its child, else the system's. Never by name: anyone can call a process
+ * containerd, and one with a lower pid was attached to in its place.
+ */
 export function containerdPid(): number | undefined {
+  const procs = new Map<number, { ppid: number; root: boolean }>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readFileSync(`/proc/${d}/comm`, "utf8").trim() === "containerd") return Number(d);
+      const st = readFileSync(`/proc/${d}/status`, "utf8");
+      const uid = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(st);
+      procs.set(Number(d), { ppid: Number(/^PPid:\s+(\d+)/m.exec(st)?.[1]), root: uid !== null && uid[1] === "0" && uid[2] === "0" && uid[3] === "0" });
     } catch { /* gone */ }
   }
+  const rootPids = [...procs].filter(([, p]) => p.root).map(([pid]) => pid);
+  const dockerd = rootPids.filter((pid) => exeName(pid) === "dockerd");
+  const listening = listeningSockets();
+  // the root process that holds one of these sockets (of those in `among`)
+  const holder = (inodes: Set<number> | undefined, among: number[]): number | undefined =>
+    inodes?.size ? among.find((pid) => socketInodes(pid).some((i) => inodes.has(i))) : undefined;
+  const told = dockerd.map(containerdAddress).find((a) => a !== undefined) ?? daemonJsonAddress();
+  if (told !== undefined) return holder(listening.get(canonicalSocket(told)), rootPids);
+  const children = rootPids.filter((pid) => dockerd.includes(procs.get(pid)!.ppid) && exeName(pid) === "containerd");
+  const own = children.find((pid) => [...listening].some(([path, inodes]) => path.endsWith("/containerd.sock") && holder(inodes, [pid]) !== undefined));
+  return own ?? holder(listening.get(canonicalSocket("/run/containerd/containerd.sock")), rootPids);
+}
+
+/** The file name of a process's executable (its /proc link: what the kernel ran, not what it calls itself). */
+function exeName(pid: number): string | undefined {
+  try { return basename(readlinkSync(`/proc/${pid}/exe`)); } catch { return undefined; }
+}
+
+/** dockerd's --containerd socket, when its command line gives one. */
+function containerdAddress(pid: number): string | undefined {
+  let argv: string[];
+  try { argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"); } catch { return undefined; }
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--containerd") return argv[i + 1];
+    if (argv[i].startsWith("--containerd=")) return argv[i].slice("--containerd=".length);
+  }
   return undefined;
+}
+
+function daemonJsonAddress(): string | undefined {
+  try {
+    const c = JSON.parse(readFileSync("/etc/docker/daemon.json", "utf8"));
+    return typeof c.containerd === "string" && c.containerd !== "" ? c.containerd : undefined;
+  } catch { return undefined; }
+}
+
+/** A socket path with its directory's links resolved (/var/run is /run), so that names compare. */
+function canonicalSocket(path: string): string {
+  const p = path.replace(/^unix:\/\//, "");
+  try { return join(realpathSync(dirname(p)), basename(p)); } catch { return p; }
+}
+
+/** Unix sockets listening at a path, by canonical path: their inodes (/proc/net/unix, flag __SO_ACCEPTCON). */
+function listeningSockets(): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
+  let text: string;
+  try { text = readFileSync("/proc/net/unix", "utf8"); } catch { return out; }
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8 || !f[7].startsWith("/") || (parseInt(f[3], 16) & 0x10000) === 0) continue;
+    const path = canonicalSocket(f.slice(7).join(" "));
+    if (!out.has(path)) out.set(path, new Set());
+    out.get(path)!.add(Number(f[6]));
+  }
+  return out;
+}
+
+/** The inodes of the sockets a process has open. */
+function socketInodes(pid: number): number[] {
+  const out: number[] = [];
+  let fds: string[];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.push(Number(m[1]));
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
 }
 
 /** `podman run …` / `podman container run …`: the index of the "run" word, or -1. */
