@@ -177,6 +177,9 @@ export class RuntimeMarks {
     if (this.app.has(parent)) this.app.add(child);
   }
 
+  /** `pid` is the application's already (a running container's processes, there before the trace began). */
+  application(pid: number): void { this.app.add(pid); }
+
   mark(rec: TraceRecord, id: string | undefined): TraceRecord {
     if (rec.type !== "syscall" && rec.type !== "signal" && rec.type !== "exit") return rec;
     const pid = rec.pid ?? -1;

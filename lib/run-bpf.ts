@@ -17,7 +17,7 @@ import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
 import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
-import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
+import { RECORD_VERSION, type Json, type RunRecord, type SyscallRecord, type TraceRecord } from "./records.js";
 import { Session, account, launcherArgv, userEnvironment, type Account } from "./launch.js";
 
 export interface BpfRunOptions {
@@ -195,7 +195,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   });
 
   const cidNow = cidReader(cidFile);
-  const scope = new BpfScope(mode, target?.id, cidNow);
+  const scope = new BpfScope(mode, target?.id, cidNow, cg?.dir);
   let processes = child ? 1 : 0;
   const asm = new BpfAssembler((rec, cgroup) => {
     const r = mode !== 1 ? scope.scope(rec, cgroup, asm.cgroups) : marks ? marks.mark(rec, cidNow()) : rec;
@@ -329,16 +329,39 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   }
 }
 
+/**
+ * A process of the runtime re-executing its own binary: /proc/self/exe before pivot_root (runc's
+ * clone of itself), or a file it holds open (execveat of a descriptor: a memfd). Told by what was
+ * executed, never by the process's name, which the container's program chooses (a CMD of
+ * /runc-init is called "runc-init").
+ */
+export function runtimeReexec(rec: SyscallRecord, pivoted: boolean): boolean {
+  if (rec.syscall === "execveat" && rec.args?.[1] === "") return true;
+  return !pivoted && rec.path === "/proc/self/exe";
+}
+
 /** Container runs: keeps the calls made in the container's cgroup, marks those of the runtime setting it up. */
 export class BpfScope {
-  /** In a container's cgroup the trace may begin after pivot_root: the program starts with the first
-   *  exec that is not the runtime's own. */
-  private readonly marks = new RuntimeMarks((rec) => !/^runc/.test(rec.comm ?? ""));
+  /** In a container's cgroup the trace may begin after pivot_root (a process the runtime moves in,
+   *  like docker exec's): the program starts with the first exec that is not the runtime's own. */
+  private readonly marks = new RuntimeMarks((rec, pivoted) => !runtimeReexec(rec, pivoted));
+  private present = false;
   id: string | undefined;
   dropped = 0;
 
-  constructor(private readonly mode: number, id: string | undefined, private readonly cidNow: () => string | undefined) {
+  /** `dir`: a running container's cgroup directory, whose processes are the application's. */
+  constructor(private readonly mode: number, id: string | undefined, private readonly cidNow: () => string | undefined, private readonly dir?: string) {
     this.id = id;
+  }
+
+  /** A running container: the processes in its cgroup when the trace begins are its program's, not the
+   *  runtime's (read at the first record, so that none forked before the probes were in is missed). */
+  private takePresent(): void {
+    this.present = true;
+    if (!this.dir) return;
+    try {
+      for (const l of readFileSync(join(this.dir, "cgroup.procs"), "utf8").split("\n")) if (/^\d+$/.test(l)) this.marks.application(Number(l));
+    } catch { /* it is gone: its end is what the trace will see */ }
   }
 
   /** `parent` made `child`, told before the child's first record (a clone's own record may come after it). */
@@ -346,6 +369,7 @@ export class BpfScope {
 
   scope(rec: TraceRecord, cgroup: number | undefined, cgroups: Map<number, string>): TraceRecord | null {
     if (rec.type !== "syscall" && rec.type !== "exit") return rec.type === "info" && this.mode === 3 ? null : rec;
+    if (!this.present && this.mode === 2) this.takePresent();
     if (this.mode === 3) {
       const path = cgroup === undefined ? undefined : cgroups.get(cgroup);
       const want = this.cidNow();

@@ -4,10 +4,12 @@
 # installed). Idempotent.
 #   leastpriv-test:1  runs /app/run.sh: reads /data/secret.txt
 #   leastpriv-test:2  the same, and also opens a TCP connection (to 127.0.0.1:9)
+#   leastpriv-test:runc-init  a program named like the runtime (CMD /runc-init): reads /data/secret.txt,
+#                     creates /etc/marker
 set -euo pipefail
 busybox=$(command -v busybox || echo /bin/busybox)
 [ -x "$busybox" ] || { echo "build-images.sh: busybox-static is needed (apt-get install busybox-static)" >&2; exit 1; }
-for v in 1 2; do
+for v in 1 2 runc-init; do
   need=()
   docker image inspect "leastpriv-test:$v" >/dev/null 2>&1 || need+=(docker)
   if command -v podman >/dev/null; then podman image exists "leastpriv-test:$v" || need+=(podman); fi
@@ -17,15 +19,20 @@ for v in 1 2; do
   cp "$busybox" "$root/bin/busybox"
   for c in sh cat ls echo nc sleep true; do ln -s busybox "$root/bin/$c"; done
   echo "for the container only" >"$root/data/secret.txt"
+  cmd=/app/run.sh
   if [ "$v" = 1 ]; then
     printf '#!/bin/sh\ncat /data/secret.txt\n' >"$root/app/run.sh"
+  elif [ "$v" = runc-init ]; then
+    cmd=/runc-init
+    printf '#!/bin/sh\ncat /data/secret.txt\necho made >/etc/marker\n' >"$root/runc-init"
+    chmod +x "$root/runc-init"
   else
     printf '#!/bin/sh\ncat /data/secret.txt\necho hello | nc -w 1 127.0.0.1 9 || true\n' >"$root/app/run.sh"
   fi
-  chmod +x "$root/app/run.sh"
+  [ ! -e "$root/app/run.sh" ] || chmod +x "$root/app/run.sh"
   for engine in "${need[@]}"; do
     quiet=(); [ "$engine" = podman ] && quiet=(--quiet)     # no progress lines
-    tar -C "$root" -c . | "$engine" import "${quiet[@]}" -c 'CMD ["/app/run.sh"]' - "leastpriv-test:$v" >/dev/null
+    tar -C "$root" -c . | "$engine" import "${quiet[@]}" -c "CMD [\"$cmd\"]" - "leastpriv-test:$v" >/dev/null
   done
   rm -rf "$root"
 done

@@ -1,7 +1,7 @@
 // Who is who in a container run, told by what an unprivileged user cannot fake: containerd by its owner
-// and docker's socket, not by its name.
+// and docker's socket (not by its name), the runtime's processes by what they execute (not by theirs).
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
@@ -70,5 +70,56 @@ describe("containerd: by owner and socket", () => {
     const read = syscalls(recs).find((x) => x.syscall === "openat" && x.path === "/data/secret.txt");
     expect(read).toMatchObject({ ok: true, containerPath: true });
     expect(read.runtime).toBeUndefined();
+  }, 120000);
+});
+
+describe("the runtime's processes: by what they execute, not by name", () => {
+  const ctr = `leastpriv-ident-test-${process.pid}`;
+  afterAll(() => { spawnSync("docker", ["rm", "-f", ctr]); });
+
+  for (const backend of ["bpftrace", "strace"]) {
+    it(`--backend ${backend}: a program called /runc-init is the application's, and so are its secret and its /etc/marker`, () => {
+      const r = run("trace-run", ["--backend", backend, "--", "docker", "run", "--rm", "leastpriv-test:runc-init"]);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe("for the container only\n");
+      const c = syscalls(r.records());
+      const exec = c.find((x) => x.syscall === "execve" && x.path === "/runc-init" && x.ok);
+      const read = c.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt");
+      const made = c.find((x) => x.syscall === "openat" && x.path === "/etc/marker");
+      // before (bpftrace): all three marked runtime, and so left out of the profile
+      for (const x of [exec, read, made]) {
+        expect(x).toMatchObject({ ok: true, containerPath: true });
+        expect(x.runtime).toBeUndefined();
+      }
+      // the runtime's own set-up is still marked
+      expect(c.filter((x) => x.runtime).length).toBeGreaterThan(0);
+      expect(c.filter((x) => x.comm?.startsWith("runc:[")).every((x) => x.runtime)).toBe(true);
+      const profile = spawnSync(process.execPath, [ROOT + "dist/commands/trace-summarize.js"], { input: r.stdout, encoding: "utf8" });
+      expect(profile.stdout).toContain("/data/secret.txt");
+      expect(profile.stdout).toContain("/etc/marker");
+    }, 120000);
+  }
+
+  it("--backend bpftrace --container: the container's running program is the application's, and so is what docker exec runs as /runc-init", async () => {
+    execFileSync("docker", ["run", "-d", "--name", ctr, "leastpriv-test:runc-init", "sh", "-c", "while :; do cat /data/secret.txt >/dev/null; sleep 0.2; done"]);
+    const child = spawn(process.execPath, [ROOT + "dist/commands/trace-run.js", "--backend", "bpftrace", "--container", ctr], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; });
+    const done = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
+    // the loop's reads show that the probes are in
+    for (let i = 0; i < 600 && !out.includes('"/data/secret.txt"'); i++) await new Promise((r) => setTimeout(r, 50));
+    execFileSync("docker", ["exec", ctr, "/runc-init"]);
+    execFileSync("docker", ["rm", "-f", ctr]);
+    expect(await done).toBe(0);
+    expect(err).toBe("");
+    const c = syscalls(out.trim().split("\n").map((l) => JSON.parse(l)));
+    const loop = c.filter((x) => x.syscall === "openat" && x.path === "/data/secret.txt");
+    expect(loop.length).toBeGreaterThan(0);
+    // before: every call of the running program was marked runtime (it started before the trace)
+    expect(loop.filter((x) => x.runtime)).toEqual([]);
+    const made = c.find((x) => x.syscall === "openat" && x.path === "/etc/marker");
+    expect(made).toMatchObject({ ok: true });
+    expect(made.runtime).toBeUndefined();
   }, 120000);
 });
