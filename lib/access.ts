@@ -1,11 +1,12 @@
-// Asking the kernel whether a user may access a path. A helper process runs as the user, with the
-// user's groups (setpriv), and calls access(2); the kernel applies modes, ACLs, groups and mount options
-// as they are on this host. Each path is checked on its own: the caller opens it with O_PATH and hands
-// the helper the descriptor, and the helper checks "/proc/self/fd/N", a link the kernel follows without
-// walking (or checking) the path's ancestors. Ancestors are checked as paths of their own.
+// Asking the kernel whether a user may access a path. A helper process asks access(2) as the user,
+// with the user's groups, so that modes, ACLs, groups and mount options count as they are on this host.
+// Each path is checked on its own: the helper, still root, opens it with O_PATH (never following a link,
+// and only if it is still the file planned on), then becomes the user for good and checks
+// "/proc/self/fd/N", a link the kernel follows without walking (or checking) the path's ancestors.
+// Ancestors are checked as paths of their own. Becoming the user makes the helper non-dumpable
+// (fs.suid_dumpable), so the user can neither reopen those descriptors through /proc nor ptrace it.
 
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
 import { UserError } from "./cli.js";
 
 export const R = 4, W = 2, X = 1;
@@ -40,27 +41,56 @@ export function homeOf(name: string): string | undefined {
 export type Verdict = "ok" | "gone" | string;
 
 /**
- * A question for the kernel: access(2) with `mode` (R, W, X) by default. Entries under /proc guard some
- * files past their mode bits (another process's maps, its exe link), so for those the helper does the
- * thing itself, read-only: opens the path for reading, or reads the link.
+ * A question for the kernel: access(2) with `mode` (R, W, X) on the file itself by default, which must
+ * still be the file `inode` ("DEV:INO") when given. `how: "name"` asks about the path as the user names
+ * it (its ancestors and links walked as the user): for paths the user could redirect, which root never
+ * opens. Entries under /proc guard some files past their mode bits (another process's maps, its exe
+ * link), so for those the helper does the thing itself, read-only: opens the path for reading, or reads
+ * the link.
  */
-export interface Check { path: string; mode: number; how?: "open" | "readlink" }
+export interface Check { path: string; mode: number; how?: "open" | "readlink" | "name"; inode?: string }
 
+const BATCH = 400;          // descriptors one helper holds
+
+// The helper. Its input (stdin, so that the paths are not in a command line every user can read):
+// [uid, gid, groups, jobs], uid null for the caller itself; each job [path, mode, how, inode]. While
+// root it opens the files to check on their own (O_PATH, no link followed, the inode as planned);
+// then it takes the user's groups and ids, all of them, for good: from root that also drops every
+// capability and makes the process non-dumpable (the kernel sets fs.suid_dumpable when the effective
+// ids change), which it checks before it asks anything.
+const HELPER = `"use strict";
+const fs = require("node:fs");
+const [uid, gid, groups, jobs] = JSON.parse(fs.readFileSync(0, "utf8"));
 const O_PATH = 0o10000000;
-const BATCH = 400;          // descriptors handed to one helper
-
-// The helper: for each [descriptor, mode, how, path], access(2) on the descriptor's magic link, or the
-// read-only open or readlink of the path.
-const HELPER = `const fs = require("node:fs");
-const out = [];
-for (const [fd, mode, how, path] of JSON.parse(process.argv[1])) {
+const held = jobs.map(([path, mode, how, inode]) => {
+  if (how) return undefined;
   try {
-    if (how === "open") fs.closeSync(fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
-    else if (how === "readlink") fs.readlinkSync(path);
-    else fs.accessSync("/proc/self/fd/" + fd, mode);
-    out.push("ok");
-  } catch (e) { out.push(e.code || String(e)); }
+    const fd = fs.openSync(path, O_PATH | fs.constants.O_NOFOLLOW | fs.constants.O_CLOEXEC);
+    const s = fs.fstatSync(fd);
+    if (s.isSymbolicLink() || (inode && s.dev + ":" + s.ino !== inode)) { fs.closeSync(fd); return "ECHANGED"; }
+    return fd;
+  } catch (e) { return e.code === "ENOENT" || e.code === "ENOTDIR" ? "gone" : e.code || String(e); }
+});
+if (uid !== null) {
+  process.setgroups(groups);
+  process.setgid(gid);
+  process.setuid(uid);
+  const dumpable = fs.readFileSync("/proc/sys/fs/suid_dumpable", "utf8").trim() === "1" || fs.statSync("/proc/self/fd").uid !== 0;
+  if (process.getuid() !== uid || process.geteuid() !== uid || process.getegid() !== gid || dumpable) {
+    process.stderr.write(dumpable ? "the helper would be open to the user it checks (fs.suid_dumpable is 1)" : "could not become the user");
+    process.exit(3);
+  }
 }
+const out = jobs.map(([path, mode, how], k) => {
+  const fd = held[k];
+  if (typeof fd === "string") return fd;
+  try {
+    if (how === "open") fs.closeSync(fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY));
+    else if (how === "readlink") fs.readlinkSync(path);
+    else fs.accessSync(how === "name" ? path : "/proc/self/fd/" + fd, mode);
+    return "ok";
+  } catch (e) { return e.code === "ENOENT" && how === "name" ? "gone" : e.code || String(e); }
+});
 process.stdout.write(JSON.stringify(out));`;
 
 /**
@@ -68,60 +98,36 @@ process.stdout.write(JSON.stringify(out));`;
  * unless the user is the caller.
  */
 export async function checkAccess(user: UserInfo, checks: Check[], extraGroups: number[] = []): Promise<Verdict[]> {
-  const verdicts: Verdict[] = new Array(checks.length).fill("gone");
+  const verdicts: Verdict[] = [];
   const self = process.getuid?.() === user.uid && !extraGroups.length;
   if (!self && process.getuid?.() !== 0) {
     throw new UserError(`checking access as ${user.name} needs root (run trace-grant as root, or as ${user.name} itself)`);
   }
+  const groups = [...new Set([...user.groups.map((g) => g.gid), ...extraGroups])];
   for (let i = 0; i < checks.length; i += BATCH) {
-    const part = checks.slice(i, i + BATCH);
-    const failed = new Map<number, string>();
-    const fds: (number | undefined)[] = part.map((c, k) => {
-      if (c.how) return -1;                     // done on the path itself: no descriptor needed
-      try { return openSync(c.path, O_PATH); } catch (e) {
-        // not there is "gone"; anything else (a caller that is not root, refused on the way) is the answer
-        const code = (e as NodeJS.ErrnoException).code ?? "EIO";
-        if (code !== "ENOENT" && code !== "ENOTDIR") failed.set(k, code);
-        return undefined;
-      }
-    });
-    failed.forEach((code, k) => { verdicts[i + k] = code; });
-    try {
-      const passed = fds.filter((f): f is number => f !== undefined && f >= 0);
-      const jobs: [number, number, string, string][] = [];
-      const where: number[] = [];
-      fds.forEach((f, k) => {
-        if (f !== undefined) { jobs.push([f < 0 ? -1 : 3 + passed.indexOf(f), part[k].mode, part[k].how ?? "access", part[k].how ? part[k].path : ""]); where.push(k); }
-      });
-      if (!jobs.length) continue;
-      const res = await runHelper(user, extraGroups, passed, jobs, self);
-      res.forEach((v, j) => { verdicts[i + where[j]] = v; });
-    } finally {
-      for (const f of fds) if (f !== undefined && f >= 0) closeSync(f);
-    }
+    const jobs = checks.slice(i, i + BATCH).map((c) => [c.path, c.mode, c.how ?? null, c.inode ?? null]);
+    verdicts.push(...await runHelper(user, self ? [null, 0, [], jobs] : [user.uid, user.gid, groups, jobs]));
   }
   return verdicts;
 }
 
-function runHelper(user: UserInfo, extraGroups: number[], fds: number[], jobs: [number, number, string, string][], self: boolean): Promise<Verdict[]> {
+function runHelper(user: UserInfo, input: unknown[]): Promise<Verdict[]> {
   const node = process.execPath;
-  const groups = [...new Set([...user.groups.map((g) => g.gid), ...extraGroups])];
-  const argv = self ? [node, "-e", HELPER, JSON.stringify(jobs)]
-    : ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, `--groups=${groups.join(",")}`, "--inh-caps=-all", "--no-new-privs",
-      "--", node, "-e", HELPER, JSON.stringify(jobs)];
+  const jobs = input[3] as unknown[];
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe", ...fds], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C" } });
+    const child = spawn(node, ["-e", HELPER], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C" } });
     let out = "", err = "";
     child.stdout!.setEncoding("utf8").on("data", (d: string) => { out += d; });
     child.stderr!.setEncoding("utf8").on("data", (d: string) => { err += d; });
-    child.on("error", (e) => reject(new UserError(`cannot run ${argv[0]}: ${e.message} (setpriv comes with util-linux)`)));
-    child.on("close", (code) => {
+    child.stdin!.on("error", () => { /* the helper died: reported on close */ });
+    child.stdin!.end(JSON.stringify(input));
+    child.on("error", (e) => reject(new UserError(`cannot run ${node}: ${e.message}`)));
+    child.on("close", (code, signal) => {
       let res: unknown;
       try { res = JSON.parse(out); } catch { /* reported below */ }
       if (code !== 0 || !Array.isArray(res) || res.length !== jobs.length) {
-        const why = err.trim().split("\n").pop() || `exit status ${code}`;
-        reject(new UserError(`the access check running as ${user.name} failed: ${why}` +
-          (/EACCES|Permission denied/.test(why) ? ` (${user.name} must be able to run ${node})` : "")));
+        const why = err.trim().split("\n").pop() || (signal ? `killed by ${signal}` : `exit status ${code}`);
+        reject(new UserError(`the access check running as ${user.name} failed: ${why}`));
         return;
       }
       resolve(res as Verdict[]);
