@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
 import { homeOf, lookupUser, W } from "../lib/access.js";
-import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, type PlanHeader } from "../lib/grant.js";
+import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, refusals, resolveNeeds, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
 import { realHost } from "../lib/grant-host.js";
 import { encodeBytes } from "../lib/bytes.js";
@@ -43,13 +43,21 @@ await main(prog, async () => {
 
   // the home of whoever was traced (root, when the input does not say)
   const homes = (profile.users.length ? profile.users : ["root"]).map(homeOf).filter((h): h is string => !!h);
-  const { needs, unchecked } = accessNeeds(items, host, homes);
+  const asked = accessNeeds(items, host, homes);
+  // planned on the files the kernel will grant on, never through what anyone but root could redirect
+  const needs = resolveNeeds(asked.needs, host);
   // only root can ask the kernel with a group added
   const withGroups = a.groups && process.getuid?.() === 0;
   if (a.groups && !withGroups) warn(prog, "not running as root: group grants are not offered (ACLs instead)");
   const { verdicts, groupFixes, current, checked } = await askKernel(user, needs, host, withGroups);
 
   const grants = planGrants({ user, needs, verdicts, groupFixes, current, items, host, collapse: a.collapse || undefined });
+  const refused = refusals(needs, verdicts, host, user.uid);
+  const unchecked = [...refused, ...asked.unchecked];
+  if (refused.length) {
+    warn(prog, `${refused.length} denied path${refused.length === 1 ? "" : "s"} refused, not granted, because someone other than root could ` +
+      `redirect ${refused.length === 1 ? "it" : "them"} (the plan's unchecked list): ${JSON.stringify(refused[0].path)}${refused.length > 1 ? ", …" : ""}`);
+  }
   const at = Date.now() / 1000;
   const groups = user.groups.map((g) => g.name);
   const header: PlanHeader = {

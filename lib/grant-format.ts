@@ -84,28 +84,46 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   out.push(shNote`on ${h.host}: ${grantSummary(h)}.`);
   out.push(shNote`${h.note}`);
   out.push(shNote`Review it, then run it as root: 'sh THIS apply' (the default) grants, 'sh THIS undo' takes the grants back.`);
-  out.push(shNote`Both may be run again; a file that is gone is skipped with a message.`);
+  out.push(shNote`Both may be run again; a file that is gone is skipped with a message. Each step first checks that its path still`,
+    shNote`names the file planned on (device and inode), with no link on the way and nothing on the way that anyone but root`,
+    shNote`could replace, and that its ACL is as planned; a step that finds otherwise is refused, and the script exits 1.`);
   out.push(shNote`Names are quoted as they are; where a name holds control characters, the comment above its step shows it escaped.`);
-  out.push(shLine`set -eu`, shLine``);
-  // the name shown when a file is gone is the escaped one: the raw name may hold terminal escapes
-  out.push(shLine`have() { [ -e "$1" ] || [ -L "$1" ] || { printf '%s: %s: gone, skipped\\n' "$0" "$2" >&2; return 1; }; }`, shLine``);
-  const step = (g: Grant, cmds: string[]): Rendered<"sh">[] => {
+  out.push(shLine`set -eu`, shLine`status=0`, shLine``);
+  out.push(...SH_GUARDS.map((l) => shCommand(l)!), shLine``);
+  // each command that acts on a file runs only when its guards say it is still the file planned on; the
+  // name in their messages is the escaped one (the raw name may hold terminal escapes)
+  const step = (g: Grant, cmds: string[], undo = false): Rendered<"sh">[] => {
     const lines: Rendered<"sh">[] = [];
+    const files = g.files ?? (g.path !== undefined && g.inode ? [{ path: g.path, inode: g.inode, acl: g.acl }] : []);
     for (const c of cmds) {
       const code = shCommand(c);
       if (!code) { warnings.push(`a command of the ${g.grant} grant for ${subject(g)} is not one line of quoted words: left out of the script`); continue; }
       // the file a command acts on is the word after "--": found by its rendering, not parsed out
       const target = targets(g).find((p) => c.includes(" -- " + shWord(p)) &&
         [undefined, " "].includes(c[c.indexOf(" -- " + shWord(p)) + 4 + shWord(p).length]));
-      lines.push(target !== undefined ? shLine`  have ${target} ${escapeText(target)} && ${code}` : shLine`  ${code}`);
+      const f = target === undefined ? undefined : files.find((x) => x.path === target);
+      if (target === undefined || !f) { lines.push(shLine`  ${code}`); continue; }
+      const shown = escapeText(target);
+      const check = shLine`same ${target} ${f.inode} ${shown}${undo ? shLine` undo` : shLine``}`;
+      if (!f.acl) { lines.push(shLine`  if ${check}; then ${code}; fi`); continue; }
+      const [from, to] = undo ? [f.acl.after, f.acl.before] : [f.acl.before, f.acl.after];
+      lines.push(shLine`  if ! already ${target} ${f.inode} ${to} && ${check} && acl_from ${target} ${shown} ${from} ${to}; then ${code}; fi`);
     }
     return lines;
   };
+  // write on a directory last (and undone first): while its entries are granted, only root can change them
+  const ordered = [...grants.filter((x) => !x.dirWrite), ...grants.filter((x) => x.dirWrite)];
   out.push(shLine`apply() {`);
   let any = false;
-  for (const g of grants) {
+  for (const g of ordered) {
     const acc = join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text");
     out.push(shLine`  ${shNote`${subject(g) ? txt`${g.grant} ${subject(g)}` : txt`${g.grant}`}: ${acc}${g.accesses.length > 2 ? "; …" : ""}`}`);
+    if (g.apply.length && g.rootEquivalent) {
+      out.push(shLine`  ${shNote`not applied: ${g.because}`}`, shLine`  ${shNote`To grant it all the same, remove the '#' before the command:`}`);
+      // a name with a newline would leave the rest of the command uncommented: not shown then
+      for (const l of step(g, g.apply)) out.push(l.text.includes("\n") ? shLine`  ${shNote`(the command is not shown: a name in it holds a newline)`}` : shLine`  ${shNote`${l}`}`);
+      continue;
+    }
     if (g.apply.length) { const s = step(g, g.apply); out.push(...s); any ||= s.length > 0; continue; }
     if (g.grant === "capability") {
       out.push(shLine`  ${shNote`not applied: a capability cannot be given to one user by a file grant. Run the tool with`}`,
@@ -117,19 +135,58 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   }
   if (!any) out.push(shLine`  :`);
   out.push(shLine`}`, shLine``, shLine`undo() {`);
-  const rev = [...grants].reverse().filter((g) => g.undo.length);
+  const rev = [...ordered].reverse().filter((g) => g.undo.length);
   let undone = false;
   for (const g of rev) {
     out.push(shLine`  ${shNote`${subject(g) ? txt`${g.grant} ${subject(g)}` : txt`${g.grant}`}`}`);
-    const s = step(g, [...g.undo]);
+    const s = step(g, [...g.undo], true);
     out.push(...s);
     undone ||= s.length > 0;
   }
   if (!undone) out.push(shLine`  :`);
   out.push(shLine`}`, shLine``);
-  out.push(shLine`case "\${1:-apply}" in`, shLine`  apply) apply ;;`, shLine`  undo) undo ;;`, shLine`  *) echo "usage: $0 [apply|undo]" >&2; exit 2 ;;`, shLine`esac`);
+  out.push(shLine`case "\${1:-apply}" in`, shLine`  apply) apply ;;`, shLine`  undo) undo ;;`, shLine`  *) echo "usage: $0 [apply|undo]" >&2; exit 2 ;;`, shLine`esac`, shLine`exit $status`);
   return { text: document(out), warnings };
 }
+
+// The script's guards (POSIX sh, coreutils stat, getfacl); SHOWN is the path escaped for messages.
+// same PATH DEV:INO SHOWN [undo]: PATH is there, and is still the file planned on, reached with no link
+// and through directories that only root can change (owned by root, written by no one else, or sticky
+// with the entry root's): then nobody but root can make it name another file before the step acts. A
+// file root replaced since is refused to apply, and skipped by undo (the grant went with the old file).
+// already PATH DEV:INO ACL: that file has that ACL now, nothing to do (reading it is safe wherever it
+// is). acl_from PATH SHOWN FROM TO: its access ACL is FROM (go on), TO already (nothing to do), or else
+// refused: it changed since the plan was made.
+const SH_GUARDS = [
+  "refuse() { printf '%s: %s: refused: %s\\n' \"$0\" \"$1\" \"$2\" >&2; status=1; return 1; }",
+  "same() {",
+  "  p=$1 want=$2 shown=$3 undo=${4:-} d=/ r=${1#/} why=",
+  "  [ -e \"$p\" ] || [ -L \"$p\" ] || { printf '%s: %s: gone, skipped\\n' \"$0\" \"$shown\" >&2; return 1; }",
+  "  while [ -n \"$r\" ] && [ -z \"$why\" ]; do",
+  "    c=${r%%/*}",
+  "    case $r in */*) r=${r#*/} ;; *) r= ;; esac",
+  "    e=${d%/}/$c",
+  "    if ! x=$(stat -c '%u %f' -- \"$d\" \"$e\" 2>/dev/null); then why=\"an entry on the way is gone\"; break; fi",
+  "    set -- $x",
+  "    if [ \"$1\" != 0 ]; then why=\"a directory on the way is owned by uid $1\"",
+  "    elif [ $((0x$2 & 18)) != 0 ] && { [ $((0x$2 & 512)) = 0 ] || [ \"$3\" != 0 ]; }; then why=\"a directory on the way may be written by others than root\"",
+  "    elif [ -L \"$e\" ]; then why=\"an entry on the way is a symbolic link\"",
+  "    fi",
+  "    d=$e",
+  "  done",
+  "  if [ -z \"$why\" ] && [ \"$(stat -c %d:%i -- \"$p\")\" != \"$want\" ]; then",
+  "    [ -z \"$undo\" ] || { printf '%s: %s: replaced since it was granted: nothing of the grant is on it, skipped\\n' \"$0\" \"$shown\" >&2; return 1; }",
+  "    why=\"not the file planned on (replaced since)\"",
+  "  fi",
+  "  [ -z \"$why\" ] || refuse \"$shown\" \"$why\"",
+  "}",
+  "already() { [ ! -L \"$1\" ] && [ \"$(stat -c %d:%i -- \"$1\" 2>/dev/null)\" = \"$2\" ] && acl_is \"$1\" \"$3\"; }",
+  "acl_is() { [ \"$(getfacl -cnEPp -- \"$1\" | grep -v -e '^default:' -e '^$' | paste -sd, -)\" = \"$2\" ]; }",
+  "acl_from() {",
+  "  if acl_is \"$1\" \"$4\"; then return 1; fi",
+  "  acl_is \"$1\" \"$3\" || refuse \"$2\" \"its ACL is not as planned (changed since the plan was made: make the plan again)\"",
+  "}",
+];
 
 /**
  * A unit drop-in: the user, its extra groups and capabilities; writes allowed where the run wrote.

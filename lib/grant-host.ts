@@ -1,9 +1,10 @@
-// This host as trace-grant sees it: files as they are now, their ACLs (getfacl), group names, and the
-// sysctl that decides who may bind low ports.
+// This host as trace-grant sees it: files as they are now (each path walked without following links
+// the way it could be redirected), their ACLs (getfacl), group names, and the sysctl that decides who
+// may bind low ports.
 
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readSync, statfsSync, statSync } from "node:fs";
-import type { Host } from "./grant.js";
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, statfsSync, type Stats } from "node:fs";
+import type { FileInfo, Host, Resolution } from "./grant.js";
 
 // statfs magic numbers of file systems that hold no POSIX ACLs
 const NO_ACL: { [magic: number]: string } = {
@@ -12,20 +13,97 @@ const NO_ACL: { [magic: number]: string } = {
   0xde5e81e4: "efivarfs",
 };
 
+const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+const MAX_LINKS = 40;                    // as the kernel (ELOOP)
+
+/** An entry as lstat(2) gives it: the link itself when it is one. */
+export interface Entry extends FileInfo { link: boolean }
+
+/** Who other than root could make `name` (an entry of directory `dir`) name another file, or undefined. */
+export function redirectableBy(dir: Entry, entry: Entry, dirPath: string, userName: (uid: number) => string): string | undefined {
+  if (dir.uid !== 0) return `it is in ${dirPath}, owned by ${userName(dir.uid)}, who can replace it`;
+  // with an extended ACL the group bits are the mask: clear, no named entry can write either
+  const writers = dir.mode & 0o002 ? "every user" : dir.mode & 0o020 ? "group-class users (its group or an ACL entry)" : undefined;
+  if (!writers) return undefined;
+  if (dir.mode & 0o1000) {
+    // sticky (/tmp): only the entry's owner (and root) may rename or delete it
+    return entry.uid === 0 ? undefined : `it is owned by ${userName(entry.uid)} in ${dirPath} (sticky), who can replace it`;
+  }
+  return `it is in ${dirPath}, which ${writers} can write`;
+}
+
+/**
+ * The file a path names, found without trusting anything but root: walked from / one entry at a time
+ * with lstat. A link is followed only where no one but root could have made or changed it, every
+ * entry on the way is one that no one but root could replace, and what is returned is the path with
+ * no link left in it. Otherwise the walk is refused, with the reason.
+ */
+export function resolvePath(path: string, fs: { lstat(p: string): Entry | undefined; readlink(p: string): string },
+  userName: (uid: number) => string): Resolution {
+  const todo = path.split("/").reverse();
+  let cur = "/";
+  let st = fs.lstat("/");
+  if (!st) return { gone: true };
+  let links = 0;
+  while (todo.length) {
+    const c = todo.pop()!;
+    if (c === "" || c === ".") continue;
+    if (c === "..") {
+      // cur has no link in it, so its parent is its parent (and was walked on the way here)
+      cur = cur === "/" ? "/" : cur.slice(0, Math.max(cur.lastIndexOf("/"), 1));
+      st = fs.lstat(cur);
+      if (!st) return { gone: true };
+      continue;
+    }
+    if (!st.dir) return { gone: true };
+    const next = cur === "/" ? "/" + c : cur + "/" + c;
+    const e = fs.lstat(next);
+    if (!e) return { gone: true };
+    const who = redirectableBy(st, e, cur, userName);
+    if (who) return { refused: `${next}${e.link ? " is a symbolic link" : ""}: ${who}` };
+    if (e.link) {
+      if (++links > MAX_LINKS) return { refused: `${path}: too many symbolic links` };
+      const target = fs.readlink(next);
+      todo.push(...target.split("/").reverse());
+      if (target.startsWith("/")) { cur = "/"; st = fs.lstat("/"); if (!st) return { gone: true }; }
+      continue;
+    }
+    cur = next;
+    st = e;
+  }
+  return { path: cur, file: { dev: st.dev, ino: st.ino, uid: st.uid, gid: st.gid, mode: st.mode, dir: st.dir } };
+}
+
+function entryOf(s: Stats): Entry {
+  const t = s.mode & S_IFMT;
+  return { dev: s.dev, ino: s.ino, uid: s.uid, gid: s.gid, mode: s.mode & 0o7777, dir: t === S_IFDIR, link: t === S_IFLNK };
+}
+
 export function realHost(): Host {
-  const groupNames = new Map<number, string>();
+  const groupNames = new Map<number, string>(), userNames = new Map<number, string>();
+  // not cached: a file replaced while trace-grant runs is walked again as it is now
+  const lstat = (p: string) => {
+    try { return entryOf(lstatSync(p)); } catch { return undefined; }
+  };
+  const name = (db: "passwd" | "group", cache: Map<number, string>, id: number) => {
+    if (!cache.has(id)) {
+      const r = spawnSync("getent", [db, String(id)], { encoding: "utf8" });
+      cache.set(id, r.status === 0 ? r.stdout.split(":")[0] : String(id));
+    }
+    return cache.get(id)!;
+  };
+  const userName = (uid: number) => name("passwd", userNames, uid);
   return {
     exists: (p) => existsSync(p),
+    resolve: (p) => resolvePath(p, { lstat, readlink: (q) => readlinkSync(q) }, userName),
     stat(p) {
-      try {
-        const s = statSync(p);
-        return { uid: s.uid, gid: s.gid, mode: s.mode & 0o7777, dir: s.isDirectory() };
-      } catch { return undefined; }
+      const e = lstat(p);
+      return e && { dev: e.dev, ino: e.ino, uid: e.uid, gid: e.gid, mode: e.mode, dir: e.dir };
     },
     isScript(p) {
       let fd: number | undefined;
       try {
-        if (!statSync(p).isFile()) return false;
+        if (!lstat(p) || !lstatSync(p).isFile()) return false;
         fd = openSync(p, "r");
         const b = Buffer.alloc(2);
         return readSync(fd, b, 0, 2, 0) === 2 && b.toString("latin1") === "#!";
@@ -37,31 +115,25 @@ export function realHost(): Host {
         try { return NO_ACL[Number(statfsSync(q).type)]; } catch { if (q === "/") return undefined; }
       }
     },
-    aclEntries(paths, uid) {
-      const out = new Map<string, { entry?: string; extended: boolean }>();
-      const present = paths.filter((p) => existsSync(p));
+    acl(paths) {
+      const out = new Map<string, string[]>();
+      // paths without links (resolved), so getfacl reads the entry named and nothing it points to
+      const present = paths.filter((p) => lstat(p) && !lstat(p)!.link);
       for (let i = 0; i < present.length; i += 500) {
         const part = present.slice(i, i + 500);
-        const r = spawnSync("getfacl", ["-n", "--absolute-names", "--", ...part], { encoding: "utf8", maxBuffer: 1 << 28 });
-        if (r.error) break;                              // no getfacl: treat every file as without an ACL
+        const r = spawnSync("getfacl", ["-n", "-E", "-P", "--absolute-names", "--", ...part], { encoding: "utf8", maxBuffer: 1 << 28 });
+        if (r.error) break;                              // no getfacl: no ACL grants can be planned
         // getfacl prints one block a file, in the order given, each ending with a blank line
         const blocks = r.stdout.split("\n\n").filter((b) => b.trim());
         if (blocks.length !== part.length) continue;     // a file vanished in between: leave these unknown
         blocks.forEach((b, k) => {
-          const lines = b.split("\n").filter((l) => !l.startsWith("#"));
-          const mine = lines.find((l) => l.startsWith(`user:${uid}:`));
-          out.set(part[k], { entry: mine?.split(":")[2]?.slice(0, 3), extended: lines.length > 3 });
+          out.set(part[k], b.split("\n").filter((l) => l && !l.startsWith("#") && !l.startsWith("default:")));
         });
       }
       return out;
     },
-    groupName(gid) {
-      if (!groupNames.has(gid)) {
-        const r = spawnSync("getent", ["group", String(gid)], { encoding: "utf8" });
-        groupNames.set(gid, r.status === 0 ? r.stdout.split(":")[0] : String(gid));
-      }
-      return groupNames.get(gid)!;
-    },
+    groupName: (gid) => name("group", groupNames, gid),
+    userName,
     unprivilegedPortStart() {
       try { return Number(readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8").trim()); } catch { return 1024; }
     },

@@ -3,7 +3,8 @@
 // (lib/access.ts); this module turns the denials into grants, choosing, in order of preference, a group
 // the user could join that already owns what is needed (when it grants nothing dangerous), a directory
 // search bit or an ACL entry for the user on the one file, and a capability only where no file-level
-// grant exists. What no grant covers is said plainly.
+// grant exists. What no grant covers is said plainly. Every path is first walked to the file the kernel
+// will grant on (resolveNeeds): what anyone but root could redirect is refused, never granted on.
 
 import { checkAccess, R, W, X, modeText, type Check, type UserInfo, type Verdict } from "./access.js";
 import type { Addr, SyscallRecord } from "./records.js";
@@ -22,7 +23,13 @@ export interface Grant {
   group?: string;
   capability?: string;
   blunt?: boolean;           // a capability standing in where no file-level grant is possible
-  rootEquivalent?: boolean;  // the capability would let the user become root
+  rootEquivalent?: boolean;  // the capability (or write on the system directory) would let the user become root
+  dirWrite?: boolean;        // write on a directory: the user may replace any entry in it
+  alternative?: string;      // with dirWrite: the narrower way to give the job a place to write
+  inode?: string;            // "DEV:INO" of the file granted on, as lstat(2) said when planning
+  acl?: { before: string; after: string };  // acl and search: the access ACL (getfacl -n) before and after
+  mode?: string;             // owner: the file's mode bits before (octal), which undo restores
+  files?: { path: string; inode: string; acl?: { before: string; after: string } }[];  // a collapsed grant: each file
   accesses: string[];        // what the run did that this grant allows
   programs?: string[];
   because: string;
@@ -42,22 +49,31 @@ export interface PlanHeader {
   checked: number;           // (path, mode) checks the kernel answered
   denied: number;
   grants: { [kind: string]: number };
-  unchecked: { path: string; why: string }[];
+  unchecked: { path: string; why: string; refused?: boolean }[];
   note: string;
   warning: string;
 }
 
+/** A file as lstat(2) gives it. */
+export interface FileInfo { dev: number; ino: number; uid: number; gid: number; mode: number; dir: boolean }
+
+/** Where a path leads: the path with no link in it and its file, nowhere, or refused (someone but root could redirect it). */
+export type Resolution = { path: string; file: FileInfo } | { gone: true } | { refused: string };
+
 /** What trace-grant must know of this host besides the kernel's answers (an interface, so tests can fake a host). */
 export interface Host {
   exists(p: string): boolean;
-  /** uid, gid, mode bits and type of what the path names now (after symlinks); undefined when gone. */
-  stat(p: string): { uid: number; gid: number; mode: number; dir: boolean } | undefined;
+  /** The path walked from / without trusting anyone but root (lib/grant-host.ts resolvePath). */
+  resolve(p: string): Resolution;
+  /** The entry the path names (lstat: a link is the link); undefined when gone. */
+  stat(p: string): FileInfo | undefined;
   isScript(p: string): boolean;
   /** The file system type when it cannot hold ACLs (proc, sysfs, …), else undefined. */
   noAcl(p: string): string | undefined;
-  /** The user's present ACL entry on each path ("r--"…), or "" when the file has no extended ACL. */
-  aclEntries(paths: string[], uid: number): Map<string, { entry?: string; extended: boolean }>;
+  /** The access ACL of each path as getfacl -n prints it ("user::rw-", "user:1000:r--", …); absent when unknown. */
+  acl(paths: string[]): Map<string, string[]>;
   groupName(gid: number): string;
+  userName(uid: number): string;
   unprivilegedPortStart(): number;
 }
 
@@ -67,6 +83,8 @@ export interface Need extends Check {
   programs: string[];
   stand?: string;            // checked on a stand-in for a path that is gone (/proc/1 for /proc/<pid>)
   owner?: boolean;           // needs to own the file (chmod): not an access(2) question
+  inode?: string;            // resolved: "DEV:INO" of the file the path names
+  refused?: string;          // someone but root could redirect the path: why; no grant is made on it
 }
 
 const LIST_MAX = 20;
@@ -167,6 +185,46 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
   return { needs: [...needs.values()], unchecked: unchecked.filter((u) => !seen.has(u.path) && seen.add(u.path)) };
 }
 
+/**
+ * Each need on the file the kernel will grant on: its path walked from / without following a link that
+ * anyone but root could have made (Host.resolve), so that the plan names the file itself, with its
+ * device and inode. A path that someone other than root could redirect (a link of the user's, an entry
+ * of a directory others may write) is marked refused: it is asked of the kernel only as named, by the
+ * user, and never granted on. /proc stand-ins are asked by doing them and are never granted on.
+ */
+export function resolveNeeds(needs: Need[], host: Pick<Host, "resolve">): Need[] {
+  const out = new Map<string, Need>();
+  for (const n of needs) {
+    let m: Need = n;
+    if (!n.how && !n.stand) {
+      const r = host.resolve(n.path);
+      if ("refused" in r) m = { ...n, refused: r.refused };
+      else if ("path" in r) m = { ...n, path: r.path, inode: `${r.file.dev}:${r.file.ino}` };
+    }
+    const key = m.path + "\0" + (m.owner ? "owner" : m.how ?? "") + "\0" + (m.refused ? "refused" : "");
+    const had = out.get(key);
+    if (!had) { out.set(key, { ...m, why: [...m.why], programs: [...m.programs] }); continue; }
+    had.mode |= m.mode;
+    for (const w of m.why) if (had.why.length < LIST_MAX && !had.why.includes(w)) had.why.push(w);
+    for (const p of m.programs) if (had.programs.length < LIST_MAX && !had.programs.includes(p)) had.programs.push(p);
+  }
+  return [...out.values()];
+}
+
+/** The refused needs the user is denied (or must own and does not): said instead of granted. */
+export function refusals(needs: Need[], verdicts: Verdict[], host: Pick<Host, "stat">, uid: number): { path: string; why: string; refused: true }[] {
+  const out: { path: string; why: string; refused: true }[] = [];
+  const seen = new Set<string>();
+  needs.forEach((n, i) => {
+    if (!n.refused || seen.has(n.path)) return;
+    const denied = n.owner ? host.stat(n.path) !== undefined && host.stat(n.path)!.uid !== uid : verdicts[i] !== "ok" && verdicts[i] !== "gone";
+    if (!denied) return;
+    seen.add(n.path);
+    out.push({ path: n.path, why: `refused, not granted: ${n.refused} (for ${n.why.slice(0, 2).join("; ")})`, refused: true });
+  });
+  return out;
+}
+
 function parent(p: string): string | undefined {
   if (p === "/") return undefined;
   const k = p.lastIndexOf("/");
@@ -205,10 +263,23 @@ const WHY_ROOT: { [cap: string]: string } = {
 export async function askKernel(user: UserInfo, needs: Need[], host: Host, withGroups: boolean):
   Promise<{ verdicts: Verdict[]; groupFixes: Map<number, Set<number>>; current: Map<string, number>; checked: number }> {
   const askable = needs.map((n, i) => ({ n, i })).filter(({ n }) => !n.owner);
-  const answers = await checkAccess(user, askable.map(({ n }) => n));
+  // a refused path is asked as the user names it (what the user reaches there is the user's own business)
+  const asked = (n: Need): Check => (n.refused ? { path: n.path, mode: n.mode, how: "name" } : n);
+  const answers = await checkAccess(user, askable.map(({ n }) => asked(n)));
   const verdicts: Verdict[] = needs.map(() => "ok");
   askable.forEach(({ i }, k) => { verdicts[i] = answers[k]; });
-  const denied = (i: number) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner;
+  // a file replaced between the walk and the check (only root can, there: useradd rewrites /etc/shadow)
+  // is walked and asked again, once; never granted on unless it then holds still
+  const changed = needs.map((_, i) => i).filter((i) => verdicts[i] === "ECHANGED");
+  for (const i of changed) {
+    const r = host.resolve(needs[i].path);
+    if ("path" in r) Object.assign(needs[i], { path: r.path, inode: `${r.file.dev}:${r.file.ino}` });
+    else if ("refused" in r) needs[i].refused = r.refused;
+  }
+  const again = await checkAccess(user, changed.map((i) => asked(needs[i])));
+  changed.forEach((i, k) => { verdicts[i] = again[k]; });
+  needs.forEach((n, i) => { if (verdicts[i] === "ECHANGED") n.refused = `${n.path}: replaced while it was being checked`; });
+  const denied = (i: number) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner && !needs[i].refused;
 
   const groupFixes = new Map<number, Set<number>>();
   if (withGroups) {
@@ -222,13 +293,14 @@ export async function askKernel(user: UserInfo, needs: Need[], host: Host, withG
     });
     for (const [gid, idx] of byGid) {
       if (idx.length < 2) continue;
-      const again = await checkAccess(user, idx.map((i) => needs[i]), [gid]);
+      const again = await checkAccess(user, idx.map((i) => asked(needs[i])), [gid]);
       groupFixes.set(gid, new Set(idx.filter((_, k) => again[k] === "ok")));
     }
   }
 
-  const deniedPaths = [...new Set(needs.filter((_, i) => denied(i)).map((n) => n.path))];
-  const bits = await checkAccess(user, deniedPaths.flatMap((path) => [R, W, X].map((mode) => ({ path, mode }))));
+  const denials = new Map(needs.filter((_, i) => denied(i)).map((n) => [n.path, n.inode]));
+  const deniedPaths = [...denials.keys()];
+  const bits = await checkAccess(user, deniedPaths.flatMap((path) => [R, W, X].map((mode) => ({ path, mode, inode: denials.get(path) }))));
   const current = new Map(deniedPaths.map((p, k) => [p, [R, W, X].reduce((m, b, j) => (bits[k * 3 + j] === "ok" ? m | b : m), 0)]));
   return { verdicts, groupFixes, current, checked: askable.length };
 }
@@ -249,7 +321,7 @@ export function planGrants(inp: PlanInput): Grant[] {
   const { user, needs, verdicts, host } = inp;
   const u = user.name;
   const grants: Grant[] = [];
-  const denied = needs.map((_, i) => i).filter((i) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner);
+  const denied = needs.map((_, i) => i).filter((i) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner && !needs[i].refused);
   const covered = new Set<number>();
 
   // 1. a group that already owns what is needed, when at least two denials go away with it and it is safe
@@ -281,7 +353,7 @@ export function planGrants(inp: PlanInput): Grant[] {
     byPath.set(needs[i].path, l);
   }
   const aclPaths = [...byPath.keys()].filter((p) => !host.noAcl(p) && verdicts[byPath.get(p)![0]] !== "EROFS");
-  const present = aclPaths.length ? host.aclEntries(aclPaths, user.uid) : new Map();
+  const present = aclPaths.length ? host.acl(aclPaths) : new Map<string, string[]>();
   const fileGrants: Grant[] = [];
   for (const [path, idx] of byPath) {
     const ns = idx.map((i) => needs[i]);
@@ -310,37 +382,56 @@ export function planGrants(inp: PlanInput): Grant[] {
       continue;
     }
     const st = host.stat(path);
-    const had = present.get(path) ?? { extended: false };
+    const before = present.get(path);
+    const inode = ns.find((n) => n.inode)?.inode;
+    if (!st || !before || !inode) {
+      grants.push(none(u, path, acc, programs, undefined, `the ACL of ${path} could not be read (is getfacl installed?): no ACL grant is planned on it`));
+      continue;
+    }
     // a named entry decides alone (other no longer applies): it keeps what the user may do now
     const now = inp.current?.get(path) ?? 0;
-    const perms = mergePerms(had.entry, mode | now);
+    const { after, mine } = aclGrant(before, user.uid, mode | now);
     const lacking = mode & ~now || mode;
-    const search = lacking === X && st?.dir;
-    const undo = had.entry ? [`setfacl -m ${sh(`u:${u}:${had.entry}`)} -- ${sh(path)}`]
-      : had.extended ? [`setfacl -x ${sh(`u:${u}`)} -- ${sh(path)}`]
-        : [`setfacl -x ${sh(`u:${u}`)} -- ${sh(path)}`, `setfacl -x m:: -- ${sh(path)} 2>/dev/null || :`];
-    fileGrants.push({
-      type: "grant", grant: search ? "search" : "acl", user: u, path, perms, accesses: acc, programs,
+    const search = lacking === X && st.dir;
+    const acl = { before: before.join(","), after: after.join(",") };
+    const g: Grant = {
+      type: "grant", grant: search ? "search" : "acl", user: u, path, perms: modeText(mine), accesses: acc, programs,
       because: search
         ? `${u} cannot pass through ${path}; an ACL entry with search (x) alone lets it reach the entries it names, without listing the directory`
-        : `${u} is denied ${verbOf(lacking, st?.dir)} ${path}; an ACL entry for ${u} on this ${st?.dir ? "directory" : "file"} alone allows it and changes nothing for anyone else` +
-          (st?.dir && lacking & W ? `. Writing a directory lets ${u} create, rename and delete any entry in it: review this one` : ""),
-      apply: [`setfacl -m ${sh(`u:${u}:${perms}`)} -- ${sh(path)}`],
-      undo,
-    });
+        : `${u} is denied ${verbOf(lacking, st.dir)} ${path}; an ACL entry for ${u} on this ${st.dir ? "directory" : "file"} alone allows it, ` +
+          `and the mask is set so that no other entry gains anything`,
+      inode, acl,
+      apply: [`setfacl -n --set ${sh(acl.after)} -- ${sh(path)}`],
+      undo: [`setfacl -n --set ${sh(acl.before)} -- ${sh(path)}`],
+    };
+    if (st.dir && lacking & W) {
+      // write on a directory lets the user rename, delete and replace every entry in it
+      const system = st.uid === 0 || SYSTEM_TREES.test(path);
+      g.dirWrite = true;
+      if (system) g.rootEquivalent = true;
+      g.alternative = `a directory of the job's own for what it creates: make one (install -d -o ${u} /var/lib/JOB) and point the job there, ` +
+        `or run it as a systemd service with StateDirectory=JOB (or RuntimeDirectory=, CacheDirectory=, LogsDirectory=)`;
+      g.because += `. Writing a directory lets ${u} create, rename, delete and replace any entry in it` +
+        (system ? `, and ${path} holds files others rely on (${st.uid === 0 ? "it is root's" : "a system directory"}): that is root in all but name, ` +
+          `so the script does not apply it` : `: files that ${host.userName(st.uid)} and others rely on`) + `. Narrower: ${g.alternative}`;
+    }
+    fileGrants.push(g);
   }
   grants.push(...collapseGrants(fileGrants, inp.collapse));
 
   // 3. chmod of files the user does not own
   for (let i = 0; i < needs.length; i++) {
     const n = needs[i];
-    if (!n.owner) continue;
+    if (!n.owner || n.refused || !n.inode) continue;
     const st = host.stat(n.path);
     if (!st || st.uid === user.uid) continue;
+    const mode = st.mode.toString(8).padStart(4, "0");
     grants.push({
       type: "grant", grant: "owner", user: u, path: n.path, accesses: n.why, programs: n.programs,
-      because: `changing the mode of ${n.path} is for its owner only (or CAP_FOWNER, which ${WHY_ROOT.CAP_FOWNER}); making ${u} the owner is the file-level grant`,
-      apply: [`chown ${sh(u)} -- ${sh(n.path)}`], undo: [`chown ${st.uid} -- ${sh(n.path)}`],
+      because: `changing the mode of ${n.path} is for its owner only (or CAP_FOWNER, which ${WHY_ROOT.CAP_FOWNER}); making ${u} the owner is the file-level grant. ` +
+        `As owner ${u} also decides who else may use it (its mode and ACL)`,
+      inode: n.inode, mode,
+      apply: [`chown -h ${sh(u)} -- ${sh(n.path)}`], undo: [`chown -h ${st.uid} -- ${sh(n.path)}`, `chmod ${mode} -- ${sh(n.path)}`],
     });
   }
 
@@ -401,11 +492,37 @@ function programsOf(ns: Need[]): string[] {
   return [...new Set(ns.flatMap((n) => n.programs))].sort().slice(0, LIST_MAX);
 }
 
-/** The user's ACL entry with the needed bits added: "r--" + W → "rw". */
-function mergePerms(entry: string | undefined, mode: number): string {
-  let m = mode;
-  if (entry) { if (entry[0] === "r") m |= R; if (entry[1] === "w") m |= W; if (entry[2] === "x") m |= X; }
-  return modeText(m);
+// Trees whose directories hold what the system and its services rely on: write there is root's to give.
+const SYSTEM_TREES = /^\/(etc|usr|boot|root|bin|sbin|lib[^/]*|opt|srv|var\/(lib|cache|spool|log|mail|backups|opt|local)|var)?(\/|$)/;
+
+const TAG_ORDER = ["user", "group", "mask", "other"];
+const bitsOf = (t: string) => (t[0] === "r" ? R : 0) | (t[1] === "w" ? W : 0) | (t[2] === "x" ? X : 0);
+const textOf = (m: number) => (m & R ? "r" : "-") + (m & W ? "w" : "-") + (m & X ? "x" : "-");
+
+/**
+ * The access ACL once `uid` has an entry with `want`: the mask must then let that entry through, and
+ * a wider mask would widen every other named entry and the owning group, so each of those is first
+ * narrowed to what it was allowed before (entry and old mask). Everyone else's effective rights stay
+ * exactly as they were. `before` and the result are as getfacl -n prints them.
+ */
+export function aclGrant(before: string[], uid: number, want: number): { after: string[]; mine: number } {
+  const es = before.map((l) => {
+    const m = /^(user|group|mask|other):([0-9]*):([r-][w-][x-])$/.exec(l);
+    if (!m) throw new Error(`unexpected ACL entry: ${l}`);
+    return { tag: m[1], id: m[2], bits: bitsOf(m[3]) };
+  });
+  const mask = es.find((e) => e.tag === "mask")?.bits;
+  const me = String(uid);
+  const had = es.find((e) => e.tag === "user" && e.id === me);
+  const mine = want | (had ? had.bits & (mask ?? 7) : 0);
+  const out = es.filter((e) => e.tag !== "mask" && !(e.tag === "user" && e.id === me))
+    .map((e) => (e.tag === "other" || (e.tag === "user" && e.id === "") ? e : { ...e, bits: e.bits & (mask ?? 7) }));
+  out.push({ tag: "user", id: me, bits: mine });
+  const newMask = out.filter((e) => e.tag === "group" || (e.tag === "user" && e.id !== "")).reduce((m, e) => m | e.bits, 0);
+  out.push({ tag: "mask", id: "", bits: newMask });
+  // the order the kernel keeps (and getfacl prints): by tag, the owner's entry first, then by id
+  out.sort((a, b) => TAG_ORDER.indexOf(a.tag) - TAG_ORDER.indexOf(b.tag) || (a.id === "" ? -1 : b.id === "" ? 1 : Number(a.id) - Number(b.id)));
+  return { after: out.map((e) => `${e.tag}:${e.id}:${textOf(e.bits)}`), mine };
 }
 
 function verbOf(mode: number, dir?: boolean): string {
@@ -425,7 +542,7 @@ export function collapseGrants(grants: Grant[], n?: number): Grant[] {
   const out: Grant[] = [];
   const byPerm = new Map<string, Grant[]>();
   for (const g of grants) {
-    if (g.grant !== "acl" || !g.path) { out.push(g); continue; }
+    if (g.grant !== "acl" || !g.path || g.dirWrite) { out.push(g); continue; }
     const l = byPerm.get(g.perms!) ?? [];
     l.push(g);
     byPerm.set(g.perms!, l);
@@ -433,13 +550,15 @@ export function collapseGrants(grants: Grant[], n?: number): Grant[] {
   for (const list of byPerm.values()) {
     out.push(...collapseUnder(list, (g) => g.path!, n, (dir, items) => {
       const all = items.flatMap((g) => g.paths ?? [g.path!]);
+      const { inode: _inode, acl: _acl, ...first } = items[0];
       return {
-        ...items[0], path: dir + "/**", paths: all.sort(),
+        ...first, path: dir + "/**", paths: all.sort(),
         accesses: [...new Set(items.flatMap((g) => g.accesses))].slice(0, LIST_MAX),
         programs: [...new Set(items.flatMap((g) => g.programs ?? []))].sort().slice(0, LIST_MAX),
         because: `${all.length} files under ${dir} are each denied to ${items[0].user}; an ACL entry (${items[0].perms}) on each of them, ` +
           `not on the directory, allows exactly those`,
         apply: items.flatMap((g) => g.apply), undo: items.flatMap((g) => g.undo),
+        files: items.flatMap((g) => g.files ?? [{ path: g.path!, inode: g.inode!, acl: g.acl }]),
       };
     }));
   }

@@ -1,5 +1,7 @@
-// trace-grant attacked by the user it grants to, with real accounts: the access-check helper read
-// through /proc and steered with ptrace. Each attempt must be refused or harmless.
+// trace-grant attacked by the user it grants to, with real accounts: links that steer the plan to
+// system files, a file swapped after planning, an ACL mask that widens another group, a write grant
+// on /etc, and the access-check helper read through /proc and steered with ptrace. Each attempt must
+// be refused or harmless: the system files' ACL, owner, mode and content are as they were.
 // Needs root (to create the users, trace as them, and apply the plans).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -46,16 +48,21 @@ const grantsOf = (out: string) => out.split("\n").filter(Boolean).map((l) => JSO
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error("these tests create users and grant as root: run them as root (.ci/run does)");
   execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
-  if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
-  if (spawnSync("getent", ["group", OTHER]).status !== 0) execFileSync("groupadd", [OTHER]);
+  // useradd and userdel rewrite /etc/shadow (a new inode): not while another test plans and applies on it
+  withHostLock(() => {
+    if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+    if (spawnSync("getent", ["group", OTHER]).status !== 0) execFileSync("groupadd", [OTHER]);
+  });
   uid = Number(sh(`id -u ${USER}`).stdout);
   gid = Number(sh(`id -g ${USER}`).stdout);
-});
+}, 900_000);
 afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-  spawnSync("groupdel", [OTHER], { stdio: "ignore" });
-});
+  withHostLock(() => {
+    spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    spawnSync("groupdel", [OTHER], { stdio: "ignore" });
+  });
+}, 900_000);
 
 /** A root-only tree under /srv for one test, removed after it. */
 function srv(name: string): string {
@@ -65,6 +72,152 @@ function srv(name: string): string {
   chmodSync(d, 0o755);
   return d;
 }
+
+describe("links steer trace-grant", () => {
+  it("a link of the user's to /etc/shadow, read as the user: refused with a reason, and nothing is granted", () => guarded(() => {
+    asUser(`mkdir -p ~/.cache/app && ln -sf /etc/shadow ~/.cache/app/settings.conf`);
+    const ev = run("trace-run", ["--user", USER, "--", "cat", `${HOME}/.cache/app/settings.conf`]).stdout;
+    const r = run("trace-grant", ["--user", USER], ev);
+    expect(r.status, r.stderr).toBe(0);
+    const [plan, ...grants] = grantsOf(r.stdout);
+    expect(grants.filter((g) => g.path === "/etc/shadow" || g.path?.startsWith(HOME))).toEqual([]);
+    expect(plan.unchecked).toContainEqual(expect.objectContaining({ path: `${HOME}/.cache/app/settings.conf`, refused: true }));
+    expect(r.stderr).toMatch(/^trace-grant: 1 denied path refused, not granted, because someone other than root could redirect it/);
+    expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+    const before = snap(VICTIMS);
+    writeFileSync(`${tmp}/shadow.sh`, run("trace-grant", ["--user", USER, "--format", "sh"], ev).stdout);
+    expect(sh(`sh ${tmp}/shadow.sh`).status).toBe(0);
+    expect(asUser(`cat ${HOME}/.cache/app/settings.conf`).status).not.toBe(0);
+    expect(sh(`sh ${tmp}/shadow.sh undo`).status).toBe(0);
+    expect(snap(VICTIMS)).toBe(before);
+  }));
+
+  it("two links of the user's to adm-group logs: no group membership is offered", () => guarded(() => {
+    const logs = "/var/log/lp-attack-test";
+    mkdirSync(logs, { recursive: true });
+    try {
+      for (const f of ["a.log", "b.log"]) { writeFileSync(`${logs}/${f}`, "log\n"); chmodSync(`${logs}/${f}`, 0o640); }
+      execFileSync("chown", ["-R", "root:adm", logs]);
+      chmodSync(logs, 0o750);
+      asUser(`ln -sf ${logs}/a.log ~/a.log && ln -sf ${logs}/b.log ~/b.log`);
+      const ev = run("trace-run", ["--user", USER, "--", "cat", `${HOME}/a.log`, `${HOME}/b.log`]).stdout;
+      const [plan, ...grants] = grantsOf(run("trace-grant", ["--user", USER], ev).stdout);
+      expect(grants.map((g) => g.grant)).toEqual([]);
+      expect(plan.unchecked.filter((u: Rec) => u.refused).map((u: Rec) => u.path).sort()).toEqual([`${HOME}/a.log`, `${HOME}/b.log`]);
+      const groups = sh(`id -nG ${USER}`).stdout;
+      writeFileSync(`${tmp}/adm.sh`, run("trace-grant", ["--user", USER, "--format", "sh"], ev).stdout);
+      expect(sh(`sh ${tmp}/adm.sh`).status).toBe(0);
+      expect(sh(`id -nG ${USER}`).stdout).toBe(groups);
+    } finally {
+      rmSync(logs, { recursive: true, force: true });
+    }
+  }));
+
+  it("a root job's chmod in the user's directory, then the file swapped for a link to a root file: no chown", () => guarded(() => {
+    const drop = srv("drop");
+    const victim = srv("victim") + "/secret";
+    try {
+      writeFileSync(victim, "root's\n");
+      chmodSync(victim, 0o600);
+      execFileSync("chown", [USER, drop]);
+      writeFileSync(`${drop}/report.txt`, "report\n");             // root's, in the user's directory
+      const ev = run("trace-run", ["--", "chmod", "0640", `${drop}/report.txt`]).stdout;
+      const r = run("trace-grant", ["--user", USER, "--format", "sh"], ev);
+      writeFileSync(`${tmp}/chown.sh`, r.stdout);
+      const before = snap([victim, ...VICTIMS]);
+      asUser(`rm ${drop}/report.txt && ln -s ${victim} ${drop}/report.txt`);
+      expect(sh(`sh ${tmp}/chown.sh`).status).toBe(0);
+      expect(snap([victim, ...VICTIMS])).toBe(before);
+      expect(sh(`sh ${tmp}/chown.sh undo`).status).toBe(0);
+      expect(snap([victim, ...VICTIMS])).toBe(before);
+      expect(r.stdout).not.toMatch(/chown/);
+      expect(r.stderr).toMatch(/refused, not granted/);
+    } finally {
+      rmSync(drop, { recursive: true, force: true });
+      rmSync(victim.slice(0, victim.lastIndexOf("/")), { recursive: true, force: true });
+    }
+  }));
+
+  it("after an apply that opened a directory, a granted file swapped for a link to /etc/shadow: the next apply refuses it", () => guarded(() => {
+    const app = srv("app");
+    try {
+      writeFileSync(`${app}/state.txt`, "state\n");
+      chmodSync(`${app}/state.txt`, 0o600);
+      const ev = run("trace-run", ["--", "sh", "-c", `cat ${app}/state.txt > /dev/null && touch ${app}/new && rm ${app}/new`]).stdout;
+      const script = run("trace-grant", ["--user", USER, "--format", "sh"], ev).stdout;
+      // write on the directory is root in all but name: the script leaves it out unless the admin insists, as here
+      writeFileSync(`${tmp}/app.sh`, script.replace(new RegExp(`^  # +(if ! already ${app} )`, "m"), "  $1"));
+      const before = snap(VICTIMS);
+      expect(sh(`sh ${tmp}/app.sh`).status).toBe(0);
+      expect(asUser(`cat ${app}/state.txt`).stdout).toBe("state\n");
+      // the user, now able to write the directory, swaps the file for a link, and apply runs again
+      expect(asUser(`mv ${app}/state.txt ${app}/old && ln -s /etc/shadow ${app}/state.txt`).status).toBe(0);
+      const again = sh(`sh ${tmp}/app.sh`);
+      expect(again.status).toBe(1);
+      expect(again.stderr).toMatch(new RegExp(`${app}/state.txt: refused: `));
+      expect(snap(VICTIMS)).toBe(before);
+      expect(asUser("cat /etc/shadow").status).not.toBe(0);
+      sh(`sh ${tmp}/app.sh undo`);
+      expect(snap(VICTIMS)).toBe(before);
+      expect(script).toMatch(new RegExp(`^  # +if ! already ${app} `, "m"));
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  }));
+});
+
+describe("the ACL mask", () => {
+  it("group:other:rw- under mask::r--: apply leaves that group at r--, undo restores the ACL exactly", () => guarded(() => {
+    const d = srv("mask");
+    try {
+      const f = `${d}/f`;
+      writeFileSync(f, "data\n");
+      chmodSync(f, 0o640);
+      execFileSync("setfacl", ["-m", `g:${OTHER}:rw`, f]);
+      execFileSync("setfacl", ["-n", "-m", "m::r", f]);
+      const aclBefore = sh(`getfacl -n -p ${f}`).stdout, statBefore = sh(`stat -c '%u %g %a %i' ${f}`).stdout;
+      const ev = run("trace-run", ["--", "sh", "-c", `cat ${f} > /dev/null && echo more >> ${f}`]).stdout;
+      writeFileSync(`${tmp}/mask.sh`, run("trace-grant", ["--user", USER, "--format", "sh"], ev).stdout);
+      expect(sh(`sh ${tmp}/mask.sh`).status).toBe(0);
+      const acl = sh(`getfacl -n -E -c ${f}`).stdout;
+      expect(acl).toMatch(new RegExp(`^user:${uid}:rw-$`, "m"));
+      const ogid = sh(`getent group ${OTHER} | cut -d: -f3`).stdout.trim();
+      // the other group's effective right is still read only: its entry narrowed to what the old mask let through
+      expect(sh(`getfacl -n ${f}`).stdout).toMatch(new RegExp(`^group:${ogid}:r--$`, "m"));
+      expect(asUser(`echo x >> ${f}`).status).toBe(0);
+      for (let i = 0; i < 2; i++) expect(sh(`sh ${tmp}/mask.sh undo`).status).toBe(0);
+      expect(sh(`getfacl -n -p ${f}`).stdout).toBe(aclBefore);
+      expect(sh(`stat -c '%u %g %a %i' ${f}`).stdout).toBe(statBefore);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  }));
+});
+
+describe("write on a system directory", () => {
+  it("a job creating /etc/lp-job.state: /etc is marked root in all but name, with the narrower way, and the script leaves /etc alone", () => guarded(() => {
+    const state = "/etc/lp-attack-job.state";
+    const before = snap(VICTIMS);
+    try {
+      const ev = run("trace-run", ["--", "sh", "-c", `echo 1 > ${state}`]).stdout;
+      rmSync(state, { force: true });                                   // as it was before the job first ran
+      const grants = grantsOf(run("trace-grant", ["--user", USER], ev).stdout).slice(1);
+      const etc = grants.find((g) => g.path === "/etc")!;
+      expect([etc.grant, etc.dirWrite, etc.rootEquivalent]).toEqual(["acl", true, true]);
+      expect(etc.alternative).toMatch(/StateDirectory=/);
+      const text = run("trace-grant", ["--user", USER, "--format", "text"], ev).stdout;
+      expect(text).toMatch(/\/etc {2}\S+ {2}\(root in all but name\)/);
+      writeFileSync(`${tmp}/etc.sh`, run("trace-grant", ["--user", USER, "--format", "sh"], ev).stdout);
+      expect(sh(`sh ${tmp}/etc.sh`).status).toBe(0);
+      expect(snap(VICTIMS)).toBe(before);
+      expect(asUser(`touch ${state}`).status).not.toBe(0);
+      expect(sh(`sh ${tmp}/etc.sh undo`).status).toBe(0);
+      expect(snap(VICTIMS)).toBe(before);
+    } finally {
+      rmSync(state, { force: true });
+    }
+  }));
+});
 
 describe("the access-check helper, attacked while it runs", () => {
   const secret = "/srv/lp-attack-secret";
