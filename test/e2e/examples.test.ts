@@ -43,7 +43,8 @@ beforeAll(() => {
   if (info.status !== 0) throw new Error("the examples use a running Docker daemon (.ci/run starts one)");
   execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
   execFileSync("docker", ["tag", "leastpriv-test:1", "app:1"]);               // the examples' image
-  if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+  // useradd and userdel rewrite /etc/shadow (a new inode): not while a test plans and applies on it
+  if (spawnSync("id", [USER]).status !== 0) withHostLock(() => execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]));
 
   // the commands, as installed: trace-x on PATH
   mkdirSync(`${dir}/bin`);
@@ -75,8 +76,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
   rmSync("/tmp/lp-example-tool.out", { force: true });
   spawnSync("docker", ["rmi", "app:1"], { stdio: "ignore" });
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-});
+  withHostLock(() => spawnSync("userdel", ["-r", USER], { stdio: "ignore" }));
+}, 900_000);
 
 const pages = readdirSync(ROOT + "man").filter((f) => f.endsWith(".md"));
 
