@@ -16,6 +16,7 @@ export interface Addr {
   abstract?: string;       // unix abstract name (without the leading NUL)
   proto?: string;          // TCP, UDP, TCPv6, UNIX, NETLINK… from -yy annotations
   inode?: number;          // socket inode when strace could not say more (another netns)
+  netlink?: string;        // netlink sockets: the protocol (ROUTE, AUDIT, KOBJECT_UEVENT, …); port ids are not kept
 }
 
 export interface SourcePos {
@@ -75,6 +76,8 @@ export interface SyscallRecord {
   container?: string;      // trace-run of docker run: the container the call was made in
   runtime?: boolean;       // made by the container runtime setting the container up, not by its program
   containerPath?: boolean; // `path` is inside the container's root (after pivot_root), not the host's
+  deleted?: boolean;       // the call was on a descriptor whose file had no name left (strace -yy "(deleted)"):
+                           //   unlinked, or made with O_TMPFILE; `path` is the name it had
 }
 
 export interface SignalRecord {

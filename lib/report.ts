@@ -6,10 +6,10 @@ import type { ProfileHeader, Summary } from "./summary.js";
 import { READ_OPS, WRITE_OPS } from "./syscalls.js";
 import { document, join, style, txt, type Rendered } from "./render.js";
 
-/** An endpoint for people: 127.0.0.1:80, [::1]:53, /run/sock, @abstract, inode 123. */
+/** An endpoint for people: 127.0.0.1:80, [::1]:53, /run/sock, @abstract, ROUTE (netlink), inode 123. */
 export function endpointText(a: Addr): string {
   if (a.ip !== undefined) return `${a.family === "inet6" ? `[${a.ip}]` : a.ip}${a.port !== undefined ? ":" + a.port : ""}`;
-  return a.path ?? (a.abstract !== undefined ? "@" + a.abstract : a.inode !== undefined ? `inode ${a.inode}` : "");
+  return a.path ?? (a.abstract !== undefined ? "@" + a.abstract : a.netlink !== undefined ? a.netlink : a.inode !== undefined ? `inode ${a.inode}` : "");
 }
 
 export function useColour(stream: NodeJS.WriteStream): boolean {

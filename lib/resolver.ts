@@ -8,7 +8,7 @@ import { CONNECT_UNDER_WAY } from "./errno.js";
 import { normalize, resolvePath } from "./paths.js";
 import type { Addr, Json, Kind, SyscallRecord } from "./records.js";
 
-interface FdInfo { path?: string; addr?: Addr; obj?: string; cloexec?: boolean }
+interface FdInfo { path?: string; deleted?: boolean; addr?: Addr; obj?: string; cloexec?: boolean }
 interface Proc { cwd: { path: string | null }; fds: Map<number, FdInfo> }
 
 export interface CallEvent {
@@ -128,6 +128,7 @@ export class Resolver {
       }
       if (info?.path !== undefined && spec.path === undefined) {
         rec.path = info.path;
+        if (info.deleted) rec.deleted = true;
         if (info.path.charCodeAt(0) !== 47) rec.cwdUnknown = true;     // opened by a relative name we could not resolve
       }
       if (info?.addr) rec.addr = info.addr;
@@ -150,6 +151,8 @@ export class Resolver {
       const family = familyName(flagText(args[0]));
       const proto = protoOf(flagText(args[0]), flagText(args[1]));
       rec.addr = proto ? { family, proto } : { family };
+      const nl = family === "netlink" ? netlinkProto(args[2]) : undefined;
+      if (nl) rec.addr.netlink = nl;
     }
     if (rec.kind === "exec") {
       const argv = args[spec.path === 0 ? 1 : 2];
@@ -190,7 +193,10 @@ export class Resolver {
       // the call is on the dirfd itself, like an fstat
       const fd = dirfdIdx === undefined ? undefined : fdNumber(args[dirfdIdx]);
       if (fd !== undefined) rec.fd = fd;
+      const info = dirfdIdx === undefined ? undefined : fdInfo(args[dirfdIdx]) ?? (fd !== undefined ? proc.fds.get(fd) : undefined);
+      if (info?.obj !== undefined && info.path === undefined) return;      // fstat of a memfd, pipe, …: no file
       if (base) rec[field] = base;
+      if (info?.deleted && field === "path") rec.deleted = true;
       return;
     }
     if (raw.charCodeAt(0) === 47) { rec[field] = normalize(raw); return; }
@@ -257,6 +263,8 @@ export class Resolver {
         if (!info.addr) info.addr = { family: familyName(flagText(args[0])) };
         const proto = protoOf(flagText(args[0]), flagText(args[1]));
         if (proto && !info.addr.proto) info.addr.proto = proto;
+        const nl = info.addr.family === "netlink" ? netlinkProto(args[2]) : undefined;
+        if (nl && !info.addr.netlink) info.addr.netlink = nl;
         if (flagText(args[1]).indexOf("SOCK_CLOEXEC") >= 0) info.cloexec = true;
         proc.fds.set(ret, info);
         return;
@@ -311,7 +319,11 @@ function fdNumber(v: Json | undefined): number | undefined {
 /** What a -y/-yy annotation says an fd is. */
 function fdInfo(v: Json | undefined): FdInfo | undefined {
   if (!isObj(v)) return undefined;
-  if (typeof v.path === "string" && "fd" in v) return { path: v.path };
+  if (typeof v.path === "string" && "fd" in v) {
+    // a memfd is memory with a name for debugging, not a file: "/memfd:NAME (deleted)"
+    if (v.deleted === true && v.path.startsWith("/memfd:")) return { obj: v.path.slice(1) };
+    return v.deleted === true ? { path: v.path, deleted: true } : { path: v.path };
+  }
   if (isObj(v.sock)) return { addr: sockAnnotation(v.sock) };
   if (typeof v.obj === "string") return { obj: v.obj };
   return undefined;
@@ -322,6 +334,7 @@ function sockAnnotation(s: Obj): Addr {
   const family = proto.startsWith("UNIX") ? "unix" : proto.startsWith("NETLINK") ? "netlink"
     : proto.endsWith("v6") ? "inet6" : /^(TCP|UDP|UDPLITE|RAW|SCTP|DCCP|L2TP|PING)/.test(proto) ? "inet" : proto.toLowerCase();
   const a: Addr = { family, proto };
+  if (typeof s.netlink === "string") a.netlink = s.netlink;         // its port id is per run: left out
   const peer = isObj(s.peer) ? s.peer : isObj(s.local) ? s.local : undefined;
   if (peer) { a.ip = String(peer.ip); a.port = Number(peer.port); }
   if (typeof s.path === "string") a.path = s.path;
@@ -342,6 +355,7 @@ export function sockaddr(v: Json | undefined): Addr | undefined {
   const a: Addr = { family: familyName(fam) };
   if (fam === "AF_INET") { if (typeof v.sin_addr === "string") a.ip = v.sin_addr; if (typeof v.sin_port === "number") a.port = v.sin_port; }
   else if (fam === "AF_INET6") { if (typeof v.sin6_addr === "string") a.ip = v.sin6_addr; if (typeof v.sin6_port === "number") a.port = v.sin6_port; }
+  // a netlink address is a port id (0: the kernel), which names a process for one run only: not kept
   else if (fam === "AF_UNIX") {
     if (typeof v.sun_path === "string") a.path = v.sun_path;
     else if (isObj(v.sun_path) && typeof v.sun_path.abstract === "string") a.abstract = v.sun_path.abstract;
@@ -353,7 +367,7 @@ export function sockaddr(v: Json | undefined): Addr | undefined {
 function mergeAddr(base: Addr, over: Addr): Addr {
   const a: Addr = { ...base, ...over };
   if (base.proto && !over.proto) a.proto = base.proto;
-  if (a.ip !== undefined || a.path !== undefined || a.abstract !== undefined) delete a.inode;
+  if (a.ip !== undefined || a.path !== undefined || a.abstract !== undefined || a.netlink !== undefined) delete a.inode;
   return a;
 }
 
@@ -371,6 +385,17 @@ function protoOf(af: string, type: string): string | undefined {
   }
   if (af === "AF_UNIX" || af === "AF_LOCAL") return type.indexOf("SOCK_DGRAM") >= 0 ? "UNIX-DGRAM" : "UNIX-STREAM";
   return undefined;
+}
+
+// <linux/netlink.h>: the protocols a program may open (bpftrace passes the number, strace the name)
+const NETLINK: Record<number, string> = { 0: "ROUTE", 2: "USERSOCK", 4: "SOCK_DIAG", 5: "NFLOG", 6: "XFRM", 7: "SELINUX",
+  8: "ISCSI", 9: "AUDIT", 10: "FIB_LOOKUP", 11: "CONNECTOR", 12: "NETFILTER", 13: "IP6_FW", 14: "DNRTMSG",
+  15: "KOBJECT_UEVENT", 16: "GENERIC", 18: "SCSITRANSPORT", 19: "ECRYPTFS", 20: "RDMA", 21: "CRYPTO", 22: "SMC" };
+
+function netlinkProto(v: Json | undefined): string | undefined {
+  if (typeof v === "number") return NETLINK[v] ?? String(v);
+  const t = flagText(v);
+  return t.startsWith("NETLINK_") ? t.slice(8) : /^\d+$/.test(t) ? NETLINK[Number(t)] ?? t : undefined;
 }
 
 function cloneFlags(args: Json[]): string {

@@ -2,7 +2,7 @@
 // body (a call, an unfinished or resumed half, a signal, an exit, strace's own message, a -e read/write
 // hex dump, a -k stack frame, a -c summary row). Pure: one line in, one value out.
 
-import { parseArgs, parseValue, scalarValue } from "./strace-values.js";
+import { DELETED, parseArgs, parseValue, scalarValue } from "./strace-values.js";
 import type { Json } from "./records.js";
 
 export interface Prefix {
@@ -211,7 +211,7 @@ export function parseCall(body: string, open: number): CallParts {
   while (i < n) {
     const c = body.charCodeAt(i);
     if (c === SPACE) break;
-    if (c === LT) { i = skipAngle(body, i); break; }
+    if (c === LT) { i = skipAngle(body, i); if (body.startsWith(DELETED, i)) i += DELETED.length; break; }
     i++;
   }
   const tok = body.slice(s, i);

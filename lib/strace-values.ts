@@ -9,6 +9,8 @@ const QUOTE = 34, COMMA = 44, LPAREN = 40, RPAREN = 41, LBRACK = 91, RBRACK = 93
   RBRACE = 125, SPACE = 32, LT = 60, GT = 62, EQ = 61, SLASH = 47, STAR = 42, BSLASH = 92, DOT = 46,
   TILDE = 126, AT = 64, MINUS = 45;
 
+export const DELETED = "(deleted)";
+
 export interface ArgsResult {
   args: Json[];
   end: number;          // index just past the closing ")" (or s.length when it was missing)
@@ -170,7 +172,15 @@ class Scanner {
     while (k > start && s.charCodeAt(k - 1) === SPACE) k--;
     this.i = j;
     const text = s.slice(start, k);
-    if (j < this.end && s.charCodeAt(j) === LT) return annotate(scalarValue(text), this.annotation());
+    if (j < this.end && s.charCodeAt(j) === LT) {
+      const v = annotate(scalarValue(text), this.annotation());
+      // -yy prints "3</tmp/#123>(deleted)" for a file with no name left (unlinked, O_TMPFILE, memfd)
+      if (this.s.startsWith(DELETED, this.i) && this.i + DELETED.length <= this.end) {
+        this.i += DELETED.length;
+        if (v && typeof v === "object" && !Array.isArray(v) && "path" in v) (v as { [k: string]: Json }).deleted = true;
+      }
+      return v;
+    }
     return scalarValue(text);
   }
 
@@ -252,6 +262,9 @@ export function annotate(base: Json, ann: string): Json {
 export function parseSocket(proto: string, inner: string): { [k: string]: Json } {
   const out: { [k: string]: Json } = { proto };
   if (/^\d+$/.test(inner)) { out.inode = Number(inner); return out; }
+  // "NETLINK:[ROUTE:1234]": the netlink protocol and the socket's port id (its pid, or one the kernel picked)
+  const nl = proto === "NETLINK" ? /^([A-Z0-9_]+):(\d+)$/.exec(inner) : null;
+  if (nl) { out.netlink = nl[1]; out.portid = Number(nl[2]); return out; }
   if (proto.startsWith("UNIX")) {
     let rest = inner;
     const q = rest.indexOf(',"');

@@ -201,7 +201,7 @@ export class Profiler {
     let addr: Addr;
     switch (e.op) {
       case "socket":
-        role = "socket"; addr = pick(a, ["family", "proto"]);
+        role = "socket"; addr = pick(a, ["family", "proto", "netlink"]);
         if (a.proto?.startsWith("RAW") || a.family === "packet") this.privilege(e, "raw-socket", "CAP_NET_RAW", `${e.syscall} ${a.family} ${a.proto ?? ""}`.trim(), progs);
         break;
       case "connect": role = "peer"; addr = endpoint(a); break;
@@ -342,7 +342,8 @@ function pick(a: Addr, keys: (keyof Addr)[]): Addr {
   for (const k of keys) if (a[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = a[k];
   return o;
 }
-const endpoint = (a: Addr) => pick(a, ["family", "proto", "ip", "port", "path", "abstract", "inode"]);
+// no inode or port id: the kernel hands those out anew each run, and a summary must not depend on the run
+const endpoint = (a: Addr) => pick(a, ["family", "proto", "netlink", "ip", "port", "path", "abstract"]);
 
 export function keyOf(kind: string, s: Partial<Summary>): string {
   if (kind === "file" || kind === "exec") return kind + "\0" + s.path;

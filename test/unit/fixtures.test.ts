@@ -134,6 +134,65 @@ describe("-y and -yy annotations", () => {
   });
 });
 
+describe("the other -yy suffixes (fd-kinds.strace, tmpfile.strace)", () => {
+  const recs = calls(fixture("fd-kinds.strace"));
+  const on = (fd: number, name: string) => recs.filter((r) => r.fd === fd && r.syscall === name);
+  it("O_TMPFILE: '3</tmp/#N>(deleted)' is one value, marked deleted, never a path '…/(deleted)' or an argument", () => {
+    const t = calls(fixture("tmpfile.strace"));
+    const open = t.find((r) => r.syscall === "openat" && /O_TMPFILE/.test(String(r.args[2])))!;
+    expect(open.retfd).toEqual({ fd: open.ret, path: expect.stringMatching(/^\/tmp\/#\d+$/), deleted: true });
+    expect(open.retnote).toBeUndefined();
+    const fstat = t.slice(t.indexOf(open)).filter((r) => r.fd === open.ret && r.syscall === "newfstatat");
+    expect(fstat.length).toBeGreaterThan(0);
+    for (const r of fstat) {
+      expect(r).toMatchObject({ path: (open.retfd as { path: string }).path, deleted: true, ok: true });
+      expect(r.args).toEqual([{ fd: open.ret, path: (open.retfd as { path: string }).path, deleted: true }, "", expect.any(Object), "AT_EMPTY_PATH"]);
+    }
+    expect(t.some((r) => r.args.includes("(deleted)") || /\(deleted\)/.test(r.path ?? ""))).toBe(false);
+  });
+  it("an unlinked file still open: its old name, marked deleted", () => {
+    const unlink = recs.find((r) => r.syscall === "unlink")!;
+    const open = recs.find((r) => r.syscall === "openat" && r.path === unlink.path)!;
+    expect(open.retfd).toEqual({ fd: open.ret, path: unlink.path });
+    expect(on(open.ret as number, "write")[0]).toMatchObject({ kind: "file", op: "write", path: unlink.path, deleted: true, args: [{ fd: open.ret, path: unlink.path, deleted: true }, "x", 1] });
+  });
+  it("memfd: memory with a name, not a file", () => {
+    const m = recs.find((r) => r.syscall === "memfd_create")!;
+    expect(m.retfd).toEqual({ fd: m.ret, path: "/memfd:leastpriv", deleted: true });
+    const w = on(m.ret as number, "write")[0];
+    expect(w).toMatchObject({ kind: "ipc", op: "write" });
+    expect(w.path).toBeUndefined();
+    expect(on(m.ret as number, "newfstatat")[0].path).toBeUndefined();
+  });
+  it("anon_inode objects, pidfds, pipes and block devices", () => {
+    expect(recs.find((r) => r.syscall === "eventfd2")!.retfd).toEqual({ fd: expect.any(Number), obj: "anon_inode:[eventfd]" });
+    expect(recs.find((r) => r.syscall === "epoll_create1" && r.fd === undefined && r.ret === 7)!.retfd).toEqual({ fd: 7, obj: "anon_inode:[eventpoll]" });
+    expect(recs.find((r) => r.syscall === "pidfd_open")!.retfd).toEqual({ fd: expect.any(Number), obj: expect.stringMatching(/^pid:\d+$/) });
+    const pipe = recs.find((r) => r.syscall === "pipe2")!;
+    expect(pipe.args[0]).toEqual([{ fd: expect.any(Number), obj: expect.stringMatching(/^pipe:\[\d+\]$/) }, { fd: expect.any(Number), obj: expect.stringMatching(/^pipe:\[\d+\]$/) }]);
+    const w = recs.find((r) => r.syscall === "write" && r.fd === (pipe.args[0] as { fd: number }[])[1].fd)!;
+    expect(w).toMatchObject({ kind: "ipc", op: "write" });
+    const loop = recs.find((r) => r.syscall === "openat" && r.path === "/dev/loop0")!;
+    expect(loop.retfd).toEqual({ fd: loop.ret, path: "/dev/loop0", dev: "block 7:0" });
+  });
+  it("sockets of each family: their protocol, and netlink's protocol without its per-run port id", () => {
+    const sock = (family: string) => recs.filter((r) => r.syscall === "socket" && r.args[0] === family).map((r) => r.retfd);
+    expect(sock("AF_INET")).toEqual([{ fd: 13, sock: { proto: "TCP", inode: expect.any(Number) } }, { fd: 13, sock: { proto: "UDP", inode: expect.any(Number) } },
+      { fd: 13, sock: { proto: "RAW", inode: expect.any(Number) } }]);
+    expect(sock("AF_INET6")).toEqual([{ fd: 13, sock: { proto: "TCPv6", inode: expect.any(Number) } }, { fd: 13, sock: { proto: "UDPv6", inode: expect.any(Number) } }]);
+    expect(sock("AF_UNIX").map((x) => (x as { sock: { proto: string } }).sock.proto)).toEqual(["UNIX-STREAM", "UNIX", "UNIX"]);
+    expect(sock("AF_PACKET")).toEqual([{ fd: 13, obj: expect.stringMatching(/^socket:\[\d+\]$/) }]);
+    const nl = recs.find((r) => r.syscall === "socket" && r.args[0] === "AF_NETLINK")!;
+    expect(nl.addr).toEqual({ family: "netlink", netlink: "ROUTE" });
+    const send = recs.find((r) => r.syscall === "sendto" && r.fd === nl.ret)!;
+    expect(send.args[0]).toEqual({ fd: nl.ret, sock: { proto: "NETLINK", netlink: "ROUTE", portid: expect.any(Number) } });
+    expect(send.addr).toEqual({ family: "netlink", proto: "NETLINK", netlink: "ROUTE" });
+    const pair = recs.find((r) => r.syscall === "socketpair")!;
+    expect(pair.args[3]).toEqual([{ fd: 13, sock: { proto: "UNIX-STREAM", inode: expect.any(Number), peerInode: expect.any(Number) } },
+      { fd: 14, sock: { proto: "UNIX-STREAM", inode: expect.any(Number), peerInode: expect.any(Number) } }]);
+  });
+});
+
 describe("unfinished and resumed", () => {
   it("joined into one record while other pids interleave", () => {
     const recs = calls(fixture("pipeline.strace"));

@@ -100,6 +100,15 @@ describe("trace-summarize profiles", () => {
     expect(raw("tworuns-1.strace")).not.toEqual(raw("tworuns-2.strace"));
   });
 
+  it("socket inodes and netlink port ids, which the kernel hands out per run, never key a summary", () => {
+    const nets = items(fixture("fd-kinds.strace")).filter((s) => s.kind === "net");
+    expect(nets.length).toBeGreaterThan(5);
+    expect(nets.filter((s) => s.addr!.inode !== undefined || (s.addr as { port?: number }).port !== undefined)).toEqual([]);
+    const nl = nets.filter((s) => s.addr!.family === "netlink").map((s) => [s.role, s.addr]);
+    expect(nl).toEqual([["local", { family: "netlink", proto: "NETLINK", netlink: "ROUTE" }], ["peer", { family: "netlink", proto: "NETLINK", netlink: "ROUTE" }],
+      ["socket", { family: "netlink", netlink: "ROUTE" }]]);
+  });
+
   it("rules and temporary names", () => {
     expect(normalizePath("/proc/42/fd/3")).toBe("/proc/<pid>/fd/<fd>");
     expect(normalizePath("/proc/self/fdinfo/12")).toBe("/proc/self/fdinfo/<fd>");
