@@ -31,9 +31,13 @@ export function apparmorProfile(h: ProfileHeader, items: Summary[], version: str
   // the traced command's program: the exec of the first command's name
   const first = h.commands[0]?.[0];
   const execs = items.filter((s) => s.kind === "exec" && s.ok > 0 && s.path?.startsWith("/"));
-  const prog = (first && execs.find((s) => s.path === first || s.path!.endsWith("/" + first.split("/").pop()))) || execs[0];
+  // matched by the name it was run by (sh), attached by the file the kernel runs (/usr/bin/dash): AppArmor
+  // attaches profiles by the resolved path
+  const base = first?.split("/").pop();
+  const byName = first ? execs.find((s) => [s.path!, ...(s.names ?? [])].some((n) => n === first || n.endsWith("/" + base))) : undefined;
+  const prog = byName ?? execs[0];
   const program = prog?.path;
-  const wanted = name ?? (program ? program.split("/").pop()! : "traced");
+  const wanted = name ?? (byName && base ? base : program ? program.split("/").pop()! : "traced");
   let profName = aaName(wanted);
   if (!profName) {
     warnings.push(`${wanted}: not a name an AppArmor profile can have as it is: the profile is named "traced"`);

@@ -3,6 +3,8 @@
 // the same operations (set union, sums, min/max, sorted lists cut at a fixed length), so merging is
 // associative and commutative: runs can be combined in any order or in stages.
 
+import { hostname } from "node:os";
+import { followsLast, kernelPath, PathWalker } from "./canonical.js";
 import { normalizeName, OwnProc, type Rule } from "./normalize.js";
 import { maskOf, patternOfMask, widerPattern, type Pattern } from "./pattern.js";
 import { specOf } from "./syscalls.js";
@@ -16,8 +18,9 @@ const LIST_MAX = 20;             // distinct values kept per list (the first one
 export interface Summary {
   type: "summary";
   kind: string;
-  path?: string;
+  path?: string;                   // files and programs: the file itself (see trace-summarize(1) CANONICAL NAMES)
   pattern?: Pattern;               // the path holds globs the tools made (normalised names, DIR/**): which parts
+  names?: string[];                // the names it was called by, where they differ from path
   addr?: Addr;
   role?: "peer" | "local" | "socket";
   op?: string;                     // priv and cred summaries: what was done
@@ -83,8 +86,20 @@ export class Profiler {
 
   private normalized = new Map<string, { path: string; pattern?: Pattern }>();  // path → normalised path (see norm)
 
-  /** `includeRuntime`: fold in what a container runtime did setting the container up (left out by default). */
-  constructor(private readonly rules: Rule[] = [], private readonly includeRuntime = false) {}
+  private walkHost = true;                         // the stream was traced on this host: its names can be walked here
+  private readonly host: PathWalker | undefined;
+  private readonly container: PathWalker | undefined;
+
+  /**
+   * `includeRuntime`: fold in what a container runtime did setting the container up (left out by default).
+   * `walk`: resolve the names the tracer did not resolve on this host (default true); `containerRoot`: a
+   * container's root file system, to resolve its names (containerPath) in (default: they are kept as named).
+   */
+  constructor(private readonly rules: Rule[] = [], private readonly includeRuntime = false,
+    opts: { walk?: boolean; containerRoot?: string } = {}) {
+    this.host = opts.walk === false ? undefined : new PathWalker("/");
+    this.container = opts.containerRoot ? new PathWalker(opts.containerRoot) : undefined;
+  }
 
   add(r: AnyRecord | ProfileHeader | Summary): void {
     switch (r.type) {
@@ -96,6 +111,7 @@ export class Profiler {
         this.header.runs++;
         if (run.flags?.some((f, i) => f === "--seccomp-bpf" || (f === "-e" && /^trace=/.test(run.flags![i + 1] ?? "")) || /^(-e)?trace=|^--trace=/.test(f))) this.header.filtered = true;
         this.flushPids();
+        this.walkHost = !run.host || run.host === hostname();
         this.needCommand = !run.argv?.length;
         if (run.argv?.length) this.header.commands = unionLists(this.header.commands, [run.argv]);
         if (run.host) this.header.hosts = union(this.header.hosts, [run.host]);
@@ -156,7 +172,7 @@ export class Profiler {
     if (e.pid !== null) this.pids.add(e.pid);
     const prog = e.pid === null ? undefined : this.exe.get(e.pid);
     if (e.kind === "proc" && e.op === "fork" && e.ok && typeof e.ret === "number" && e.pid !== null && prog) this.exe.set(e.ret, prog);
-    if (e.kind === "exec" && e.ok && e.path && e.pid !== null) this.exe.set(e.pid, e.path);
+    if (e.kind === "exec" && e.ok && e.path && e.pid !== null) this.exe.set(e.pid, this.canonical(e).path);
     if (this.needCommand && e.kind === "exec" && e.ok && e.argv) {
       // a log without a run header (plain strace): its first program is the command
       this.header.commands = unionLists(this.header.commands, [e.argv]);
@@ -165,17 +181,20 @@ export class Profiler {
     const progs = prog ? [prog] : e.comm ? [e.comm] : [];
     if (e.incomplete === "no-start") return;         // its arguments are partial
 
-    if ((e.kind === "file" || e.kind === "exec") && e.path !== undefined) {
-      const s = this.fold("file", this.norm(e.path), e, e.kind === "exec" ? "exec" : e.op, progs);
-      if (e.cwdUnknown) s.cwdUnknown = true;
+    const file = (e.kind === "file" || e.kind === "exec") && e.path !== undefined ? this.canonical(e) : undefined;
+    if (file) {
+      const s = this.named(this.fold("file", this.norm(file.path), e, e.kind === "exec" ? "exec" : e.op, progs), e.path!);
+      if (e.cwdUnknown && !file.kernel) s.cwdUnknown = true;
       const n = transferred(e);
       if (n) { if (e.op === "read") s.bytesRead = (s.bytesRead ?? 0) + n; else if (e.op === "write") s.bytesWritten = (s.bytesWritten ?? 0) + n; }
       if (e.path2 !== undefined && (e.op === "rename" || e.op === "link")) {
-        this.fold("file", this.norm(e.path2), e, e.op === "rename" ? "create" : "link", progs);
+        // the new name is replaced, not followed: its directory is walked, not a link it may be
+        const to = this.walked(e, e.path2, false);
+        this.named(this.fold("file", this.norm(to), e, e.op === "rename" ? "create" : "link", progs), e.path2);
       }
     }
-    if (e.kind === "exec" && e.path !== undefined) {
-      const s = this.fold("exec", this.norm(e.path), e, "exec", progs);
+    if (e.kind === "exec" && file) {
+      const s = this.named(this.fold("exec", this.norm(file.path), e, "exec", progs), e.path!);
       if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? this.norm(x).path : x))]);
     }
     if (e.kind === "net") this.net(e, progs);
@@ -192,6 +211,32 @@ export class Profiler {
     if (e.container !== undefined) this.header.containers = union(this.header.containers ?? [], [e.container]);
     if (e.kind === "file" && e.op === "chown") this.privilege(e, "chown", "CAP_CHOWN", `${e.syscall} ${e.path ?? ""}`.trim(), progs);
     if (e.kind === "file" && e.op === "mknod" && /S_IF(CHR|BLK)/.test(JSON.stringify(e.args))) this.privilege(e, "mknod", "CAP_MKNOD", `${e.syscall} ${e.path ?? ""}`, progs);
+  }
+
+  /**
+   * The file a record acts on: the kernel's name when the tracer printed it (strace -yy), else the name
+   * walked on this host (or in the container's root); as named where neither can say (a stream from
+   * another host, a container without its root, names under /proc, which mean the traced process).
+   */
+  private canonical(e: SyscallRecord): { path: string; kernel?: boolean } {
+    const named = e.path!;
+    if (/^\/proc(\/|$)/.test(named)) return { path: named };
+    const k = kernelPath(e);
+    if (k && !/^\/proc(\/|$)/.test(k.path)) return { path: k.path, kernel: true };
+    return { path: this.walked(e, named, followsLast(e)) };
+  }
+
+  private walked(e: SyscallRecord, named: string, followLast: boolean): string {
+    if (!named.startsWith("/")) return named;
+    const w = e.containerPath ? this.container : this.walkHost ? this.host : undefined;
+    return w?.resolve(named, followLast) ?? named;
+  }
+
+  /** Keeps the name as called beside the canonical one (bounded, like every list). */
+  private named(s: Summary, name: string): Summary {
+    const n = this.norm(name).path;
+    if (n !== s.path) s.names = with1(s.names ?? [], n);
+    return s;
   }
 
   private net(e: SyscallRecord, progs: string[]): void {
@@ -389,11 +434,12 @@ function mergeInto(s: Summary, t: Summary): void {
   if (t.evidence) s.evidence = union(s.evidence ?? [], t.evidence);
   if (t.values) s.values = union(s.values ?? [], t.values);
   if (t.cwdUnknown) s.cwdUnknown = true;
+  if (t.names) s.names = union(s.names ?? [], t.names);
   for (const k of ["bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) if (t[k]) s[k] = (s[k] ?? 0) + t[k]!;
 }
 
 function clone(t: Summary): Summary {
-  return { ...t, ...(t.pattern ? { pattern: t.pattern.map((x) => (typeof x === "string" ? x : { ...x })) } : {}), ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
+  return { ...t, ...(t.pattern ? { pattern: t.pattern.map((x) => (typeof x === "string" ? x : { ...x })) } : {}), ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), ...(t.names ? { names: [...t.names] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
     calls: t.calls ?? 0, ok: t.ok ?? 0 };
 }
 
@@ -404,7 +450,7 @@ function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
 /** Fixed field order and sorted maps, so that equal profiles are equal text. */
 function tidy(s: Summary): Summary {
   const o: Record<string, unknown> = { type: "summary", kind: s.kind };
-  for (const k of ["path", "pattern", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "pending", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
+  for (const k of ["path", "pattern", "names", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "pending", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
     const v = k === "errors" ? sortObj(s.errors) : s[k];
     if (v !== undefined) o[k] = v;
   }

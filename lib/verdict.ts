@@ -27,7 +27,9 @@ export function loadSensitive(file: string): string[] {
   } catch (e) { throw new UserError(`${file}: ${(e as Error).message}`); }
 }
 
-const TEMP = /^(\/tmp|\/var\/tmp|\/dev\/shm|\/run\/user\/\d+|\/run\/user\/<[^>]+>|\/proc\/self|\/dev)(\/|$)/;
+const TEMP = /^(\/tmp|\/var\/tmp|\/dev\/shm|\/run\/user\/\d+|\/run\/user\/<[^>]+>|\/proc\/self)(\/|$)/;
+// device nodes whose writes change nothing kept: a write to any other (/dev/loop0, /dev/sda, /dev/mem) is a change
+const HARMLESS_DEV = /^\/dev\/(null|zero|full|random|urandom|tty|console|ptmx|stdin|stdout|stderr|pts\/(<n>|\d+|ptmx)|fd\/\d+)$/;
 const CHANGE: { [op: string]: keyof Changed } = {
   create: "created", mkdir: "created", mknod: "created", symlink: "created", link: "created",
   write: "written", readwrite: "written", utime: "written", setxattr: "written",
@@ -107,13 +109,15 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
       }
       if (ok.some((o) => READ_OPS.has(o) || o === "readwrite" || o === "exec")) {
         v.reads.files++;
-        if (micromatch.isMatch(s.path, sensitive, { dot: true })) push(v.reads.sensitive, s.path);
+        // the file read (its canonical path), and the names it was read by: either on the list is worth a look
+        const hit = [s.path, ...(s.names ?? [])].find((p) => micromatch.isMatch(p, sensitive, { dot: true }));
+        if (hit) push(v.reads.sensitive, hit === s.path ? s.path : `${s.path} (as ${hit})`);
       }
       for (const o of ok) {
         const cat = CHANGE[o];
         if (!cat) continue;
         const sys = SYSTEM.find(([, re]) => re.test(s.path!));
-        if (TEMP.test(s.path) && !sys) continue;
+        if ((TEMP.test(s.path) || HARMLESS_DEV.test(s.path)) && !sys) continue;
         push(v.changed[cat], s.path);
         if (sys) push(v.system[sys[0]], s.path);
       }

@@ -83,6 +83,23 @@ describe("trace-run --backend bpftrace", () => {
     expect([...fdPaths(b)]).toContain("/lib/x86_64-linux-gnu/libc.so.6");
   }, 60000);
 
+  it("profiles of one job made with each backend diff clean both ways: keyed on the files, not the links named", () => {
+    const prof = (backend: string) => {
+      const ev = run("trace-run", ["--backend", backend, "--", "sh", tmp + "/work.sh"]).stdout;
+      writeFileSync(`${tmp}/${backend}.profile`, run("trace-summarize", [], ev).stdout);
+      return `${tmp}/${backend}.profile`;
+    };
+    const [s, b] = [prof("strace"), prof("bpftrace")];
+    for (const [x, y] of [[s, b], [b, s]]) {
+      const d = run("trace-diff", ["--strict", "--format", "text", x, y]);
+      expect(d.stdout).toBe("0 differences, 0 failing\n");
+      expect(d.status).toBe(0);
+    }
+    // merged /usr: the library is its file under /usr/lib, with the names it was opened by beside it
+    const libc = run("trace-filter", ["--path", "/usr/lib/x86_64-linux-gnu/libc.so.6"], readFileSync(b, "utf8")).records().filter((x) => x.type === "summary");
+    expect(libc).toEqual([expect.objectContaining({ kind: "file", names: ["/lib/x86_64-linux-gnu/libc.so.6"], okOps: ["read", "stat"] })]);
+  }, 60000);
+
   it("argv: every argument up to 32, and argvTruncated only when there were more", () => {
     const argv = (n: number) => {
       const r = run("trace-run", ["--backend", "bpftrace", "--", "/bin/echo", ...Array.from({ length: n }, (_, i) => String(i))]);

@@ -23,7 +23,7 @@ describe("trace-policy --format apparmor|systemd", () => {
     const r = run("trace-policy", ["--format", "apparmor"], events);
     expect(r.status).toBe(0);
     const p = r.stdout;
-    expect(p).toMatch(/^profile sh \/usr\/bin\/sh flags=\(attach_disconnected\) \{$/m);
+    expect(p).toMatch(/^profile sh \/usr\/bin\/dash flags=\(attach_disconnected\) \{$/m);
     expect(p).toMatch(/^  \/etc\/hostname r,$/m);
     expect(p).toMatch(/^  \/var\/log\/ r,$/m);                        // a directory listed
     expect(p).toContain(`  ${out}/f w,\n`);

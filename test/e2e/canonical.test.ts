@@ -1,0 +1,72 @@
+// Profiles and the verdict key on the file the kernel opened, not the name a (hostile) program used:
+// real runs as root, under both backends, of a job that writes and reads through symbolic links and
+// writes a device node. Everything made on the host is removed again.
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT, run } from "../helpers.js";
+
+const tmp = mkdtempSync(tmpdir() + "/trace-canon-");
+// cron ignores file names with a dot: the file a test writes in /etc/cron.d never runs
+const cron = `/etc/cron.d/leastpriv.canary-${process.pid}`;
+const cache = `/var/cache/leastpriv-canary-${process.pid}`;
+const dev = `/dev/leastpriv-canary-${process.pid}`;
+const verdict = (events: string) => run("trace-summarize", ["--format", "verdict"], events).records()[0];
+
+describe("the verdict keys on the file the kernel opened", () => {
+  beforeAll(() => {
+    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
+    execFileSync("mknod", [dev, "c", "1", "3"]);            // a device node of our own (the null device's numbers)
+  }, 120000);
+  afterAll(() => {
+    for (const p of [cron, cache, dev]) rmSync(p, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  // links made afresh for each run: a directory of the job's (mktemp -d) leading to /etc/cron.d, one in
+  // /var/cache leading to /etc/shadow
+  const links = () => {
+    const d = mkdtempSync(tmp + "/job-");
+    symlinkSync("/etc/cron.d", d + "/c");
+    rmSync(cache, { recursive: true, force: true });
+    mkdirSync(cache);
+    symlinkSync("/etc/shadow", cache + "/settings");
+    const script = d + "/job.sh";
+    writeFileSync(script, `echo '# leastpriv test: never run' > ${d}/c/${cron.split("/").pop()}\ncat ${cache}/settings > /dev/null\necho x > ${dev}\n`);
+    return { d, script };
+  };
+
+  it("strace: a write through a link into /etc/cron.d and a read of /etc/shadow through a link are seen, even after the links are gone", () => {
+    const { d, script } = links();
+    const r = run("trace-run", ["--", "sh", script]);
+    expect(r.status).toBe(0);
+    expect(existsSync(cron)).toBe(true);
+    rmSync(cron); rmSync(d, { recursive: true }); rmSync(cache, { recursive: true });   // the job covers its tracks
+    const v = verdict(r.stdout);
+    expect(v.reads.sensitive).toContain("/etc/shadow");
+    expect(v.changes).toBe(true);
+    expect(v.changed.created).toContain(cron);
+    expect(v.system.services).toContain(cron);
+    // a device node other than the harmless ones is a change, never temporary
+    // (the shell's ">" opens with O_CREAT: created; trace-run traces write calls only with --cost)
+    expect([...v.changed.created, ...v.changed.written]).toContain(dev);
+    expect([...v.changed.created, ...v.changed.written]).not.toContain("/dev/null");
+    // the names as called stay beside the file
+    const profile = run("trace-summarize", [], r.stdout).records();
+    expect(profile.find((s) => s.kind === "file" && s.path === "/etc/shadow")).toMatchObject({ names: [cache + "/settings"], okOps: expect.arrayContaining(["read"]) });
+    expect(profile.find((s) => s.kind === "file" && s.path === cron)?.names).toEqual([expect.stringMatching(/\/c\/leastpriv\.canary-\d+$/)]);
+  }, 60000);
+
+  it("bpftrace: the names it reports are resolved on the host when summarising", () => {
+    const { d, script } = links();
+    const r = run("trace-run", ["--backend", "bpftrace", "--", "sh", script]);
+    expect(r.status).toBe(0);
+    const v = verdict(r.stdout);
+    rmSync(cron); rmSync(d, { recursive: true }); rmSync(cache, { recursive: true });
+    expect(v.reads.sensitive).toContain("/etc/shadow");
+    expect(v.changed.created).toContain(cron);
+    expect(v.system.services).toContain(cron);
+    expect([...v.changed.created, ...v.changed.written]).toContain(dev);
+  }, 60000);
+});
