@@ -250,9 +250,12 @@ export class Resolver {
       return;
     }
     if (spec.flags !== undefined || name === "creat" || name === "open_by_handle_at") {
-      const info = fdInfo(parts.retfd ?? null) ?? (rec.path !== undefined ? { path: rec.path } : undefined);
+      const flags = flagText(args[spec.flags ?? 0]);
+      // an O_TMPFILE file has no name: strace -yy calls it DIR/#INODE (deleted); without -yy we say DIR/#
+      const info = fdInfo(parts.retfd ?? null) ?? (rec.path === undefined ? undefined
+        : flags.indexOf("O_TMPFILE") >= 0 ? { path: (rec.path === "/" ? "" : rec.path) + "/#", deleted: true } : { path: rec.path });
       if (info) {
-        if (flagText(args[spec.flags ?? 0]).indexOf("O_CLOEXEC") >= 0) info.cloexec = true;
+        if (flags.indexOf("O_CLOEXEC") >= 0) info.cloexec = true;
         proc.fds.set(ret, info);
       }
       return;
@@ -384,6 +387,7 @@ function protoOf(af: string, type: string): string | undefined {
     if (type.indexOf("SOCK_RAW") >= 0) return "RAW" + v6;
   }
   if (af === "AF_UNIX" || af === "AF_LOCAL") return type.indexOf("SOCK_DGRAM") >= 0 ? "UNIX-DGRAM" : "UNIX-STREAM";
+  if (af === "AF_NETLINK") return "NETLINK";                 // as -yy names it, so both backends agree
   return undefined;
 }
 

@@ -7,10 +7,25 @@ import { hostname } from "node:os";
 import { followsLast, kernelPath, PathWalker } from "./canonical.js";
 import { normalizeName, OwnProc, type Rule } from "./normalize.js";
 import { maskOf, patternOfMask, widerPattern, type Pattern } from "./pattern.js";
-import { specOf } from "./syscalls.js";
+import { flagText, specOf } from "./syscalls.js";
 import { collapseUnder } from "./paths.js";
 import type { AnyRecord } from "./ndjson-in.js";
 import type { Addr, SyscallRecord } from "./records.js";
+
+const TMP = "<tmp>";
+const TMPFILE = /\/#\d*$/;                      // an O_TMPFILE file's name: DIR/#INODE (DIR/# from bpftrace)
+const TEMP_MAX = 1 << 16;
+
+type Name = { path: string; pattern?: Pattern };
+
+/** DIR/<tmp> for a name in DIR: the directory's own globs kept, "<tmp>" a glob the tool made. */
+function tempName(n: Name): Name {
+  const cut = n.path.lastIndexOf("/");
+  const dir = cut > 0 ? n.path.slice(0, cut) : "";
+  const path = dir + "/" + TMP;
+  const mask = [...maskOf(n.path, n.pattern).slice(0, dir.length), false, ...new Array<boolean>(TMP.length).fill(true)];
+  return { path, pattern: patternOfMask(path, mask) };
+}
 
 export const PROFILE_WARNING = "A trace shows only what this run did: code paths the run did not take are not in it.";
 const LIST_MAX = 20;             // distinct values kept per list (the first ones in sort order)
@@ -21,6 +36,7 @@ export interface Summary {
   path?: string;                   // files and programs: the file itself (see trace-summarize(1) CANONICAL NAMES)
   pattern?: Pattern;               // the path holds globs the tools made (normalised names, DIR/**): which parts
   names?: string[];                // the names it was called by, where they differ from path
+  temporaryOf?: string[];          // DIR/<tmp>: what the temporaries it stands for were renamed onto
   addr?: Addr;
   role?: "peer" | "local" | "socket";
   op?: string;                     // priv and cred summaries: what was done
@@ -85,6 +101,10 @@ export class Profiler {
   private needCommand = true;                     // the stream's run header did not name its command
 
   private normalized = new Map<string, { path: string; pattern?: Pattern }>();  // path → normalised path (see norm)
+  // temporaries by rule (fileKey): bounded maps of names, whatever the stream's length
+  private made = new Map<string, true>();          // names this run made that still stand
+  private under = new Map<string, Set<string>>();  // a directory this run made → summaries below it
+  private gone = new Map<string, Name>();          // a temporary's name → the DIR/<tmp> it moved to
 
   private walkHost = true;                         // the stream was traced on this host: its names can be walked here
   private readonly host: PathWalker | undefined;
@@ -181,20 +201,29 @@ export class Profiler {
     const progs = prog ? [prog] : e.comm ? [e.comm] : [];
     if (e.incomplete === "no-start") return;         // its arguments are partial
 
-    const file = (e.kind === "file" || e.kind === "exec") && e.path !== undefined ? this.canonical(e) : undefined;
-    if (file) {
-      const s = this.named(this.fold("file", this.norm(file.path), e, e.kind === "exec" ? "exec" : e.op, progs), e.path!);
+    // an fstat of an open fd needs no permission and names no file the open did not: it is left out, so
+    // that the stat of an fd inherited from outside the trace, which only strace's -yy can name, does
+    // not make the two backends' profiles differ
+    const fdStat = e.op === "stat" && fdOnly(e);
+    const file = (e.kind === "file" || e.kind === "exec") && e.path !== undefined && !fdStat ? this.canonical(e) : undefined;
+    const key = file ? this.fileKey(e, file) : undefined;
+    if (file && key) {
+      const s = this.named(this.fold("file", key, e, e.kind === "exec" ? "exec" : e.op, progs), e.path!);
       if (e.cwdUnknown && !file.kernel) s.cwdUnknown = true;
       const n = transferred(e);
       if (n) { if (e.op === "read") s.bytesRead = (s.bytesRead ?? 0) + n; else if (e.op === "write") s.bytesWritten = (s.bytesWritten ?? 0) + n; }
       if (e.path2 !== undefined && (e.op === "rename" || e.op === "link")) {
         // the new name is replaced, not followed: its directory is walked, not a link it may be
-        const to = this.walked(e, e.path2, false);
-        this.named(this.fold("file", this.norm(to), e, e.op === "rename" ? "create" : "link", progs), e.path2);
+        const to = this.norm(this.walked(e, e.path2, false));
+        this.gone.delete(to.path);                              // a name made anew
+        if (e.ok && e.op === "link") this.make(to.path);
+        this.named(this.fold("file", to, e, e.op === "rename" ? "create" : "link", progs), e.path2);
+        if (e.ok) this.settle(key.path, to.path, e.op);
       }
+      if (e.ok && e.op === "delete") this.settle(key.path, undefined, "delete");
     }
-    if (e.kind === "exec" && file) {
-      const s = this.named(this.fold("exec", this.norm(file.path), e, "exec", progs), e.path!);
+    if (e.kind === "exec" && file && key) {
+      const s = this.named(this.fold("exec", key, e, "exec", progs), e.path!);
       if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? this.norm(x).path : x))]);
     }
     if (e.kind === "net") this.net(e, progs);
@@ -218,11 +247,13 @@ export class Profiler {
    * walked on this host (or in the container's root); as named where neither can say (a stream from
    * another host, a container without its root, names under /proc, which mean the traced process).
    */
-  private canonical(e: SyscallRecord): { path: string; kernel?: boolean } {
+  private canonical(e: SyscallRecord): { path: string; kernel?: boolean; deleted?: boolean } {
     const named = e.path!;
     if (/^\/proc(\/|$)/.test(named)) return { path: named };
     const k = kernelPath(e);
-    if (k && !/^\/proc(\/|$)/.test(k.path)) return { path: k.path, kernel: true };
+    if (k && !/^\/proc(\/|$)/.test(k.path)) return k.deleted ? { path: k.path, kernel: true, deleted: true } : { path: k.path, kernel: true };
+    // the bpftrace backend's name for an O_TMPFILE fd (lib/resolver.ts)
+    if (e.deleted && TMPFILE.test(named)) return { path: named, deleted: true };
     return { path: this.walked(e, named, followsLast(e)) };
   }
 
@@ -232,11 +263,94 @@ export class Profiler {
     return w?.resolve(named, followLast) ?? named;
   }
 
-  /** Keeps the name as called beside the canonical one (bounded, like every list). */
+  /** Keeps the name as called beside the canonical one (bounded, like every list); a temporary's are random. */
   private named(s: Summary, name: string): Summary {
+    if (s.pattern?.some((x) => typeof x !== "string" && x.glob === "tmp")) return s;
     const n = this.norm(name).path;
     if (n !== s.path) s.names = with1(s.names ?? [], n);
     return s;
+  }
+
+  /**
+   * The key a file record folds into. Temporaries by rule (see trace-summarize(1) TEMPORARY FILES): a
+   * file made with O_TMPFILE is DIR/<tmp> from the start; a name this run made (O_CREAT|O_EXCL, mkdir,
+   * mknod, symlink, link) is remembered until it is removed or renamed (settle), when its summary moves
+   * to DIR/<tmp>; later records naming it follow it there.
+   */
+  private fileKey(e: SyscallRecord, file: { path: string; deleted?: boolean }): Name {
+    const spec = specOf(e.syscall);
+    const flags = spec.flags !== undefined ? flagText(e.args[spec.flags]) : "";
+    if (flags.indexOf("O_TMPFILE") >= 0 && e.path !== undefined) {
+      // the open names the directory; strace's retfd the file, DIR/#INODE (bpftrace: the directory)
+      const dir = file.deleted && TMPFILE.test(file.path) ? file.path.slice(0, file.path.lastIndexOf("/")) : file.path;
+      return tempName(this.norm((dir || "") + "/x"));
+    }
+    if (file.deleted && TMPFILE.test(file.path)) return tempName(this.norm(file.path));
+    const key = this.norm(file.path);
+    const excl = flags.indexOf("O_CREAT") >= 0 && flags.indexOf("O_EXCL") >= 0;
+    if (e.ok && (excl || e.op === "mkdir" || e.op === "mknod" || e.op === "symlink")) {
+      this.gone.delete(key.path);
+      this.make(key.path);
+      return key;
+    }
+    return this.gone.get(key.path) ?? key;
+  }
+
+  private make(key: string): void {
+    if (!this.made.has(key) && this.made.size < TEMP_MAX) this.made.set(key, true);
+  }
+
+  /** `key` was removed (`to` undefined) or renamed onto `to`: a name this run made is a temporary. */
+  private settle(key: string, to: string | undefined, how: string): void {
+    if (!this.made.has(key)) return;
+    const s = this.res.get(keyOf("file", { path: key })) ?? this.res.get(keyOf("exec", { path: key }));
+    const from: Name = s?.pattern ? { path: key, pattern: s.pattern } : { path: key };
+    const t = tempName(from);
+    this.made.delete(key);
+    this.moveTo(from, t, how === "rename" ? to : undefined);
+    // what was below a temporary directory moves with it
+    const below = this.under.get(key);
+    this.under.delete(key);
+    if (below) for (const c of below) {
+      if (!c.startsWith(key + "/")) continue;
+      const cs = this.res.get(keyOf("file", { path: c })) ?? this.res.get(keyOf("exec", { path: c }));
+      const path = t.path + c.slice(key.length);
+      const mask = [...maskOf(t.path, t.pattern), ...maskOf(c, cs?.pattern).slice(key.length)];
+      const pattern = patternOfMask(path, mask);
+      this.moveTo(cs?.pattern ? { path: c, pattern: cs.pattern } : { path: c }, pattern ? { path, pattern } : { path }, undefined);
+    }
+  }
+
+  private moveTo(from: Name, to: Name, of: string | undefined): void {
+    for (const kind of ["file", "exec"]) {
+      const k = keyOf(kind, from);
+      const s = this.res.get(k);
+      if (!s) continue;
+      this.res.delete(k);
+      const t = { ...s, path: to.path } as Summary;
+      if (to.pattern) t.pattern = to.pattern; else delete t.pattern;
+      delete t.names;
+      const have = this.res.get(keyOf(kind, to));
+      if (have) mergeInto(have, t); else this.add1(kind, t);
+      if (of !== undefined && kind === "file") { const d = this.res.get(keyOf(kind, to))!; d.temporaryOf = with1(d.temporaryOf ?? [], of); }
+    }
+    if (this.made.delete(from.path)) this.made.set(to.path, true);
+    if (this.gone.size >= TEMP_MAX) this.gone.delete(this.gone.keys().next().value!);
+    this.gone.set(from.path, to);
+  }
+
+  /** A new file or program summary: registered below the nearest directory this run made, if any. */
+  private add1(kind: string, s: Summary): void {
+    this.res.set(keyOf(kind, s), s);
+    if (!this.made.size || !s.path?.startsWith("/")) return;
+    for (let i = s.path.lastIndexOf("/"); i > 0; i = s.path.lastIndexOf("/", i - 1)) {
+      const dir = s.path.slice(0, i);
+      if (!this.made.has(dir)) continue;
+      let set = this.under.get(dir);
+      if (!set) { set = new Set(); this.under.set(dir, set); }
+      if (set.size < TEMP_MAX) set.add(s.path);
+      break;
+    }
   }
 
   private net(e: SyscallRecord, progs: string[]): void {
@@ -297,7 +411,7 @@ export class Profiler {
     if (!s) {
       s = { type: "summary", kind, ...id, ops: [], syscalls: [], calls: 0, ok: 0, errors: {}, programs: [] } as Summary;
       if (s.capability === undefined) delete s.capability;
-      this.res.set(key, s);
+      if (kind === "file" || kind === "exec") this.add1(kind, s); else this.res.set(key, s);
     } else if (id.pattern) {
       // a literal name and a tool-made glob of the same text: the glob covers both
       s.pattern = widerPattern(s.pattern, id.pattern);
@@ -352,6 +466,14 @@ export class Profiler {
         if (s.ok === 0 && errs.length === 1 && errs[0] === "ENOENT") s.probe = true; else delete s.probe;
       }
     }
+    if (this.gone.size) {
+      // programs and arguments that were temporaries are named as their summaries are
+      const to = (x: string) => (x.startsWith("/") ? this.gone.get(this.norm(x).path)?.path ?? x : x);
+      for (const s of this.res.values()) {
+        if (s.programs.some((x) => to(x) !== x)) s.programs = union([], s.programs.map(to));
+        if (s.argv?.some((a) => a.some((x) => to(x) !== x))) s.argv = unionLists([], s.argv.map((a) => a.map(to)));
+      }
+    }
     let all = [...this.res.values()];
     if (collapse !== undefined) all = collapseDirs(all, collapse);
     const order = ["file", "exec", "net", "priv", "cred"];
@@ -373,6 +495,13 @@ function addCost(a: RunCost | undefined, b: RunCost): RunCost {
   if (b.peakMemory !== undefined) o.peakMemory = Math.max(o.peakMemory ?? 0, b.peakMemory);
   o.runs = (a?.runs ?? 0) + (b.runs ?? 1);
   return o;
+}
+
+/** A call on an fd (fstat, or a dirfd with AT_EMPTY_PATH), not on a name. */
+function fdOnly(e: SyscallRecord): boolean {
+  const spec = specOf(e.syscall);
+  if (spec.fd !== undefined && spec.path === undefined) return true;
+  return spec.emptyPath !== undefined && spec.path !== undefined && e.args[spec.path] === "" && flagText(e.args[spec.emptyPath]).indexOf("AT_EMPTY_PATH") >= 0;
 }
 
 /** Bytes a successful read, write, send or receive moved: its return value. */
@@ -435,11 +564,12 @@ function mergeInto(s: Summary, t: Summary): void {
   if (t.values) s.values = union(s.values ?? [], t.values);
   if (t.cwdUnknown) s.cwdUnknown = true;
   if (t.names) s.names = union(s.names ?? [], t.names);
+  if (t.temporaryOf) s.temporaryOf = union(s.temporaryOf ?? [], t.temporaryOf);
   for (const k of ["bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) if (t[k]) s[k] = (s[k] ?? 0) + t[k]!;
 }
 
 function clone(t: Summary): Summary {
-  return { ...t, ...(t.pattern ? { pattern: t.pattern.map((x) => (typeof x === "string" ? x : { ...x })) } : {}), ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), ...(t.names ? { names: [...t.names] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
+  return { ...t, ...(t.pattern ? { pattern: t.pattern.map((x) => (typeof x === "string" ? x : { ...x })) } : {}), ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), ...(t.names ? { names: [...t.names] } : {}), ...(t.temporaryOf ? { temporaryOf: [...t.temporaryOf] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
     calls: t.calls ?? 0, ok: t.ok ?? 0 };
 }
 
@@ -450,7 +580,7 @@ function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
 /** Fixed field order and sorted maps, so that equal profiles are equal text. */
 function tidy(s: Summary): Summary {
   const o: Record<string, unknown> = { type: "summary", kind: s.kind };
-  for (const k of ["path", "pattern", "names", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "pending", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
+  for (const k of ["path", "pattern", "names", "temporaryOf", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "pending", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
     const v = k === "errors" ? sortObj(s.errors) : s[k];
     if (v !== undefined) o[k] = v;
   }

@@ -5,7 +5,7 @@ import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ROOT, run } from "../helpers.js";
+import { FIX, ROOT, run } from "../helpers.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-canon-");
 // cron ignores file names with a dot: the file a test writes in /etc/cron.d never runs
@@ -14,7 +14,7 @@ const cache = `/var/cache/leastpriv-canary-${process.pid}`;
 const dev = `/dev/leastpriv-canary-${process.pid}`;
 const verdict = (events: string) => run("trace-summarize", ["--format", "verdict"], events).records()[0];
 
-describe("the verdict keys on the file the kernel opened", () => {
+describe("profiles key on the file the kernel opened, and on temporaries by rule", () => {
   beforeAll(() => {
     execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     execFileSync("mknod", [dev, "c", "1", "3"]);            // a device node of our own (the null device's numbers)
@@ -69,4 +69,22 @@ describe("the verdict keys on the file the kernel opened", () => {
     expect(v.system.services).toContain(cron);
     expect([...v.changed.created, ...v.changed.written]).toContain(dev);
   }, 60000);
+
+  it("temporaries by rule: runs of a Python job using temporary files give one profile, under each backend and across them", () => {
+    const out = tmp + "/out";
+    const profileOf = (backend: string, n: number) => {
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out);
+      writeFileSync(out + "/leastpriv_mod.py", "X = 1\n");          // compiled anew each run: NAME.pyc.<id>, renamed
+      const ev = run("trace-run", ["--backend", backend, "--", "/usr/bin/python3", "-S", FIX + "helpers.py", "temps", out]).stdout;
+      const file = `${tmp}/${backend}-${n}.profile`;
+      writeFileSync(file, run("trace-summarize", [], ev).stdout);
+      return file;
+    };
+    const ps = [profileOf("strace", 1), profileOf("strace", 2), profileOf("bpftrace", 1), profileOf("bpftrace", 2)];
+    for (const [x, y] of [[0, 1], [2, 3], [0, 2], [3, 1]]) {
+      const d = run("trace-diff", ["--strict", "--format", "text", ps[x], ps[y]]);
+      expect(d.stdout, `${ps[x]} against ${ps[y]}`).toBe("0 differences, 0 failing\n");
+    }
+  }, 120000);
 });

@@ -183,7 +183,7 @@ describe("the other -yy suffixes (fd-kinds.strace, tmpfile.strace)", () => {
     expect(sock("AF_UNIX").map((x) => (x as { sock: { proto: string } }).sock.proto)).toEqual(["UNIX-STREAM", "UNIX", "UNIX"]);
     expect(sock("AF_PACKET")).toEqual([{ fd: 13, obj: expect.stringMatching(/^socket:\[\d+\]$/) }]);
     const nl = recs.find((r) => r.syscall === "socket" && r.args[0] === "AF_NETLINK")!;
-    expect(nl.addr).toEqual({ family: "netlink", netlink: "ROUTE" });
+    expect(nl.addr).toEqual({ family: "netlink", proto: "NETLINK", netlink: "ROUTE" });
     const send = recs.find((r) => r.syscall === "sendto" && r.fd === nl.ret)!;
     expect(send.args[0]).toEqual({ fd: nl.ret, sock: { proto: "NETLINK", netlink: "ROUTE", portid: expect.any(Number) } });
     expect(send.addr).toEqual({ family: "netlink", proto: "NETLINK", netlink: "ROUTE" });
