@@ -1,8 +1,9 @@
 // The file a traced name stands for: what the kernel resolved when the tracer says so (strace -yy's
 // name of an opened or annotated fd), otherwise the name walked on this host (or inside a container's
-// root) with lstat/readlink, so that profiles are keyed on files, not on the links that led to them.
+// root) with lstat/readlink, so that profiles are keyed on files, not on the links that led to them;
+// and the interpreter the kernel runs for a script, which no traced call names.
 
-import { lstatSync, readlinkSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { specOf, flagText } from "./syscalls.js";
 import type { Json, SyscallRecord } from "./records.js";
 
@@ -65,6 +66,32 @@ export class PathWalker {
     return out;
   }
 
+  /**
+   * The interpreter of a script, from its "#!" line as the kernel reads it (binfmt_script: up to 255
+   * bytes, the interpreter then one optional argument); undefined for anything else or what cannot be read.
+   */
+  interpreter(path: string): { interpreter: string; arg?: string } | undefined {
+    const key = "#" + path;
+    if (this.scripts.has(key)) return this.scripts.get(key) ?? undefined;
+    const out = this.shebang(path);
+    if (this.scripts.size >= CACHE_MAX) this.scripts.clear();
+    this.scripts.set(key, out ?? null);
+    return out;
+  }
+
+  private scripts = new Map<string, { interpreter: string; arg?: string } | null>();
+
+  private shebang(path: string): { interpreter: string; arg?: string } | undefined {
+    const prefix = this.root === "/" ? "" : this.root.replace(/\/+$/, "");
+    const buf = Buffer.alloc(256);
+    let n = 0;
+    try {
+      const fd = openSync(prefix + path, "r");
+      try { n = readSync(fd, buf, 0, buf.length, 0); } finally { closeSync(fd); }
+    } catch { return undefined; }
+    return parseShebang(buf.subarray(0, n));
+  }
+
   private walk(path: string, followLast: boolean): string | undefined {
     const prefix = this.root === "/" ? "" : this.root.replace(/\/+$/, "");
     let todo = path.split("/").filter((c) => c !== "" && c !== ".");
@@ -90,4 +117,15 @@ export class PathWalker {
     }
     return "/" + done.join("/");
   }
+}
+
+/** The interpreter and optional argument of a "#!" line (bytes as read from the file's start). */
+export function parseShebang(b: Buffer): { interpreter: string; arg?: string } | undefined {
+  if (b.length < 3 || b[0] !== 0x23 || b[1] !== 0x21) return undefined;
+  let end = b.indexOf(0x0a);
+  if (end < 0) end = b.length;                       // the kernel takes a line cut at its buffer as it is
+  const line = b.subarray(2, end).toString("latin1").replace(/[ \t]+$/, "");
+  const m = /^[ \t]*([^ \t]+)(?:[ \t]+(.*))?$/.exec(line);
+  if (!m || !m[1].startsWith("/")) return undefined;   // a relative interpreter is the caller's cwd's: not guessed
+  return m[2] ? { interpreter: Buffer.from(m[1], "latin1").toString(), arg: Buffer.from(m[2], "latin1").toString() } : { interpreter: Buffer.from(m[1], "latin1").toString() };
 }

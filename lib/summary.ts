@@ -37,6 +37,8 @@ export interface Summary {
   pattern?: Pattern;               // the path holds globs the tools made (normalised names, DIR/**): which parts
   names?: string[];                // the names it was called by, where they differ from path
   temporaryOf?: string[];          // DIR/<tmp>: what the temporaries it stands for were renamed onto
+  interpreter?: string;            // programs: a script's "#!" interpreter, which the kernel ran for it
+  scripts?: string[];              // programs: the scripts it was run for as their interpreter
   addr?: Addr;
   role?: "peer" | "local" | "socket";
   op?: string;                     // priv and cred summaries: what was done
@@ -225,6 +227,7 @@ export class Profiler {
     if (e.kind === "exec" && file && key) {
       const s = this.named(this.fold("exec", key, e, "exec", progs), e.path!);
       if (e.ok && e.argv) s.argv = unionLists(s.argv ?? [], [e.argv.map((x) => (x.startsWith("/") ? this.norm(x).path : x))]);
+      if (e.ok) this.interpreters(e, file.path, s, progs);
     }
     if (e.kind === "net") this.net(e, progs);
     if (e.kind === "priv") {
@@ -261,6 +264,31 @@ export class Profiler {
     if (!named.startsWith("/")) return named;
     const w = e.containerPath ? this.container : this.walkHost ? this.host : undefined;
     return w?.resolve(named, followLast) ?? named;
+  }
+
+  /**
+   * A script run: the kernel runs its "#!" interpreter, which no call names. Read on this host (or in
+   * the container's root), it is folded in as run too, by the file (and the program) it is, up to the
+   * kernel's four levels of scripts run by scripts.
+   */
+  private interpreters(e: SyscallRecord, path: string, s: Summary, progs: string[]): void {
+    const w = e.containerPath ? this.container : this.walkHost ? this.host : undefined;
+    if (!w) return;
+    let script = path, argv = e.argv ?? [];
+    for (let depth = 0; depth < 4; depth++) {
+      const sb = w.interpreter(script);
+      if (!sb) return;
+      const file = w.resolve(sb.interpreter, true) ?? sb.interpreter, interp = this.norm(file);
+      const by = depth === 0 ? s : this.res.get(keyOf("exec", { path: this.norm(script).path }));
+      if (by) by.interpreter = interp.path;
+      this.named(this.fold("file", interp, e, "exec", progs), sb.interpreter);
+      const t = this.named(this.fold("exec", interp, e, "exec", progs), sb.interpreter);
+      t.scripts = with1(t.scripts ?? [], this.norm(script).path);
+      // the kernel's argv for it: the interpreter, its argument, the script's name as called, the rest
+      const args = [sb.interpreter, ...(sb.arg !== undefined ? [sb.arg] : []), depth === 0 ? e.path! : script, ...argv.slice(1)];
+      t.argv = unionLists(t.argv ?? [], [args.map((x) => (x.startsWith("/") ? this.norm(x).path : x))]);
+      script = file; argv = args;
+    }
   }
 
   /** Keeps the name as called beside the canonical one (bounded, like every list); a temporary's are random. */
@@ -565,11 +593,13 @@ function mergeInto(s: Summary, t: Summary): void {
   if (t.cwdUnknown) s.cwdUnknown = true;
   if (t.names) s.names = union(s.names ?? [], t.names);
   if (t.temporaryOf) s.temporaryOf = union(s.temporaryOf ?? [], t.temporaryOf);
+  if (t.interpreter && !s.interpreter) s.interpreter = t.interpreter;
+  if (t.scripts) s.scripts = union(s.scripts ?? [], t.scripts);
   for (const k of ["bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) if (t[k]) s[k] = (s[k] ?? 0) + t[k]!;
 }
 
 function clone(t: Summary): Summary {
-  return { ...t, ...(t.pattern ? { pattern: t.pattern.map((x) => (typeof x === "string" ? x : { ...x })) } : {}), ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), ...(t.names ? { names: [...t.names] } : {}), ...(t.temporaryOf ? { temporaryOf: [...t.temporaryOf] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
+  return { ...t, ...(t.pattern ? { pattern: t.pattern.map((x) => (typeof x === "string" ? x : { ...x })) } : {}), ops: [...(t.ops ?? [])], ...(t.okOps ? { okOps: [...t.okOps] } : {}), ...(t.names ? { names: [...t.names] } : {}), ...(t.temporaryOf ? { temporaryOf: [...t.temporaryOf] } : {}), ...(t.scripts ? { scripts: [...t.scripts] } : {}), syscalls: [...(t.syscalls ?? [])], errors: { ...(t.errors ?? {}) }, programs: [...(t.programs ?? [])],
     calls: t.calls ?? 0, ok: t.ok ?? 0 };
 }
 
@@ -580,7 +610,7 @@ function sortObj<T>(o: { [k: string]: T }): { [k: string]: T } {
 /** Fixed field order and sorted maps, so that equal profiles are equal text. */
 function tidy(s: Summary): Summary {
   const o: Record<string, unknown> = { type: "summary", kind: s.kind };
-  for (const k of ["path", "pattern", "names", "temporaryOf", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "pending", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
+  for (const k of ["path", "pattern", "names", "temporaryOf", "interpreter", "scripts", "addr", "role", "op", "capability", "probe", "ops", "okOps", "syscalls", "calls", "ok", "errors", "pending", "programs", "argv", "evidence", "values", "cwdUnknown", "bytesRead", "bytesWritten", "bytesSent", "bytesReceived"] as const) {
     const v = k === "errors" ? sortObj(s.errors) : s[k];
     if (v !== undefined) o[k] = v;
   }

@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { FIX, ROOT, run } from "../helpers.js";
+import { normalizePath } from "../../lib/normalize.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-canon-");
 // cron ignores file names with a dot: the file a test writes in /etc/cron.d never runs
@@ -87,4 +88,27 @@ describe("profiles key on the file the kernel opened, and on temporaries by rule
       expect(d.stdout, `${ps[x]} against ${ps[y]}`).toBe("0 differences, 0 failing\n");
     }
   }, 120000);
+
+  it("a script's #! interpreter, which the kernel runs and no call names, is in the profile as run", () => {
+    const real = mkdtempSync(tmp + "/scripts-");
+    const d = normalizePath(real);                              // as profiles name it (/tmp/trace-canon-<tmp>/…)
+    // a script, and a script whose interpreter is itself a script (the kernel allows four levels)
+    writeFileSync(real + "/inner.sh", "#!/bin/sh -e\nexec cat \"$1\"\n", { mode: 0o755 });
+    writeFileSync(real + "/outer", `#!${real}/inner.sh\nhello\n`, { mode: 0o755 });
+    writeFileSync(real + "/run.sh", "#!/bin/sh\necho hi\n", { mode: 0o755 });
+    for (const backend of ["strace", "bpftrace"]) {
+      const ev = run("trace-run", ["--backend", backend, "--", "sh", "-c", `${real}/run.sh; ${real}/outer`]);
+      expect(ev.status).toBe(0);
+      const p = run("trace-summarize", [], ev.stdout).records();
+      const exec = (path: string) => p.find((s) => s.kind === "exec" && s.path === path);
+      expect(exec(d + "/run.sh")).toMatchObject({ interpreter: "/usr/bin/dash" });
+      expect(exec(d + "/outer")).toMatchObject({ interpreter: d + "/inner.sh" });
+      expect(exec(d + "/inner.sh")).toMatchObject({ interpreter: "/usr/bin/dash", scripts: [d + "/outer"], argv: [[d + "/inner.sh", d + "/outer"]] });
+      expect(exec("/usr/bin/dash")).toMatchObject({ scripts: [d + "/inner.sh", d + "/run.sh"],
+        argv: expect.arrayContaining([["/bin/sh", "-e", d + "/inner.sh", d + "/outer"], ["/bin/sh", d + "/run.sh"]]) });
+      expect(p.find((s) => s.kind === "file" && s.path === "/usr/bin/dash")?.okOps).toEqual(["exec"]);
+      // the verdict counts the interpreter among what was read and run
+      expect(run("trace-summarize", ["--format", "verdict"], ev.stdout).records()[0].reads.files).toBeGreaterThan(3);
+    }
+  }, 60000);
 });
