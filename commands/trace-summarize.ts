@@ -17,6 +17,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
   .option("collapse", { type: "number", describe: "show a directory with more than N accessed entries as DIR/**" })
   .option("runtime", { type: "boolean", default: false, describe: "include what a container runtime did setting the container up" })
   .option("rules", { type: "string", describe: "file of normalisation rules, one 'REGEX => REPLACEMENT' a line" })
+  .option("root", { type: "string", describe: "a container's root file system, to resolve the container's names and read its scripts in" })
   .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
   .example("trace-run -- ./install.sh | trace-summarize", "what an installer touches, as a report")
   .example("trace-summarize --collapse 20 run.ndjson > app.profile", "a profile, big directories as globs")
@@ -25,7 +26,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
   .parseSync();
 
 await main(prog, async () => {
-  const p = new Profiler(a.rules ? loadRules(a.rules) : [], a.runtime);
+  const p = new Profiler(a.rules ? loadRules(a.rules) : [], a.runtime, { containerRoot: a.root });
   const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
   const [header, ...items] = p.result(a.collapse);
   const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");

@@ -2,7 +2,7 @@
 // real runs as root, under both backends, of a job that writes and reads through symbolic links and
 // writes a device node. Everything made on the host is removed again.
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { execFileSync } from "node:child_process";
+import { execFileSync, execSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { FIX, ROOT, run } from "../helpers.js";
@@ -111,4 +111,26 @@ describe("profiles key on the file the kernel opened, and on temporaries by rule
       expect(run("trace-summarize", ["--format", "verdict"], ev.stdout).records()[0].reads.files).toBeGreaterThan(3);
     }
   }, 60000);
+});
+
+describe("a container's names, with its root file system (--root)", () => {
+  it("docker run of a script: its interpreter and its programs by the files they are in the image", () => {
+    execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
+    const r = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1"]);
+    expect(r.status).toBe(0);
+    // the image's root, exported from a container that never runs
+    const root = mkdtempSync(tmpdir() + "/trace-canon-root-");     // the first describe's tmp is gone by now
+    const id = execFileSync("docker", ["create", "leastpriv-test:1"], { encoding: "utf8" }).trim();
+    try { execSync(`docker export ${id} | tar -x -C ${root}`); } finally { execFileSync("docker", ["rm", id]); }
+    const without = run("trace-summarize", [], r.stdout).records();
+    const ex = (p: any[], path: string) => p.find((s) => s.kind === "exec" && s.path === path);
+    expect(ex(without, "/app/run.sh").interpreter).toBeUndefined();              // kept as named: no root to read it in
+    const p = run("trace-summarize", ["--root", root], r.stdout).records();
+    // /bin/sh is a link to busybox in the image; busybox runs its applets as /proc/self/exe, kept as named
+    expect(ex(p, "/app/run.sh")).toMatchObject({ interpreter: "/bin/busybox" });
+    expect(ex(p, "/bin/busybox")).toMatchObject({ scripts: ["/app/run.sh"], names: ["/bin/sh"], argv: [["/bin/sh", "/app/run.sh"]] });
+    expect(p.find((s) => s.kind === "file" && s.path === "/bin/busybox")?.okOps).toEqual(["exec"]);
+    expect(ex(p, "/proc/self/exe")?.argv).toEqual([["cat", "/data/secret.txt"]]);
+    rmSync(root, { recursive: true, force: true });
+  }, 120000);
 });
