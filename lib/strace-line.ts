@@ -261,9 +261,12 @@ export function parseCall(body: string, open: number): CallParts {
 
 function skipAngle(s: string, i: number): number {
   let depth = 0, square = 0;
+  // a path annotation has its "<" and ">" escaped (\74, \76) and may hold "[": only sockets' [a->b] nest
+  const path = s.charCodeAt(i + 1) === 47;
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 92) { i++; continue; }
+    if (path) { if (c === LT) depth++; else if (c === GT && --depth === 0) return i + 1; continue; }
     if (c === LBRACK) square++;
     else if (c === RBRACK) square--;
     else if (square <= 0 && c === LT) depth++;

@@ -190,9 +190,11 @@ class Scanner {
     const start = ++this.i;
     let angle = 1, square = 0;
     let j = start;
+    const path = s.charCodeAt(start) === SLASH;        // its "<>" are escaped, its "[" and quotes are a name's
     for (; j < this.end; j++) {
       const c = s.charCodeAt(j);
       if (c === BSLASH) { j++; continue; }
+      if (path) { if (c === LT) angle++; else if (c === GT && --angle === 0) break; continue; }
       if (c === QUOTE) { j++; while (j < this.end && s.charCodeAt(j) !== QUOTE) { if (s.charCodeAt(j) === BSLASH) j++; j++; } continue; }
       if (c === LBRACK) square++;
       else if (c === RBRACK) square--;

@@ -156,6 +156,13 @@ describe("the other -yy suffixes (fd-kinds.strace, tmpfile.strace)", () => {
     expect(open.retfd).toEqual({ fd: open.ret, path: unlink.path });
     expect(on(open.ret as number, "write")[0]).toMatchObject({ kind: "file", op: "write", path: unlink.path, deleted: true, args: [{ fd: open.ret, path: unlink.path, deleted: true }, "x", 1] });
   });
+  it("a path annotation holding brackets: '[' is a name's, not a socket's [a->b] (bracket.strace)", () => {
+    const b = calls(fixture("bracket.strace"));
+    const open = b.find((r) => r.syscall === "openat" && r.args[1] === "a[b")!;
+    expect(open.retfd).toEqual({ fd: 3, path: "/tmp/leastpriv-capture/a[b" });
+    expect(b.slice(b.indexOf(open) + 1).filter((r) => r.fd === 3).map((r) => [r.syscall, r.path, r.ok])).toEqual([["newfstatat", "/tmp/leastpriv-capture/a[b", true],
+      ["read", "/tmp/leastpriv-capture/a[b", true], ["read", "/tmp/leastpriv-capture/a[b", true], ["close", "/tmp/leastpriv-capture/a[b", true]]);
+  });
   it("memfd: memory with a name, not a file", () => {
     const m = recs.find((r) => r.syscall === "memfd_create")!;
     expect(m.retfd).toEqual({ fd: m.ret, path: "/memfd:leastpriv", deleted: true });
