@@ -6,12 +6,13 @@ import { readRecords } from "../lib/ndjson-in.js";
 import { seccompProfile } from "../lib/seccomp.js";
 import { apparmorProfile } from "../lib/apparmor.js";
 import { systemdDropIn } from "../lib/systemd.js";
+import { landlockRuleset, realHostFacts } from "../lib/landlock.js";
 import { Profiler } from "../lib/summary.js";
 import type { Generated } from "../lib/render.js";
 
 const prog = "trace-policy";
-const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")
-  .option("format", { choices: ["seccomp", "apparmor", "systemd"] as const, demandOption: true, describe: "the policy: seccomp (Docker/OCI JSON), apparmor (apparmor.d profile), systemd (unit drop-in)" })
+const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")
+  .option("format", { choices: ["seccomp", "apparmor", "systemd", "landlock"] as const, demandOption: true, describe: "the policy: seccomp (Docker/OCI JSON), apparmor (apparmor.d profile), systemd (unit drop-in), landlock (a ruleset for trace-sandbox)" })
   .option("name", { type: "string", describe: "apparmor: the profile's name (default: the program's, attached to its path)" })
   .option("collapse", { type: "number", describe: "show a directory with more than N entries as DIR/** (as trace-summarize)" })
   .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
@@ -20,6 +21,7 @@ const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd [OPTIONS] [FILE
   .example("docker run --security-opt seccomp=app.json app:1", "run the container under it")
   .example("trace-run -- ./tool | trace-policy --format apparmor --collapse 20 > /etc/apparmor.d/tool", "an AppArmor profile")
   .example("trace-policy --format systemd tool.ndjson > tool.service.d/sandbox.conf", "a systemd drop-in")
+  .example("trace-policy --format landlock --collapse 20 tool.ndjson > tool.landlock.json", "a Landlock ruleset: trace-sandbox tool.landlock.json -- ./tool")
   .parseSync();
 
 await main(prog, async () => {
@@ -32,6 +34,13 @@ await main(prog, async () => {
   const emit = (g: Generated) => { for (const w of g.warnings) warn(prog, w); process.stdout.write(g.text); return EXIT_OK; };
   if (a.format === "apparmor") return emit(apparmorProfile(h, items, version(), a.name));
   if (a.format === "systemd") return emit(systemdDropIn(h, items, version()));
+  if (a.format === "landlock") {
+    // the files' types and the programs' interpreters are read here, on the host the sandbox will run on
+    const { ruleset, warnings } = landlockRuleset(h, items, realHostFacts());
+    for (const w of warnings) warn(prog, w);
+    process.stdout.write(JSON.stringify(ruleset, null, 2) + "\n");
+    return EXIT_OK;
+  }
   if (h.filtered) {
     const msg = "the trace followed only some system calls (trace-run's default filter): trace with trace-run --all-syscalls";
     if (!a["allow-filtered"]) throw new UserError(msg);
