@@ -2,7 +2,7 @@
 // executable on PATH and every man page found by man(1).
 import { describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT } from "../helpers.js";
 
@@ -35,6 +35,11 @@ describe("npm pack | npm install -g", () => {
       'eval "$(trace-run completion)"; COMP_WORDS=(trace-run --all); COMP_CWORD=1; _trace-run_yargs_completions; echo "${COMPREPLY[@]}"'],
     { env, encoding: "utf8" });
     expect(runComp.stdout.trim()).toBe("--all-syscalls");
+    // the installed trace-sandbox finds its enforcer: a ruleset that handles only mkdir refuses one
+    writeFileSync(tmp + "/nomkdir.json", JSON.stringify({ abi: 1, ruleset: [{ handledAccessFs: ["make_dir"] }] }));
+    expect(spawnSync("trace-sandbox", [tmp + "/nomkdir.json", "--", "true"], { env, encoding: "utf8" }).status).toBe(0);
+    const md = spawnSync("trace-sandbox", [tmp + "/nomkdir.json", "--", "mkdir", tmp + "/made"], { env, encoding: "utf8" });
+    expect([md.status, md.stderr]).toEqual([1, `mkdir: cannot create directory '${tmp}/made': Permission denied\n`]);
     // the installed tools work together
     const out = spawnSync("sh", ["-c", `trace-parse ${ROOT}test/fixtures/strace/single.strace | trace-filter --files -c`], { env, encoding: "utf8" });
     expect(Number(out.stdout)).toBeGreaterThan(10);

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { ROOT } from "../helpers.js";
 
-const GENERATORS = ["grant-format.ts", "systemd.ts", "apparmor.ts", "report.ts", "diff.ts"];
+const GENERATORS = ["grant-format.ts", "systemd.ts", "apparmor.ts", "report.ts", "diff.ts", "landlock.ts"];
 const TAGS = ["txt", "shLine", "shNote", "unitLine", "unitNote", "aaLine", "aaNote"];
 
 // each line below is a way a traced string could get into output without being rendered

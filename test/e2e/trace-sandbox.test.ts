@@ -1,0 +1,219 @@
+// trace-policy --format landlock and trace-sandbox, for real: a job traced as an ordinary user runs
+// under the ruleset its trace gave, and the kernel refuses what the trace never did (a read, a write,
+// a TCP connect), in one process and in a shell that forks and execs; trace-sandbox passes on statuses.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { ROOT, run } from "../helpers.js";
+
+const USER = `llsb${process.pid % 100000}`;
+const SANDBOX = ROOT + "dist/commands/trace-sandbox.js";
+const ENV = { PATH: "/usr/bin:/bin" };
+let dir = "", uid = 0, servers: Server[] = [], used = 0, unused = 0;
+
+// one program, one process: reads two files, connects to a port; then, by its mode, one more thing
+const PY = `
+import socket, sys
+d, used, unused, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+open(d + "/readme").read(); open(d + "/data").read()
+socket.create_connection(("127.0.0.1", used)).close()
+try:
+    if mode == "read": open(d + "/secret").read()
+    if mode == "write": open(d + "/data", "a").write("x")
+    if mode == "connect": socket.create_connection(("127.0.0.1", unused)).close()
+    print("done")
+except OSError as e:
+    print("refused", e.errno); sys.exit(1)
+`;
+
+const listen = () => new Promise<[Server, number]>((resolve) => {
+  const s = createServer((c) => c.destroy()).listen(0, "127.0.0.1", () => resolve([s, (s.address() as { port: number }).port]));
+});
+
+beforeAll(async () => {
+  if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-M", "-s", "/bin/sh", USER]);
+  uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }));
+  // not a name that looks generated (mkdtemp's would be folded into /tmp/<tmp>, and its rights onto all of /tmp)
+  dir = `/tmp/leastpriv-sandbox-test-${process.pid}`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o755 });
+  chmodSync(dir, 0o755);
+  for (const f of ["readme", "data", "secret"]) writeFileSync(`${dir}/${f}`, f + "\n", { mode: 0o644 });
+  chownSync(`${dir}/data`, uid, -1);                  // the user may write it: only the sandbox says no
+  mkdirSync(`${dir}/out`, { mode: 0o755 });
+  chownSync(`${dir}/out`, uid, -1);
+  writeFileSync(`${dir}/job.py`, PY, { mode: 0o644 });
+  writeFileSync(`${dir}/notexec`, "#!/bin/sh\n", { mode: 0o644 });
+  const [a, pa] = await listen(), [b, pb] = await listen();
+  servers = [a, b]; used = pa; unused = pb;
+});
+
+afterAll(() => {
+  for (const s of servers) s.close();
+  if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+  spawnSync("userdel", [USER]);
+});
+
+/** Traces `command` as USER and writes the Landlock ruleset of the trace. */
+function policyOf(command: string[], name: string): string {
+  const t = run("trace-run", ["--user", USER, "--", ...command], undefined, ENV);
+  expect(t.status, t.stderr).toBe(0);
+  writeFileSync(`${dir}/${name}.ndjson`, t.stdout);
+  const p = run("trace-policy", ["--format", "landlock", `${dir}/${name}.ndjson`], undefined, ENV);
+  expect(p.status, p.stderr).toBe(0);
+  writeFileSync(`${dir}/${name}.json`, p.stdout);
+  chmodSync(`${dir}/${name}.json`, 0o644);
+  return `${dir}/${name}.json`;
+}
+
+/** Runs `command` as USER under the ruleset, traced: the deny-and-grant loop. */
+function sandboxed(policy: string, command: string[], opts: string[] = []) {
+  const r = run("trace-run", ["--user", USER, "--", process.execPath, SANDBOX, ...opts, policy, "--", ...command], undefined, ENV);
+  const denied = r.records().filter((x) => x.type === "syscall" && (x.errno === "EACCES" || x.errno === "EPERM") && !String(x.path ?? "").startsWith("/root"));
+  return { ...r, denied };
+}
+
+/** The same command as USER with no sandbox: what the user may do anyway. */
+const plain = (command: string[]) => spawnSync("/usr/sbin/runuser", ["-u", USER, "--", ...command], { encoding: "utf8", env: ENV });
+
+describe("trace-sandbox: one program", () => {
+  const job = (mode: string) => ["/usr/bin/python3", "-I", "-B", `${dir}/job.py`, dir, String(used), String(unused), mode];
+  let policy = "";
+  beforeAll(() => { policy = policyOf(job("none"), "py"); });
+
+  it("runs under the ruleset of its own trace", () => {
+    const r = sandboxed(policy, job("none"));
+    expect(r.stderr).toContain("done");
+    expect(r.status, r.stderr).toBe(0);
+    const ruleset = JSON.parse(readFileSync(policy, "utf8"));
+    expect(ruleset.abi).toBe(6);
+    expect(ruleset.netPort).toEqual([{ allowedAccess: ["connect_tcp"], port: [used] }]);
+  }, 60_000);
+
+  it("a read of a file it never read is refused by the kernel", () => {
+    expect(plain(job("read")).stdout).toContain("done");
+    const r = sandboxed(policy, job("read"));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("refused 13");
+    expect(r.denied.map((x) => [x.syscall, x.path, x.errno])).toContainEqual(["openat", `${dir}/secret`, "EACCES"]);
+  }, 60_000);
+
+  it("a write where it only read is refused", () => {
+    expect(plain(job("write")).stdout).toContain("done");
+    const r = sandboxed(policy, job("write"));
+    expect(r.status).toBe(1);
+    expect(r.denied.map((x) => [x.syscall, x.path, x.errno])).toContainEqual(["openat", `${dir}/data`, "EACCES"]);
+    expect(readFileSync(`${dir}/data`, "utf8")).not.toContain("xx");
+  }, 60_000);
+
+  it("a connect to a TCP port it never used is refused", () => {
+    expect(plain(job("connect")).stdout).toContain("done");
+    const r = sandboxed(policy, job("connect"));
+    expect(r.status).toBe(1);
+    const c = r.denied.filter((x) => x.syscall === "connect");
+    expect(c.map((x) => [x.addr.port, x.errno])).toEqual([[unused, "EACCES"]]);
+  }, 60_000);
+
+  it("on an older ABI it enforces what it can and says what it could not", () => {
+    const r = sandboxed(policy, job("connect"), ["--abi", "3"]);
+    expect(r.stderr).toContain("trace-sandbox: Landlock ABI below 4: TCP bind and connect not restricted");
+    expect(r.stderr).toContain("done");
+    expect(r.status).toBe(0);
+    // the file rules still hold
+    expect(sandboxed(policy, job("read"), ["--abi", "3"]).status).toBe(1);
+    const strict = sandboxed(policy, job("none"), ["--abi", "3", "--strict"]);
+    expect(strict.status).toBe(125);
+    expect(strict.stderr).not.toContain("done");
+  }, 60_000);
+});
+
+describe("trace-sandbox: a shell that forks and execs", () => {
+  const base = () => `cat ${dir}/readme ${dir}/data >/dev/null; ls ${dir} >/dev/null; echo hi > ${dir}/out/log; bash -c 'exec 3<>/dev/tcp/127.0.0.1/${used}'`;
+  let policy = "";
+  beforeAll(() => { policy = policyOf(["sh", "-c", base()], "sh"); });
+
+  it("runs under its ruleset, and its children are refused what the trace never did", () => {
+    const ok = sandboxed(policy, ["sh", "-c", base()]);
+    expect(ok.status, ok.stderr).toBe(0);
+    for (const [extra, check] of [
+      [`cat ${dir}/secret`, (d: { syscall: string; path?: string; errno: string }[]) => d.some((x) => x.syscall === "openat" && x.path === `${dir}/secret`)],
+      [`echo x >> ${dir}/data`, (d: { syscall: string; path?: string }[]) => d.some((x) => x.syscall === "openat" && x.path === `${dir}/data`)],
+      [`ls /usr/share`, (d: { syscall: string; path?: string }[]) => d.some((x) => x.syscall === "openat" && x.path === "/usr/share")],
+      [`bash -c 'exec 3<>/dev/tcp/127.0.0.1/${unused}'`, (d: { syscall: string; addr?: { port: number } }[]) => d.some((x) => x.syscall === "connect" && x.addr?.port === unused)],
+    ] as const) {
+      expect(plain(["sh", "-c", `${base()}; ${extra}`]).status, extra).toBe(0);
+      const r = sandboxed(policy, ["sh", "-c", `${base()}; ${extra}`]);
+      expect(r.status, extra).not.toBe(0);
+      expect((check as (d: unknown[]) => boolean)(r.denied), `${extra}: ${JSON.stringify(r.denied.map((x) => [x.syscall, x.path, x.errno]))}`).toBe(true);
+    }
+  }, 120_000);
+});
+
+describe("trace-sandbox: status", () => {
+  let policy = "";
+  beforeAll(() => { policy = policyOf(["sh", "-c", "exit 0"], "status"); });
+  const sb = (...cmd: string[]) => run("trace-sandbox", [policy, "--", ...cmd], undefined, ENV);
+
+  it("passes on the command's exit status", () => {
+    expect(sb("sh", "-c", "exit 3").status).toBe(3);
+    expect(sb("sh", "-c", "exit 0").status).toBe(0);
+  });
+  it("128+N when the command is killed by signal N", () => {
+    expect(sb("sh", "-c", "kill -TERM $$").status).toBe(143);
+    expect(sb("sh", "-c", "kill -KILL $$").status).toBe(137);
+  });
+  it("127 when the command is not found, 126 when it cannot be run", () => {
+    const nf = sb("no-such-command-here");
+    expect(nf.status).toBe(127);
+    expect(nf.stderr).toBe("trace-sandbox: no-such-command-here: command not found\n");
+    const ne = sb(`${dir}/notexec`);
+    expect(ne.status).toBe(126);
+    expect(ne.stderr).toMatch(/^trace-sandbox: .*notexec: Permission denied\n$/);
+  });
+  it("refuses a policy it cannot read whole, with 125", () => {
+    writeFileSync(`${dir}/bad.json`, JSON.stringify({ abi: 4, ruleset: [{ handledAccessFs: ["read_file", "fly"] }] }));
+    const r = run("trace-sandbox", [`${dir}/bad.json`, "--", "true"], undefined, ENV);
+    expect(r.status).toBe(125);
+    expect(r.stderr).toBe('trace-sandbox: ruleset[0].handledAccessFs: "fly": not a right trace-sandbox knows\n');
+    const u = run("trace-sandbox", [policy], undefined, ENV);
+    expect(u.status).toBe(2);
+  });
+});
+
+describe("trace-policy --format landlock: making, moving and removing files", () => {
+  // a job that makes a directory tree, moves a file into another directory, links and removes
+  const job = (d: string) => `mkdir -p ${d}/new/sub && echo x > ${d}/new/sub/f && mv ${d}/new/sub/f ${d}/keep/g && ln -s g ${d}/keep/l && rm ${d}/old && cat ${d}/keep/g`;
+  const fresh = (d: string) => {
+    rmSync(d, { recursive: true, force: true });
+    mkdirSync(`${d}/keep`, { recursive: true });
+    writeFileSync(`${d}/old`, "old\n");
+  };
+
+  it("the ruleset has the rights on the directories that are there, and the job runs under it", () => {
+    const d = `${dir}/tree`;
+    fresh(d);
+    const t = run("trace-run", ["--", "sh", "-c", job(d)], undefined, ENV);
+    expect(t.status, t.stderr).toBe(0);
+    const p = run("trace-policy", ["--format", "landlock"], t.stdout, ENV);
+    expect(p.status, p.stderr).toBe(0);
+    const rs = JSON.parse(p.stdout);
+    const rightsOf = (path: string) => rs.pathBeneath.filter((r: { parent: string[] }) => r.parent.includes(path)).flatMap((r: { allowedAccess: string[] }) => r.allowedAccess).sort();
+    // new/ and new/sub/ do not exist before the run: what is done in them is granted on d
+    expect(rightsOf(d)).toEqual(expect.arrayContaining(["make_dir", "make_reg", "remove_file", "write_file", "refer"]));
+    expect(rightsOf(`${d}/keep`)).toEqual(expect.arrayContaining(["make_reg", "make_sym", "refer"]));
+    expect(rightsOf(`${d}/new`)).toEqual([]);
+    // /dev/null is written, never made: no right to make devices in /dev
+    expect(rightsOf("/dev")).toEqual([]);
+    writeFileSync(`${dir}/tree.json`, p.stdout);
+    fresh(d);
+    const r = run("trace-sandbox", [`${dir}/tree.json`, "--", "sh", "-c", job(d)], undefined, ENV);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    // and what it did not do is refused: making a directory beside the tree
+    fresh(d);
+    const no = run("trace-sandbox", [`${dir}/tree.json`, "--", "sh", "-c", `mkdir ${dir}/beside`], undefined, ENV);
+    expect(no.stderr).toMatch(/Permission denied/);
+    expect(no.status).toBe(1);
+  }, 60_000);
+});
