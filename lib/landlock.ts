@@ -161,7 +161,8 @@ export function landlockRuleset(h: ProfileHeader, items: Summary[], host: HostFa
   else scoped.push("abstract_unix_socket");
   const signals = SIGNAL_CALLS.filter((c) => h.syscalls[c]);
   if (signals.length) warnings.push(`signals not scoped: the run sent signals (${signals.join(", ")}), perhaps to processes outside it`);
-  else if (h.filtered && !h.runs) warnings.push("signals not scoped: the trace does not say whether signals were sent");
+  // strace's default filter (%process) has every one of them; the bpftrace program only kill
+  else if (h.tracers.some((t) => !t.startsWith("strace"))) warnings.push("signals not scoped: the trace does not show every call that sends one (trace with strace)");
   else scoped.push("signal");
 
   const byRights = new Map<string, string[]>();

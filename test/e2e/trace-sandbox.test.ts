@@ -217,3 +217,16 @@ describe("trace-policy --format landlock: making, moving and removing files", ()
     expect(no.status).toBe(1);
   }, 60_000);
 });
+
+describe("trace-policy --format landlock: scoping", () => {
+  it("scopes signals from a strace trace that sent none, and not from a bpftrace one, which shows only kill()", () => {
+    const s = run("trace-parse", [ROOT + "test/fixtures/strace/pipeline.strace"]);
+    const fromStrace = run("trace-policy", ["--format", "landlock"], s.stdout, ENV);
+    expect(JSON.parse(fromStrace.stdout).ruleset[0].scoped).toContain("signal");
+    const b = run("trace-parse", [ROOT + "test/fixtures/bpftrace/pipeline.out"]);
+    const fromBpf = run("trace-policy", ["--format", "landlock"], b.stdout, ENV);
+    expect(fromBpf.status, fromBpf.stderr).toBe(0);
+    expect(JSON.parse(fromBpf.stdout).ruleset[0].scoped ?? []).not.toContain("signal");
+    expect(fromBpf.stderr).toContain("trace-policy: signals not scoped: the trace does not show every call that sends one (trace with strace)");
+  });
+});
