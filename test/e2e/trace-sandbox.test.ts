@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { ROOT, run } from "../helpers.js";
+import { ROOT, run, withHostLock } from "../helpers.js";
 
 const USER = `llsb${process.pid % 100000}`;
 const SANDBOX = ROOT + "dist/commands/trace-sandbox.js";
@@ -32,7 +32,8 @@ const listen = () => new Promise<[Server, number]>((resolve) => {
 });
 
 beforeAll(async () => {
-  if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-M", "-s", "/bin/sh", USER]);
+  // useradd and userdel rewrite /etc/shadow (a new inode): not while a test plans and applies on it
+  if (spawnSync("id", [USER]).status !== 0) withHostLock(() => execFileSync("useradd", ["-M", "-s", "/bin/sh", USER]));
   uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }));
   // not a name that looks generated (mkdtemp's would be folded into /tmp/<tmp>, and its rights onto all of /tmp)
   dir = `/tmp/leastpriv-sandbox-test-${process.pid}`;
@@ -47,13 +48,13 @@ beforeAll(async () => {
   writeFileSync(`${dir}/notexec`, "#!/bin/sh\n", { mode: 0o644 });
   const [a, pa] = await listen(), [b, pb] = await listen();
   servers = [a, b]; used = pa; unused = pb;
-});
+}, 900_000);
 
 afterAll(() => {
   for (const s of servers) s.close();
   if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
-  spawnSync("userdel", [USER]);
-});
+  withHostLock(() => spawnSync("userdel", [USER]));
+}, 900_000);
 
 /** Traces `command` as USER and writes the Landlock ruleset of the trace. */
 function policyOf(command: string[], name: string): string {
