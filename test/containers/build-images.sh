@@ -6,7 +6,11 @@
 #   leastpriv-test:2  the same, and also opens a TCP connection (to 127.0.0.1:9)
 #   leastpriv-test:runc-init  a program named like the runtime (CMD /runc-init): reads /data/secret.txt,
 #                     creates /etc/marker
+#   leastpriv-glibc:1 a Debian root whose job forks and execs in a loop, runs Python with temporary
+#                     files and opens netlink sockets; :2 also tries to send its report over TCP
+#                     (build-glibc-image.sh: debootstrap, cached)
 set -euo pipefail
+bash "$(dirname "$0")/build-glibc-image.sh"
 busybox=$(command -v busybox || echo /bin/busybox)
 [ -x "$busybox" ] || { echo "build-images.sh: busybox-static is needed (apt-get install busybox-static)" >&2; exit 1; }
 for v in 1 2 runc-init; do
