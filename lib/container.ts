@@ -108,6 +108,11 @@ function socketInodes(pid: number): number[] {
   return out;
 }
 
+/** The threads of a process now (none when it is gone). */
+export function threadsOf(pid: number): number[] {
+  try { return readdirSync(`/proc/${pid}/task`).map(Number); } catch { return []; }
+}
+
 /** `podman run …` / `podman container run …`: the index of the "run" word, or -1. */
 export function podmanRunIndex(argv: string[]): number {
   if (argv.length < 2 || !/(^|\/)podman$/.test(argv[0])) return -1;
@@ -227,5 +232,59 @@ export class ContainerScope {
       if (child !== undefined) this.tree.add(child);
     } else if (!this.tree.has(pid)) { this.dropped++; return null; }
     return this.marks.mark(rec, this.id);
+  }
+}
+
+/**
+ * strace may print a child's first calls (even its whole exec) before its parent's clone/vfork
+ * returns, so a scope deciding by the process tree would take the child for a stranger. This stage
+ * holds the records of a process whose parentage is not known yet, and hands them on, in order, right
+ * after the fork that made it (or at the end of the trace, when no fork ever named it). Held records
+ * are those of processes just born: the state is bounded by live processes.
+ */
+export class ParentageHold {
+  private known: Set<number>;
+  private held = new Map<number, TraceRecord[]>();
+  private first: boolean;
+
+  /** `roots`: the processes there before the trace began (containerd's threads); none given, the
+   *  first process seen is the root (a command strace starts). */
+  constructor(private readonly next: (rec: TraceRecord) => void, roots?: Iterable<number>) {
+    this.known = new Set(roots ?? []);
+    this.first = roots === undefined;
+  }
+
+  push(rec: TraceRecord): void {
+    if ((rec.type !== "syscall" && rec.type !== "signal" && rec.type !== "exit") || rec.pid === null || rec.pid === undefined) { this.pass(rec); return; }
+    const pid = rec.pid;
+    if (this.first) { this.first = false; this.known.add(pid); }
+    if (!this.known.has(pid)) {
+      const h = this.held.get(pid);
+      if (h) h.push(rec); else this.held.set(pid, [rec]);
+      return;
+    }
+    this.pass(rec);
+  }
+
+  private pass(rec: TraceRecord): void {
+    this.next(rec);
+    // a pid that ended may be handed out again: its next owner is known by its own fork
+    // (superseded: a thread's execve took this pid, which goes on; the thread's own is gone)
+    if (rec.type === "exit" && rec.pid !== null && rec.pid !== undefined) this.known.delete(rec.supersededBy ?? rec.pid);
+    const child = rec.type === "syscall" && rec.kind === "proc" && rec.op === "fork" && rec.ok ? childPid(rec) : undefined;
+    if (child === undefined) return;
+    this.known.add(child);
+    const h = this.held.get(child);
+    if (h) { this.held.delete(child); for (const r of h) this.pass(r); }
+  }
+
+  /** Processes whose records wait for their parent's fork now. */
+  get waiting(): number { return this.held.size; }
+
+  /** The end of the trace: what no fork named is handed on as it is, for the scope to judge. */
+  end(): void {
+    const all = [...this.held.values()];
+    this.held.clear();
+    for (const h of all) for (const r of h) this.pass(r);
   }
 }

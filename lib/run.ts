@@ -8,7 +8,7 @@ import { constants as osConstants, hostname, release, tmpdir, userInfo } from "n
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
-import { ContainerScope, cidReader, containerdPid, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
+import { ContainerScope, ParentageHold, cidReader, containerdPid, threadsOf, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { LineSplitter } from "./lines.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "./output.js";
@@ -175,6 +175,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   // its status is ours, and strace detaches a moment after it ends
   let client: ChildProcess | undefined;
   let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  const containerdThreads = new Set(container ? threadsOf(o.pid![0]) : []);
   if (container) {
     try {
       await attached(child);
@@ -185,6 +186,8 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
+    // containerd's threads, there before strace attached (new ones are told by their clone)
+    for (const t of threadsOf(o.pid![0])) containerdThreads.add(t);
     const argv = launcherArgv(withCidfile(o.command, runAt, cidFile));
     client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd, "inherit"] });
     clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
@@ -199,12 +202,16 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
 
   const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
   const holdForDumps = (o.straceArgs ?? []).some((a) => /^(-k|--stack-traces|-e ?(read|write)=|--(read|write)=)/.test(a));
-  const asm = new Assembler((rec: TraceRecord) => {
-    const r = scope ? scope.scope(rec) : marks ? marks.mark(rec, cidNow()) : rec;
-    if (!r) return;
+  const emit = (r: TraceRecord) => {
     if (r.type === "syscall" && r.kind === "proc" && r.op === "fork" && r.ok && !r.runtime) processes++;
     writer.write(r);
-  }, { cwd: startCwd });
+  };
+  // a container's scope and marks go by the process tree: a child's records wait for its parent's fork
+  const hold = scope || marks ? new ParentageHold((rec) => {
+    const r = scope ? scope.scope(rec) : marks!.mark(rec, cidNow());
+    if (r) emit(r);
+  }, container ? [...containerdThreads] : undefined) : undefined;
+  const asm = new Assembler((rec: TraceRecord) => { if (hold) hold.push(rec); else emit(rec); }, { cwd: startCwd });
   asm.startFile("strace");
 
   // signals: pass them on to the traced processes; strace ends when they do
@@ -246,6 +253,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     for (const s of sigs) process.off(s, onSignal);
     if (killTimer) clearTimeout(killTimer);
     asm.end();
+    hold?.end();
     rmSync(dir, { recursive: true, force: true });
     if (typeof stdoutFd === "number" && stdoutFd !== 2) closeSync(stdoutFd);
     await new Promise<void>((r) => (raw ? raw.end(r) : r()));

@@ -40,3 +40,26 @@ for v in 1 2 runc-init; do
   done
   rm -rf "$root"
 done
+
+# leastpriv-glibc-loop:1  a glibc-based image made from the host's own sh, ls and seq (and the
+# libraries ldd names), for the container scope's test: a shell that forks and execs in a loop
+glibc_need=()
+docker image inspect leastpriv-glibc-loop:1 >/dev/null 2>&1 || glibc_need+=(docker)
+if command -v podman >/dev/null; then podman image exists leastpriv-glibc-loop:1 || glibc_need+=(podman); fi
+if [ ${#glibc_need[@]} -gt 0 ]; then
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc"
+  for c in sh ls seq; do
+    bin=$(readlink -f "$(command -v "$c")")
+    cp "$bin" "$root/bin/$c"
+    for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+      mkdir -p "$root$(dirname "$lib")"
+      cp -L "$lib" "$root$lib"
+    done
+  done
+  for engine in "${glibc_need[@]}"; do
+    quiet=(); [ "$engine" = podman ] && quiet=(--quiet)
+    tar -C "$root" -c . | "$engine" import "${quiet[@]}" -c 'CMD ["/bin/sh"]' - leastpriv-glibc-loop:1 >/dev/null
+  done
+  rm -rf "$root"
+fi

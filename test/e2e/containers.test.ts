@@ -193,3 +193,28 @@ describe("trace-run -- podman run", () => {
     expect(b.slice(0, 3)).toEqual(s.slice(0, 3));
   }, 60000);
 });
+
+// strace may print a child's first calls, even its whole execve, before its parent's vfork returns:
+// a glibc shell vforks each ls, and every one must be kept as the container's, run after run.
+describe("every program a container runs is kept (strace, glibc image)", () => {
+  const loop = ["leastpriv-glibc-loop:1", "sh", "-c", "for i in $(seq 30); do ls / >/dev/null; done"];
+  const lsRuns = (recs: any[]) => recs.filter((x) => x.type === "syscall" && x.kind === "exec" && x.ok && x.argv?.[0] === "ls");
+  const engines: [string, string[], number][] = [
+    ["docker", ["docker", "run", "--rm"], 10],
+    ["podman", ["podman", "run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--rm"], 5],
+  ];
+  for (const [engine, argv, times] of engines) {
+    it(`${engine} run: all 30 execs of ls, none marked runtime, in each of ${times} runs`, () => {
+      execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
+      const seen: number[] = [];
+      for (let i = 0; i < times; i++) {
+        const r = run("trace-run", ["--", ...argv, ...loop]);
+        expect(r.status, r.stderr).toBe(0);
+        const ls = lsRuns(r.records());
+        expect(ls.filter((x) => x.runtime)).toEqual([]);
+        seen.push(ls.length);
+      }
+      expect(seen).toEqual(Array(times).fill(30));
+    }, 300000);
+  }
+});
