@@ -83,6 +83,19 @@ export class CostMeter {
     this.timer.unref();
   }
 
+  /** The processes in the run's cgroup now (empty without one): the traced tree, and strace. */
+  procs(): number[] {
+    const d = this.dirs[0];
+    if (!d) return [];
+    try { return readFileSync(join(d, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number); } catch { return []; }
+  }
+
+  /** The cgroup directories of the run. */
+  get cgroups(): string[] { return [...this.dirs]; }
+
+  /** Whether the run has a cgroup, so that procs() sees every process of the tree. */
+  get measured(): boolean { return this.dirs.length > 0; }
+
   /** The figures, once strace has ended; removes the cgroups. */
   finish(): Cost {
     if (this.timer) clearInterval(this.timer);

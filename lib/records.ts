@@ -135,9 +135,14 @@ export interface EndRecord {
   records?: number;
   unparsed?: number;
   counts?: { [type: string]: number };
-  exit?: number;
-  signal?: string;
+  exit?: number;           // how the command ended: its exit status (trace-run: 125-127 when it did not run)
+  signal?: string;         // or the signal that killed it
+  ended?: "exited" | "killed" | "detached" | "running" | "not-started";   // how the command ended, as a word
   duration?: number;
+  complete?: boolean;      // the trace saw the run to its end and lost nothing; absent in streams of older tools
+  incomplete?: string[];   // when complete is false: each reason, one short phrase ("strace killed by SIGKILL")
+  lost?: number;           // events the tracer said it lost (0 when none)
+  lostKinds?: { [kind: string]: number };   // the same, per kind of event where the tracer tells
   [key: string]: Json | undefined;
 }
 

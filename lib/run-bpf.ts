@@ -6,8 +6,8 @@
 //  - --container ID|NAME: a running container, by its cgroup v2 directory, until ^C or until it stops.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream, type WriteStream } from "node:fs";
-import { arch as osArch, hostname, release, tmpdir, userInfo } from "node:os";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream, type WriteStream } from "node:fs";
+import { arch as osArch, hostname, release, userInfo } from "node:os";
 import { join } from "node:path";
 import { bpfProgram, BPF_STRLEN } from "./bpf-program.js";
 import { BpfAssembler } from "./bpftrace.js";
@@ -19,6 +19,7 @@ import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./run.js"
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type SyscallRecord, type TraceRecord } from "./records.js";
 import { Session, account, launcherArgv, userEnvironment, type Account } from "./launch.js";
+import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending } from "./session.js";
 
 export interface BpfRunOptions {
   command: string[];
@@ -116,7 +117,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   const cg = target ? cgroupOf(target.pid) : undefined;
   if (newContainer && !cgroup2Root()) throw new UserError("no cgroup v2 hierarchy is mounted: the bpftrace backend finds containers by their cgroup v2 id", EXIT_RUN_FAILED);
 
-  const dir = mkdtempSync(join(tmpdir(), "trace-run-"));
+  const dir = runDir();
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   const programFile = join(dir, "leastpriv.bt");
   writeFileSync(programFile, process.env.LEASTPRIV_BPF_PROGRAM ? readFileSync(process.env.LEASTPRIV_BPF_PROGRAM, "utf8") : programForHost());
@@ -133,19 +134,31 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   };
   if (!running && !newContainer) run.cwd = cwd;
   if (target) { run.container = target.id; run.cgroup = cg!.path; }
-  writer.write(run);
-  await writer.flush();
-
+  // the files are opened before the header: a stream is never begun for a run that cannot start
   let stdoutFd: number | undefined;
   if (o.stdout) {
-    try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { cleanup(); throw new UserError(`${o.stdout}: ${(e as Error).message}`, EXIT_RUN_FAILED); }
+    try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { cleanup(); throw new UserError(`--stdout ${o.stdout}: ${writeFailure(e as NodeJS.ErrnoException)}`, EXIT_RUN_FAILED); }
   }
+  let rawFd: number | undefined;
+  if (o.raw) {
+    try { rawFd = openSync(o.raw, "w"); } catch (e) {
+      cleanup();
+      if (stdoutFd !== undefined) closeSync(stdoutFd);
+      throw new UserError(`--raw ${o.raw}: ${writeFailure(e as NodeJS.ErrnoException)}`, EXIT_RUN_FAILED);
+    }
+  }
+  writer.write(run);
+  await writer.flush();
   // a command: started stopped, and continued (to exec the command in its place) once the probes are in
   let child: ChildProcess | undefined;
   let meter: CostMeter | undefined;
   let session: Session | undefined;
+  let watchman: Watchman | undefined;
   if (!running && !newContainer) {
     meter = new CostMeter();
+    // should trace-run die (even while the command waits, stopped, for the probes), the watchman
+    // kills what is in the run's cgroup, and bpftrace, and removes what the run made
+    watchman = new Watchman(dir, meter.cgroups);
     // the launcher (perl, not a shell: bash would read startup files when its stdin is a socket, and
     // shells add to the environment) stops itself, then execs the program found on PATH with the
     // command's exact bytes; with --user, a first one gives it a session of its own and closes root's
@@ -160,10 +173,11 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     child!.on("close", (code, signal) => resolve({ code, signal }))) : undefined;
   let spawnError: Error | undefined;
   child?.on("error", (e) => { spawnError = e; });
+  watchman ??= new Watchman(dir, []);
   try {
     if (child) await stopped(child.pid!, child);
   } catch (e) {
-    meter?.remove(); cleanup();
+    meter?.remove(); cleanup(); watchman.dismiss();
     await session?.end();
     throw e;
   }
@@ -174,9 +188,22 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, BPFTRACE_STRLEN: String(BPF_STRLEN), BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: process.env.BPFTRACE_PERF_RB_PAGES || "4096" },
   });
+  watchman.kill(tracer.pid);
   let tracerError: Error | undefined;
   tracer.on("error", (e) => { tracerError = e; });
-  const tracerDone = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => tracer.on("close", (code, signal) => resolve({ code, signal })));
+  // The traced tree of a command: its cgroup (bpftrace runs outside it), and what the trace shows alive
+  const tree = () => child ? [...new Set([...(meter?.procs() ?? []), ...asm.livePids().filter(alive), ...(childStatus ? [] : [child.pid!])])] : [];
+  let tracerDied: string | undefined;
+  let killedTree = false;
+  const tracerDone = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => tracer.on("close", (code, signal) => {
+    // bpftrace ended before we asked it to: the rest of the run would go unseen, so it is stopped
+    if (!stopping && began) {
+      tracerDied = `bpftrace ${signal ? "killed by " + signal : "exited with " + code}`;
+      if (tree().length) { killedTree = true; endTree(tree, "SIGKILL", 0); }
+      client?.kill("SIGTERM");
+    }
+    resolve({ code, signal });
+  }));
   let lost = 0;
   let stderrTail = "";
   let errText = "";
@@ -205,7 +232,17 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   }, { cwd: mode === 1 ? cwd : undefined });
   asm.onFork = (parent, child) => { scope.forked(parent, child); marks?.forked(parent, child); };
   asm.startFile("bpftrace");
-  const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
+  let rawError: Error | undefined;
+  const raw: WriteStream | undefined = rawFd !== undefined ? createWriteStream("", { fd: rawFd }) : undefined;
+  // a --raw file that cannot be written ends the run as trace-run's own failure, the program stopped
+  raw?.on("error", (e) => {
+    rawError ??= e;
+    if (client) client.kill("SIGTERM");
+    if (child) { killedTree = true; stopEscalation = endTree(tree, "SIGTERM", 500); }
+    stopTracer(child ? 1000 : 0);
+  });
+  let stopEscalation: (() => void) | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
 
   // the end: the command and every task it started are gone; a new container's client is done; a running one stopped
   let stopTimer: NodeJS.Timeout | undefined;
@@ -237,11 +274,19 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     if (mode === 2 && !existsSync(cg!.dir)) stopTracer(200);
   }, 100);
 
+  // signals: the whole tree gets them (as a terminal's ^C reaches its process group); whatever is still
+  // there 3 s later is ended (TERM, then KILL), as under strace
   const onSignal = (sig: NodeJS.Signals) => {
     if (client) { client.kill(sig); return; }
-    if (child && childStatus === undefined) { try { process.kill(child.pid!, sig); } catch { /* gone */ } return; }
+    if (child && began && tree().length) {
+      for (const p of tree()) { try { process.kill(p, sig); } catch { /* gone */ } }
+      killTimer ??= setTimeout(() => { stopEscalation = endTree(tree, "SIGTERM", 500); }, 3000);
+      return;
+    }
+    if (!began) interrupted ??= sig;
     stopTracer(0);
   };
+  let interrupted: NodeJS.Signals | undefined;     // a signal that came before the trace began
   const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of sigs) process.on(s, onSignal);
 
@@ -257,6 +302,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     if (newContainer) {
       const argv = launcherArgv(withCidfile(o.command, runAt, cidFile));
       client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd ?? 2, "inherit"] });
+      watchman!.term(client.pid);
       clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
       clientDone.then(() => stopTracer(500));
     }
@@ -267,7 +313,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   try {
     for await (const chunk of tracer.stdout!) {
       lastData = Date.now();
-      raw?.write(chunk);
+      if (raw && !rawError) raw.write(chunk);
       for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
       if (asm.ready) begin();
       // a quiet moment: release what is held, so that a live reader sees it
@@ -277,7 +323,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
       if (writer.closed && !stopping) {
         // our reader went away (| head): stop what we started; never a running container
         if (client) client.kill("SIGTERM");
-        if (child && childStatus === undefined) { try { process.kill(child.pid!, "SIGTERM"); } catch { /* gone */ } }
+        if (child) { killedTree = true; stopEscalation = endTree(tree, "SIGTERM", 500); }
         stopTracer(0);
       }
     }
@@ -288,17 +334,19 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     clearInterval(poll);
     if (stopTimer) clearTimeout(stopTimer);
     const tstatus = await tracerDone;
+    if (killTimer) clearTimeout(killTimer);
     if (!began) {
       // bpftrace failed before it was ready: the stopped command must not run untraced
       if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
     }
     const status = clientDone ? await clientDone : childDone ? await childDone : { code: 0, signal: null };
     await session?.end();
+    stopEscalation?.();
     for (const s of sigs) process.off(s, onSignal);
     asm.end();
     cleanup();
     if (stdoutFd !== undefined) closeSync(stdoutFd);
-    await new Promise<void>((r) => (raw ? raw.end(r) : r()));
+    await new Promise<void>((r) => (raw && !rawError ? raw.end(r) : r()));
     const code = began ? exitCodeOf(status) : EXIT_RUN_FAILED;
     const wall = Math.round((Date.now() / 1000 - start) * 1e6) / 1e6;
     lost += asm.lost;
@@ -309,18 +357,37 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
       if (c.source?.startsWith("cgroup")) c.source = "cgroup of the run: CPU and peak memory of the traced processes (bpftrace runs outside it); the memory counts the page cache the run filled";
       end.cost = { ...c, processes, wall } as Cost as unknown as Json;
     }
-    if (status.signal) end.signal = status.signal;
+    const incomplete: string[] = [];
+    if (tracerDied) incomplete.push(tracerDied);
+    if (rawError) incomplete.push(`--raw ${o.raw}: ${writeFailure(rawError as NodeJS.ErrnoException)}`);
+    if (writer.closed) incomplete.push("reader went away");
+    if (lost > 0) incomplete.push(`lost ${lost} events`);
+    const stillUp = mode === 3 && scope.id !== undefined && stillRunning(o.command[0], scope.id);
+    const ending: Ending = { status: began ? status : { code: EXIT_RUN_FAILED, signal: null }, started: began, running: stillUp, killedByUs: killedTree, incomplete };
+    if (!began) incomplete.push(interrupted ? `interrupted (${interrupted}) before the trace began` : "bpftrace did not start");
+    Object.assign(end, endFields(ending, exitCodeOf));
+    if (!began) end.exit = EXIT_RUN_FAILED;
+    if (mode === 2) end.ended = existsSync(cg!.dir) ? "running" : "exited";     // interrupted, or the container stopped
     if (mode !== 1) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
+    if (mode === 3 && scope.id === undefined) { end.complete = false; end.incomplete = [...(end.incomplete as string[] ?? []), "no container was seen"]; }
     if (marks) end.container = cidNow(true) ?? null;
     writer.write(end);
     await writer.end();
+    watchman.dismiss();
     if (tracerError) throw new UserError(`cannot run ${bpftrace}: ${tracerError.message}`, EXIT_RUN_FAILED);
     if (spawnError) throw new UserError(`cannot run the command: ${spawnError.message}`, EXIT_RUN_FAILED);
+    if (!began && writer.error) return EXIT_RUN_FAILED;     // our standard output failed, and was said so
+    if (!began && interrupted) throw new UserError(`interrupted (${interrupted}) before bpftrace was ready: the command did not run`, EXIT_RUN_FAILED);
     if (!began) {
       const said = stderrTail.split("\n").find((l) => /ERROR/.test(l)) ?? stderrTail.trim().split("\n").slice(-1)[0] ?? "";
       throw new UserError(`bpftrace failed (exit ${tstatus.code ?? tstatus.signal}): ${said.trim()}`, EXIT_RUN_FAILED);
     }
-    if (writer.error) throw writer.error;
+    if (rawError) throw new UserError(`--raw ${o.raw}: ${writeFailure(rawError as NodeJS.ErrnoException)} (the trace was stopped)`, EXIT_RUN_FAILED);
+    // (the command layer has said so: one line for a failed standard output)
+    if (writer.error) return EXIT_RUN_FAILED;
+    if (tracerDied) {
+      throw new UserError(`${tracerDied}: the trace is cut short` + (killedTree ? "; the traced processes were killed" : client ? "; the docker client was stopped" : ""), EXIT_RUN_FAILED);
+    }
     if (writer.closed) return 0;
     if (lost > 0) warn(prog, `bpftrace lost ${lost} events: the trace is incomplete (a faster reader, or fewer events, would keep them)`);
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of bpftrace output not understood`);

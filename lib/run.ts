@@ -3,8 +3,8 @@
 // command's exit status becomes ours; signals we receive are passed on, and nothing is left running.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync, statSync, type WriteStream } from "node:fs";
-import { constants as osConstants, hostname, release, tmpdir, userInfo } from "node:os";
+import { accessSync, closeSync, constants, createWriteStream, openSync, readFileSync, rmSync, statSync, type WriteStream } from "node:fs";
+import { constants as osConstants, hostname, release, userInfo } from "node:os";
 import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "./assemble.js";
@@ -16,6 +16,7 @@ import { UserError, warn } from "./cli.js";
 import { encodeBytes } from "./bytes.js";
 import { Session, account, launcherArgv, userEnvironment } from "./launch.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
+import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending } from "./session.js";
 
 /** trace-run's own failures: not the traced command's status (126, 127, 128+N are taken). */
 export const EXIT_RUN_FAILED = 125;
@@ -122,7 +123,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   }
   preflight(strace, o.user);
 
-  const dir = mkdtempSync(join(tmpdir(), "trace-run-"));
+  const dir = runDir();
   const fifo = join(dir, "strace.out");
   const mk = spawnSync("mkfifo", ["-m", "600", fifo]);
   if (mk.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`cannot make a FIFO in ${dir}`, EXIT_RUN_FAILED); }
@@ -146,13 +147,22 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   if (startCwd === undefined) delete run.cwd;
   if (attach && !container) run.pids = o.pid!;
   if (container) run.containerd = o.pid![0];
+  // --stdout is opened before the header: a stream is never begun for a run that cannot start
+  let stdoutFd: number | "inherit" = 2;
+  if (o.stdout) {
+    try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`--stdout ${o.stdout}: ${writeFailure(e as NodeJS.ErrnoException)}`, EXIT_RUN_FAILED); }
+  }
+  let rawFd: number | undefined;
+  if (o.raw) {
+    try { rawFd = openSync(o.raw, "w"); } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      if (typeof stdoutFd === "number" && stdoutFd !== 2) closeSync(stdoutFd);
+      throw new UserError(`--raw ${o.raw}: ${writeFailure(e as NodeJS.ErrnoException)}`, EXIT_RUN_FAILED);
+    }
+  }
   writer.write(run);
   await writer.flush();
 
-  let stdoutFd: number | "inherit" = 2;
-  if (o.stdout) {
-    try { stdoutFd = openSync(o.stdout, "w"); } catch (e) { rmSync(dir, { recursive: true, force: true }); throw new UserError(`${o.stdout}: ${(e as Error).message}`, EXIT_RUN_FAILED); }
-  }
   // Our own write end keeps the reader from seeing end-of-file before strace has opened the FIFO;
   // it is closed when strace exits.
   const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -170,40 +180,80 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   });
   session?.start();
   meter?.watch(child.pid);
+  // should trace-run die, the watchman ends the tree, then strace, and removes what the run made
+  const watchman = new Watchman(dir, meter?.cgroups ?? []);
+  watchman.kill(child.pid);
   let processes = attach ? 0 : 1;
   // docker run: once strace has attached to containerd, start the client with a --cidfile of ours;
   // its status is ours, and strace detaches a moment after it ends
   let client: ChildProcess | undefined;
   let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  let stoppedTracer = false;               // we asked strace to end (docker run, after the client)
+  let forwarded: NodeJS.Signals | undefined;   // -p: the signal passed to strace, which detaches on it
+  let killedTree = false;                  // trace-run ended the command itself
   const containerdThreads = new Set(container ? threadsOf(o.pid![0]) : []);
   if (container) {
     try {
-      await attached(child);
+      await attached(child, o.pid![0]);
     } catch (e) {
       child.kill("SIGKILL");
       meter?.remove();
       closeSync(readFd); closeSync(keepOpen);
       rmSync(dir, { recursive: true, force: true });
+      watchman.dismiss();
+      // the header is out: the stream says that nothing ran, and why
+      const end: TraceRecord = { type: "end", duration: Math.round((Date.now() / 1000 - start) * 1e6) / 1e6,
+        ...endFields({ status: { code: EXIT_RUN_FAILED, signal: null }, started: false, incomplete: ["strace could not attach to containerd"] }, exitCodeOf) };
+      writer.write(end);
+      await writer.end();
       throw e;
     }
     // containerd's threads, there before strace attached (new ones are told by their clone)
     for (const t of threadsOf(o.pid![0])) containerdThreads.add(t);
     const argv = launcherArgv(withCidfile(o.command, runAt, cidFile));
     client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd, "inherit"] });
+    watchman.term(client.pid);
     clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
-    clientDone.then(() => setTimeout(() => child.kill("SIGINT"), 500));
+    clientDone.then(() => setTimeout(() => { stoppedTracer = true; child.kill("SIGINT"); }, 500));
   }
   const cidNow = cidReader(cidFile);
   const scope = container ? new ContainerScope(cidNow) : undefined;
   let spawnError: Error | undefined;
   child.on("error", (e) => { spawnError = e; });
+  // The traced tree of a command strace started: its cgroup (less strace), else the processes the trace
+  // shows alive. Never what -p attached to, nor a container (docker's own cgroup).
+  const tree = () => attach ? [] : meter?.measured ? meter.procs().filter((p) => p !== child.pid) : asm.livePids().filter(alive);
+  let tracerDied: string | undefined;      // why the trace was cut short by the tracer's end
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("close", (code, signal) => { closeSync(keepOpen); resolve({ code, signal }); }));
+    child.on("close", (code, signal) => {
+      // strace ends after its last tracee: anything of the tree still there means strace died, and its
+      // seccomp filter, left behind without a tracer, makes every filtered call fail (ENOSYS): stop it now
+      const orphans = tree();
+      const early = orphans.length > 0 || (container && !stoppedTracer) || (attach && !container && signal !== null && signal !== forwarded);
+      if (early && !spawnError) {
+        tracerDied = `${strace.split("/").pop()} ${signal ? "killed by " + signal : "exited with " + code}`;
+        if (orphans.length) { killedTree = true; endTree(tree, "SIGKILL", 0); }
+        client?.kill("SIGTERM");
+      }
+      closeSync(keepOpen); resolve({ code, signal });
+    }));
+  const exitSignals = new Set<string>();   // the signals that killed traced processes, as strace told
 
-  const raw: WriteStream | undefined = o.raw ? createWriteStream(o.raw) : undefined;
+  let rawError: Error | undefined;
+  const raw: WriteStream | undefined = rawFd !== undefined ? createWriteStream("", { fd: rawFd }) : undefined;
+  // a --raw file that cannot be written ends the run as trace-run's own failure, the program stopped
+  raw?.on("error", (e) => {
+    rawError ??= e;
+    if (client) client.kill("SIGTERM");
+    else if (attach) { forwarded = "SIGINT"; child.kill("SIGINT"); }
+    else { killedTree = true; endTree(tree, "SIGTERM", 500); }
+  });
+  let nestedPtrace = false;
   const holdForDumps = (o.straceArgs ?? []).some((a) => /^(-k|--stack-traces|-e ?(read|write)=|--(read|write)=)/.test(a));
   const emit = (r: TraceRecord) => {
     if (r.type === "syscall" && r.kind === "proc" && r.op === "fork" && r.ok && !r.runtime) processes++;
+    if (r.type === "syscall" && r.syscall === "ptrace" && r.errno === "EPERM") nestedPtrace = true;
+    if (r.type === "exit" && r.signal) exitSignals.add(r.signal);
     writer.write(r);
   };
   // a container's scope and marks go by the process tree: a child's records wait for its parent's fork
@@ -216,13 +266,14 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
 
   // signals: pass them on to the traced processes; strace ends when they do
   let killTimer: NodeJS.Timeout | undefined;
+  let stopEscalation: (() => void) | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     // docker run: the client passes it to the container; attached: strace detaches and the process
-    // goes on; launched: the command gets the signal
+    // goes on; launched: the command's whole tree gets the signal (as a terminal's ^C reaches its group)
     if (client) { client.kill(sig); return; }
-    if (attach) { child.kill(sig); return; }
-    for (const pid of asm.livePids()) tryKill(pid, sig);
-    killTimer ??= setTimeout(() => terminateAll(asm, child), 3000);
+    if (attach) { forwarded = sig; child.kill(sig); return; }
+    for (const pid of tree()) tryKill(pid, sig);
+    killTimer ??= setTimeout(() => { stopEscalation = endTree(tree, "SIGTERM", 500); }, 3000);
   };
   const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of sigs) process.on(s, onSignal);
@@ -233,15 +284,17 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     let stopping = false;
     for await (const chunk of new Socket({ fd: readFd, readable: true, writable: false })) {
       if (stopping) continue;       // drain what strace still writes, so it never meets a broken pipe
-      raw?.write(chunk);
+      if (raw && !rawError) raw.write(chunk);
       for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
       if (!holdForDumps) asm.flushHeld();
       await writer.flush();
       if (writer.closed) {
-        // our reader went away (| head): stop the program we started; never what we attached to
+        // our reader went away (| head): stop the program we started; never what we attached to. The
+        // tracees end first and strace after them, by itself: strace killed first would leave them
+        // running under its seccomp filter
         if (client) client.kill("SIGTERM");
-        if (attach) child.kill("SIGINT");
-        else terminateAll(asm, child);
+        if (attach) { forwarded = "SIGINT"; child.kill("SIGINT"); }
+        else { killedTree = true; stopEscalation = endTree(tree, "SIGTERM", 500); }
         stopping = true;
       }
     }
@@ -252,30 +305,54 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     await session?.end();
     for (const s of sigs) process.off(s, onSignal);
     if (killTimer) clearTimeout(killTimer);
+    stopEscalation?.();
     asm.end();
     hold?.end();
     rmSync(dir, { recursive: true, force: true });
     if (typeof stdoutFd === "number" && stdoutFd !== 2) closeSync(stdoutFd);
-    await new Promise<void>((r) => (raw ? raw.end(r) : r()));
-    const code = exitCodeOf(status);
+    await new Promise<void>((r) => (raw && !rawError ? raw.end(r) : r()));
+    // strace re-raises the signal that killed the command: a signal no traced process died of is strace's own
+    if (!tracerDied && !attach && !container && !killedTree && !killTimer && status.signal && !exitSignals.has(status.signal)) tracerDied = `${strace.split("/").pop()} killed by ${status.signal}`;
+    const incomplete: string[] = [];
+    if (tracerDied) incomplete.push(tracerDied);
+    if (rawError) incomplete.push(`--raw ${o.raw}: ${writeFailure(rawError as NodeJS.ErrnoException)}`);
+    if (writer.closed) incomplete.push("reader went away");
+    // what the command did is its own status, unless trace-run ended it: then it was killed
+    const cmdStatus = tracerDied && killedTree ? { code: null, signal: "SIGKILL" as NodeJS.Signals } : status;
+    const detached = attach && !container && (forwarded !== undefined || tracerDied !== undefined);
+    const code = exitCodeOf(cmdStatus);
     const wall = Math.round((Date.now() / 1000 - start) * 1e6) / 1e6;
+    const ending: Ending = { status: cmdStatus, started: true, detached, killedByUs: killedTree, incomplete };
     const end: TraceRecord = { type: "end", exit: code, duration: wall, ...asm.counts };
     if (meter) end.cost = { ...meter.finish(), processes, wall } as Cost as unknown as Json;
     else if (container) {
       // the container's processes live in docker's cgroup, and are gone with it (--rm) before we could read it
       end.cost = { processes, wall, source: "docker run: the container's CPU and memory are in docker's cgroup and not measured here" };
     }
-    if (status.signal) end.signal = status.signal;
+    const running = scope ? stillRunning(o.command[0], scope.id) : false;
+    Object.assign(end, endFields({ ...ending, running }, exitCodeOf));
+    if (detached) delete end.exit;
     if (scope) { end.container = scope.id ?? null; end.dropped = scope.dropped; }
     if (marks) end.container = cidNow(true) ?? null;
+    // the client gave up before any container started (no such image, a bad option)
+    if (scope && scope.id === undefined) { end.ended = "not-started"; end.complete = false; end.incomplete = [...(end.incomplete as string[] ?? []), "no container was seen"]; }
     writer.write(end);
     await writer.end();
+    watchman.dismiss();
     if (spawnError) throw new UserError(`cannot run ${strace}: ${spawnError.message}`, EXIT_RUN_FAILED);
-    if (writer.error) throw writer.error;
+    if (rawError) throw new UserError(`--raw ${o.raw}: ${writeFailure(rawError as NodeJS.ErrnoException)} (the trace was stopped)`, EXIT_RUN_FAILED);
+    // (the command layer has said so: one line for a failed standard output)
+    if (writer.error) return EXIT_RUN_FAILED;
+    if (tracerDied) {
+      throw new UserError(`${tracerDied}: the trace is cut short` + (killedTree ? "; the traced processes were killed (without strace, its seccomp filter would fail their calls)"
+        : client ? "; the docker client was stopped" : attach ? "; the processes were let go and run on" : ""), EXIT_RUN_FAILED);
+    }
     if (writer.closed) return 0;
+    if (nestedPtrace) warn(prog, "a traced program was refused ptrace (EPERM): a process under strace cannot trace another (a debugger or strace inside); trace it with --backend bpftrace");
+    if (detached) return 0;
     if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of strace output not understood`);
     if (scope && scope.id === undefined && code === 0) warn(prog, "the container's start was not seen: nothing of it was traced");
-    if (scope && stillRunning(o.command[0], scope.id)) warn(prog, DETACHED);
+    if (running) warn(prog, DETACHED);
     return code;
   }
 }
@@ -289,9 +366,11 @@ function failNoContainerd(): never {
 }
 
 /** Resolves once strace says it has attached (it prints "Process N attached" on stderr), or fails. */
-function attached(child: ChildProcess): Promise<void> {
+function attached(child: ChildProcess, pid: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let text = "";
+    let said = "";
+    const early: string[] = [];        // said before attaching: the reason, should attaching fail
     const timer = setTimeout(() => { reject(new UserError("strace did not attach to containerd within 10 s", EXIT_RUN_FAILED)); }, 10000);
     let ready = false;
     child.stderr!.on("data", (d: Buffer) => {
@@ -300,12 +379,33 @@ function attached(child: ChildProcess): Promise<void> {
       text = lines.pop()!;
       for (const l of lines) {
         if (/^strace: Process \d+ (attached|detached)/.test(l)) {
-          if (!ready) { ready = true; clearTimeout(timer); resolve(); }
-        } else process.stderr.write(l + "\n");     // anything else strace says is for the user
+          if (!ready) { ready = true; clearTimeout(timer); resolve(); if (early.length) process.stderr.write(early.join("\n") + "\n"); }
+        } else if (ready) process.stderr.write(l + "\n");     // anything else strace says is for the user
+        else { said ||= l.replace(/^strace: /, ""); early.push(l); }
       }
     });
-    child.on("close", () => { clearTimeout(timer); reject(new UserError(`strace could not attach to containerd: ${text.trim().split("\n")[0] ?? ""}`, EXIT_RUN_FAILED)); });
+    child.on("close", () => {
+      clearTimeout(timer);
+      if (ready) return;
+      said ||= text.trim().replace(/^strace: /, "");
+      // ptrace allows one tracer: another trace-run (or strace, or a debugger) holding containerd
+      const tracer = tracerOf(pid);
+      const why = tracer ? `it is traced already, by ${tracer} (one tracer at a time: two docker run traces under strace cannot overlap; ` +
+        "--backend bpftrace follows containers by their cgroup and runs beside others)" : said || "strace said nothing";
+      reject(new UserError(`strace could not attach to containerd (pid ${pid}): ${why}`, EXIT_RUN_FAILED));
+    });
   });
+}
+
+/** "strace (pid 123)" when a process is being traced, from its TracerPid. */
+function tracerOf(pid: number): string | undefined {
+  try {
+    const t = Number(/^TracerPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+    if (!t) return undefined;
+    let comm = "?";
+    try { comm = readFileSync(`/proc/${t}/comm`, "utf8").trim(); } catch { /* gone */ }
+    return `${comm} (pid ${t})`;
+  } catch { return undefined; }
 }
 
 export function exitCodeOf(s: { code: number | null; signal: NodeJS.Signals | null }): number {
@@ -319,14 +419,4 @@ function signalNumber(sig: NodeJS.Signals): number {
 
 function tryKill(pid: number, sig: NodeJS.Signals | number): void {
   try { process.kill(pid, sig); } catch { /* already gone */ }
-}
-
-/** Ends the traced processes and strace: TERM first, KILL for whatever is still there a moment later. */
-function terminateAll(asm: Assembler, child: ChildProcess): void {
-  const pids = asm.livePids();
-  for (const pid of pids) tryKill(pid, "SIGTERM");
-  setTimeout(() => {
-    for (const pid of asm.livePids()) tryKill(pid, "SIGKILL");
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }, 500).unref();
 }
