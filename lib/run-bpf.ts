@@ -362,6 +362,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
     if (rawError) incomplete.push(`--raw ${o.raw}: ${writeFailure(rawError as NodeJS.ErrnoException)}`);
     if (writer.closed) incomplete.push("reader went away");
     if (lost > 0) incomplete.push(`lost ${lost} events`);
+    for (const [kind, n] of Object.entries(asm.lostKinds)) if (n > 0) incomplete.push(`lost ${n} ${kind} ${n === 1 ? "piece" : "pieces"}`);
     const stillUp = mode === 3 && scope.id !== undefined && stillRunning(o.command[0], scope.id);
     const ending: Ending = { status: began ? status : { code: EXIT_RUN_FAILED, signal: null }, started: began, running: stillUp, killedByUs: killedTree, incomplete };
     if (!began) incomplete.push(interrupted ? `interrupted (${interrupted}) before the trace began` : "bpftrace did not start");
