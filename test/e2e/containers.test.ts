@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import { containerdPid } from "../../lib/container.js";
+import { end, execOf, has, nothingLeft, start, until, type Run } from "../faults.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-ctr-");
 
@@ -217,4 +218,38 @@ describe("every program a container runs is kept (strace, glibc image)", () => {
       expect(seen).toEqual(Array(times).fill(30));
     }, 300000);
   }
+});
+
+// Only one tracer can hold containerd: a second docker run trace under strace must fail at once, with
+// the reason and the alternative, and its stream must end. (Here, not in faults.test.ts: the tests of
+// this file trace containerd too, and run one after another.)
+describe("faults: two container traces at once (strace)", () => {
+  beforeAll(() => { execFileSync("bash", [ROOT + "test/containers/build-images.sh"]); }, 120000);
+
+  it("the second fails with the reason and the alternative, and its stream ends; the first is whole", async () => {
+    // other test files may trace containerd for a moment too: the first run waits its turn
+    let first: Run;
+    for (let tries = 0; ; tries++) {
+      first = start(["--", "docker", "run", "--rm", "leastpriv-test:1", "sh", "-c", "sleep 4; cat /data/secret.txt"]);
+      let ended = false;
+      first.done.then(() => { ended = true; });
+      await until(() => ended || has(first, execOf("sleep"))(), 60000, "the first container to run");
+      if (!ended) break;
+      // (another file's trace held containerd: this one could not attach, or attached too late)
+      expect(tries, first.stderr()).toBeLessThan(30);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const second = start(["--", "docker", "run", "--rm", "leastpriv-test:1", "true"]);
+    const s2 = await second.done;
+    expect(s2.code).toBe(125);
+    expect(second.stderr()).toMatch(/^trace-run: strace could not attach to containerd \(pid \d+\): it is traced already, by strace \(pid \d+\).*--backend bpftrace/);
+    expect(second.stderr().trim().split("\n")).toHaveLength(1);
+    expect(second.records().map((r) => r.type)).toEqual(["run", "end"]);
+    expect(end(second)).toMatchObject({ exit: 125, ended: "not-started", complete: false, incomplete: ["strace could not attach to containerd"] });
+    const s1 = await first.done;
+    expect(s1.code).toBe(0);
+    expect(end(first)).toMatchObject({ exit: 0, ended: "exited", complete: true });
+    await nothingLeft(first);
+    await nothingLeft(second);
+  }, 120000);
 });

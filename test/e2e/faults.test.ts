@@ -1,100 +1,17 @@
 // Faults injected on purpose into real runs: signals, kill -9 of trace-run and of each tracer at
-// start-up and mid-run, full disks, two container traces at once, leftovers of dead runs. Each case
+// start-up and mid-run, full disks, leftovers of dead runs (two container traces at once: in
+// containers.test.ts, with the other tests that hold containerd). Each case
 // checks trace-run's exit status, its end record, and that nothing of the run is left running,
 // stopped, or on disk. Every process of a run carries LEASTPRIV_FAULT in its environment, by which
 // the leftovers are found.
 import { describe, expect, it, beforeAll } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statfsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT } from "../helpers.js";
 
-const TR = ROOT + "dist/commands/trace-run.js";
-let serial = 0;
+import { TR, cgroupRoots, childNamed, end, execOf, has, leftovers, nothingLeft, start, stat, until, type Run } from "../faults.js";
 
-interface Run {
-  pid: number;
-  mark: string;
-  stdout: () => string;
-  stderr: () => string;
-  records: () => any[];
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function start(args: string[]): Run {
-  const mark = `fault-${process.pid}-${++serial}`;
-  const p = spawn(process.execPath, [TR, ...args], {
-    cwd: ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C", LEASTPRIV_FAULT: mark },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "", err = "";
-  p.stdout.on("data", (d) => { out += d; });
-  p.stderr.on("data", (d) => { err += d; });
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => p.on("close", (code, signal) => r({ code, signal })));
-  return {
-    pid: p.pid!, mark, done, stdout: () => out, stderr: () => err,
-    records: () => out.split("\n").filter(Boolean).map((l) => JSON.parse(l)),
-  };
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function stat(pid: string): { ppid: number; state: string; comm: string } | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return { state: rest[0], ppid: Number(rest[1]), comm: s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")) };
-  } catch { return undefined; }
-}
-
-/** The child of `ppid` named `comm`, if there is one now (the tracer: not `bpftrace --version`). */
-function childNamed(ppid: number, comm: string): number | undefined {
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    const s = stat(d);
-    if (!s || s.ppid !== ppid || s.comm !== comm) continue;
-    try { if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes("--version")) continue; } catch { continue; }
-    return Number(d);
-  }
-  return undefined;
-}
-
-/** What a run left: processes with its mark (and their state), its temp dirs and cgroups. */
-function leftovers(run: Run): string[] {
-  const left: string[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || Number(d) === run.pid) continue;
-    let env: string;
-    try { env = readFileSync(`/proc/${d}/environ`, "latin1"); } catch { continue; }
-    if (!env.split("\0").includes(`LEASTPRIV_FAULT=${run.mark}`)) continue;
-    const s = stat(d);
-    if (s && s.state !== "Z") left.push(`process ${d} ${s.comm} (state ${s.state})`);
-  }
-  for (const n of readdirSync(tmpdir())) if (n.startsWith(`trace-run-${run.pid}-`)) left.push(`${tmpdir()}/${n}`);
-  for (const root of cgroupRoots()) for (const n of readdirSync(root)) if (n.startsWith(`leastpriv-${run.pid}-`)) left.push(`${root}/${n}`);
-  return left;
-}
-
-function cgroupRoots(): string[] {
-  return ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"]
-    .filter((r) => { try { return [0x63677270, 0x27e0eb].includes(Number(statfsSync(r).type)); } catch { return false; } });
-}
-
-/** Nothing of the run is left; processes the kernel is still tearing down get a few seconds. */
-async function nothingLeft(run: Run): Promise<void> {
-  try { await until(() => leftovers(run).length === 0, 8000, "the run's leftovers to go"); } catch { /* shown below */ }
-  expect(leftovers(run)).toEqual([]);
-}
-
-const end = (run: Run) => run.records().at(-1);
-const has = (run: Run, pred: (r: any) => boolean) => () => run.stdout().split("\n").filter(Boolean).some((l) => { try { return pred(JSON.parse(l)); } catch { return false; } });
-const execOf = (name: string) => (r: any) => r.type === "syscall" && r.kind === "exec" && r.ok && r.argv?.[0] === name;
 // a loop that ignores INT and TERM, so that only escalation ends it
 const stubborn = ["sh", "-c", "trap '' INT TERM; while :; do cat /etc/hostname >/dev/null; sleep 0.05; done"];
 const loop = ["sh", "-c", "while :; do cat /etc/hostname >/dev/null; sleep 0.05; done"];
@@ -299,35 +216,4 @@ describe("faults: -p, nested tracers, leftovers of dead runs", () => {
       for (const d of [...made, ...cgs]) if (existsSync(d)) rmdirSync(d);
     }
   });
-});
-
-describe("faults: two container traces at once (strace)", () => {
-  beforeAll(() => { execFileSync("bash", [ROOT + "test/containers/build-images.sh"]); }, 120000);
-
-  it("the second fails with the reason and the alternative, and its stream ends; the first is whole", async () => {
-    // other test files may trace containerd for a moment too: the first run waits its turn
-    let first: Run;
-    for (let tries = 0; ; tries++) {
-      first = start(["--", "docker", "run", "--rm", "leastpriv-test:1", "sh", "-c", "sleep 4; cat /data/secret.txt"]);
-      let ended = false;
-      first.done.then(() => { ended = true; });
-      await until(() => ended || has(first, execOf("sleep"))(), 60000, "the first container to run");
-      if (!ended) break;
-      // (another file's trace held containerd: this one could not attach, or attached too late)
-      expect(tries, first.stderr()).toBeLessThan(30);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    const second = start(["--", "docker", "run", "--rm", "leastpriv-test:1", "true"]);
-    const s2 = await second.done;
-    expect(s2.code).toBe(125);
-    expect(second.stderr()).toMatch(/^trace-run: strace could not attach to containerd \(pid \d+\): it is traced already, by strace \(pid \d+\).*--backend bpftrace/);
-    expect(second.stderr().trim().split("\n")).toHaveLength(1);
-    expect(second.records().map((r) => r.type)).toEqual(["run", "end"]);
-    expect(end(second)).toMatchObject({ exit: 125, ended: "not-started", complete: false, incomplete: ["strace could not attach to containerd"] });
-    const s1 = await first.done;
-    expect(s1.code).toBe(0);
-    expect(end(first)).toMatchObject({ exit: 0, ended: "exited", complete: true });
-    await nothingLeft(first);
-    await nothingLeft(second);
-  }, 120000);
 });
