@@ -214,7 +214,13 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
     client = spawn(argv[0], argv.slice(1), { stdio: ["inherit", stdoutFd, "inherit"] });
     watchman.term(client.pid);
     clientDone = new Promise((resolve) => client!.on("close", (code, signal) => resolve({ code, signal })));
-    clientDone.then(() => setTimeout(() => { stoppedTracer = true; child.kill("SIGINT"); }, 500));
+    clientDone.then(() => setTimeout(() => {
+      stoppedTracer = true;
+      child.kill("SIGINT");
+      // attached, strace holds no filter over containerd: should it not detach, it is killed (seen once,
+      // strace waiting with no tracee while another tracer held containerd)
+      setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL"); }, 5000).unref();
+    }, 500));
   }
   const cidNow = cidReader(cidFile);
   const scope = container ? new ContainerScope(cidNow) : undefined;
