@@ -2,12 +2,13 @@
 // trace-diff: compare a baseline profile with a new run; exit 1 when it does something new.
 
 import { renameSync, writeFileSync } from "node:fs";
-import { cli, main, EXIT_NO, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
+import { cli, main, warn, EXIT_NO, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
 import { diffProfiles, diffText, loadAllowFile } from "../lib/diff.js";
 import { readRecords } from "../lib/ndjson-in.js";
 import { loadRules } from "../lib/normalize.js";
 import { RecordWriter } from "../lib/output.js";
 import { Profiler, type Summary } from "../lib/summary.js";
+import { gate } from "../lib/trust.js";
 
 const prog = "trace-diff";
 const a = cli(prog, "Usage: $0 [OPTIONS] BASELINE [CURRENT|-]\n       trace-run -- COMMAND | $0 baseline.profile\n\nCompare a baseline profile with a current one (profiles or raw events, summarised as trace-summarize does). Exit 0: nothing that matters changed; 1: it did; 2: trouble.")
@@ -18,6 +19,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] BASELINE [CURRENT|-]\n       trace-run 
   .option("ignore-kind", { type: "string", array: true, choices: ["file", "exec", "net", "priv", "cred"], describe: "leave out differences of this kind; repeatable" })
   .option("rules", { type: "string", describe: "normalisation rules file, as for trace-summarize" })
   .option("update", { type: "boolean", default: false, describe: "accept: write BASELINE merged with CURRENT back to BASELINE, exit 0" })
+  .option("allow-incomplete", { type: "boolean", default: false, describe: "compare (or --update with) a trace that is not complete: cut short, lossy, or of a command that did not run" })
   .check((x) => {
     if (x._.length < 1 || x._.length > 2) throw new Error("give BASELINE and, optionally, CURRENT (default: standard input)");
     return true;
@@ -40,19 +42,23 @@ await main(prog, async () => {
     // an empty current stream is a trace that failed, not a program that did nothing: it must not
     // pass (an empty baseline may stand for "nothing expected yet": everything then fails)
     if (n === 0 && current) throw new UserError(`${name}: no records: nothing to compare`);
-    return p;
+    const profile = p.result();
+    // a run that did not happen, was cut short or lost events must not pass, nor become the baseline
+    const w = gate(name, profile[0], a["allow-incomplete"]);
+    if (w) warn(prog, w);
+    return profile;
   };
   const base = await load(basePath, false), cur = await load(curPath, true);
   if (a.update) {
     // the new baseline is both merged: what either did is expected from now on
     const merged = new Profiler(rules);
-    for (const r of [...base.result(), ...cur.result()]) merged.add(r);
+    for (const r of [...base, ...cur]) merged.add(r);
     const tmp = basePath + ".tmp-" + process.pid;
     writeFileSync(tmp, merged.result().map((r) => JSON.stringify(r) + "\n").join(""));
     renameSync(tmp, basePath);
     return EXIT_OK;
   }
-  const ds = diffProfiles(base.result().slice(1) as Summary[], cur.result().slice(1) as Summary[], {
+  const ds = diffProfiles(base.slice(1) as Summary[], cur.slice(1) as Summary[], {
     strict: a.strict, ignoreKinds: a["ignore-kind"], allow: [...(a.allow ?? []), ...(a["allow-file"] ? loadAllowFile(a["allow-file"]) : [])],
   });
   const failing = ds.filter((d) => d.fails).length;

@@ -14,6 +14,7 @@ import { RecordWriter } from "../lib/output.js";
 import type { SyscallRecord } from "../lib/records.js";
 import { loadRules, OwnProc } from "../lib/normalize.js";
 import { PROFILE_WARNING, Profiler } from "../lib/summary.js";
+import { gate } from "../lib/trust.js";
 
 const prog = "trace-grant";
 const a = cli(prog, "Usage: $0 --user NAME [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0 --user NAME --format text\n\nSay which of the accesses a traced run made NAME would be denied on this host (the kernel decides, as NAME),\nand the narrowest grant that allows each. Reads events or profiles; run it as root.")
@@ -21,6 +22,7 @@ const a = cli(prog, "Usage: $0 --user NAME [OPTIONS] [FILE|-]...\n       trace-r
   .option("format", { choices: ["ndjson", "text", "sh", "systemd"] as const, describe: "ndjson grant records, a text report, a shell script of the grants (and their undo), or a systemd drop-in (default: text on a terminal, else ndjson)" })
   .option("collapse", { type: "number", default: 10, describe: "show the ACLs of more than N files under one directory as one DIR/** grant (every file is still listed and granted one by one); 0: never" })
   .option("groups", { type: "boolean", default: true, describe: "offer membership of a safe group that owns what is needed (--no-groups: ACLs instead)" })
+  .option("allow-incomplete", { type: "boolean", default: false, describe: "make the plan even from a trace that is not complete: cut short, lossy, or of a command that did not run" })
   .option("rules", { type: "string", describe: "file of normalisation rules, one 'REGEX => REPLACEMENT' a line (as trace-summarize)" })
   .check((x) => { if (!(x.collapse >= 0)) throw new Error("--collapse wants a number >= 0"); return true; })
   .example("trace-run -- lynis audit system | trace-grant --user auditor --format text", "what auditor would be denied, and the grants")
@@ -40,6 +42,8 @@ await main(prog, async () => {
   });
   if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no plan made");
   const [profile, ...items] = p.result();
+  const w = gate(a._.map(String), profile, a["allow-incomplete"]);
+  if (w) warn(prog, w);
 
   // the home of whoever was traced (root, when the input does not say)
   const homes = (profile.users.length ? profile.users : ["root"]).map(homeOf).filter((h): h is string => !!h);

@@ -9,6 +9,7 @@ import { systemdDropIn } from "../lib/systemd.js";
 import { landlockRuleset, realHostFacts } from "../lib/landlock.js";
 import { Profiler } from "../lib/summary.js";
 import type { Generated } from "../lib/render.js";
+import { gate } from "../lib/trust.js";
 
 const prog = "trace-policy";
 const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")
@@ -16,6 +17,7 @@ const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIO
   .option("name", { type: "string", describe: "apparmor: the profile's name (default: the program's, attached to its path)" })
   .option("collapse", { type: "number", describe: "show a directory with more than N entries as DIR/** (as trace-summarize)" })
   .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
+  .option("allow-incomplete", { type: "boolean", default: false, describe: "write the policy even from a trace that is not complete: cut short, lossy, or of a command that did not run" })
   .option("allow-filtered", { type: "boolean", default: false, describe: "write the policy even from a trace of only some system calls (it will lack calls)" })
   .example("trace-run --all-syscalls -- docker run --rm app:1 | trace-policy --format seccomp > app.json", "trace everything, then the profile")
   .example("docker run --security-opt seccomp=app.json app:1", "run the container under it")
@@ -29,6 +31,8 @@ await main(prog, async () => {
   const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
   if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no policy written");
   const [h, ...items] = p.result(a.collapse);
+  const w = gate(a._.map(String), h, a["allow-incomplete"]);
+  if (w) warn(prog, w);
   if (!Object.keys(h.syscalls).length) throw new UserError("no system calls in the input: no policy written");
   // a generator refuses what it cannot write safely, says so, and writes the rest
   const emit = (g: Generated) => { for (const w of g.warnings) warn(prog, w); process.stdout.write(g.text); return EXIT_OK; };

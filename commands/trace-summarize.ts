@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-summarize: fold events (or merge profiles) into a least-privilege profile.
 
-import { cli, main, EXIT_OK, EXIT_TROUBLE } from "../lib/cli.js";
+import { cli, main, warn, EXIT_OK, EXIT_TROUBLE } from "../lib/cli.js";
 import { readRecords } from "../lib/ndjson-in.js";
 import { loadRules } from "../lib/normalize.js";
 import { RecordWriter } from "../lib/output.js";
@@ -29,6 +29,8 @@ await main(prog, async () => {
   const p = new Profiler(a.rules ? loadRules(a.rules) : [], a.runtime, { containerRoot: a.root });
   const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
   const [header, ...items] = p.result(a.collapse);
+  // the profile carries the reasons in its header, so that the gates refuse it too
+  if (header.incomplete) warn(prog, `the trace is incomplete: ${header.incomplete.join("; ")}: the profile says so`);
   const format = a.format ?? (process.stdout.isTTY ? "text" : "ndjson");
   // the verdict is drawn from every resource, before directories are collapsed into globs
   const verdict = () => { const [h, ...all] = p.result(); return verdictOf(h, all, a.sensitive ? loadSensitive(a.sensitive) : SENSITIVE, mountPoints()); };

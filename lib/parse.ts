@@ -27,6 +27,68 @@ interface Reader {
   line(text: string, no: number, fullLength?: number): void;
   end(): void;
   counts: { lines: number; records: number; unparsed: number };
+  lost?: number;            // events the tracer said it lost (bpftrace)
+}
+
+/**
+ * What a log shows of its own end, for the end record's `complete`: every process it shows must end in
+ * it (an exit, a detach, or a thread's exec taking over its leader), and no call may be left unfinished
+ * when it ends, unless strace let go of the processes (`<detached ...>`: -p and ^C). strace's text
+ * shows all this; the bpftrace tools' output none of it.
+ */
+class EndWatch {
+  private seen = new Set<number | null>();
+  private ended = new Set<number | null>();
+  unfinished = 0;            // calls the log left unfinished at its end
+  detached = false;          // strace detached from the processes (they ran on)
+  atEnd = false;             // set while the readers report what is still pending
+
+  record(rec: TraceRecord): void {
+    switch (rec.type) {
+      case "syscall":
+        this.seen.add(rec.pid);
+        if (rec.detached) this.detached = true;
+        else if (this.atEnd && rec.incomplete === "no-end") this.unfinished++;
+        return;
+      case "signal": this.seen.add(rec.pid); return;
+      case "exit":
+        this.seen.add(rec.pid);
+        if (rec.supersededBy !== undefined) { this.seen.add(rec.supersededBy); this.ended.add(rec.supersededBy); }
+        else this.ended.add(rec.pid);
+        return;
+      case "info": {
+        const m = /^strace: Process (\d+) detached/.exec(rec.text);
+        if (m) this.ended.add(Number(m[1]));
+        return;
+      }
+      default: return;
+    }
+  }
+
+  /** Processes the log shows that it does not show ending. */
+  running(): number {
+    let n = 0;
+    // lines without a pid are the first process's, until strace numbers it (when it has a child)
+    for (const p of this.seen) if (!this.ended.has(p) && !(p === null && this.seen.size > 1)) n++;
+    return n;
+  }
+}
+
+/** The end record's verdict on the input, by what the log can show (see trace-parse(1)). */
+function completeness(formats: Set<string>, counts: { records: number; unparsed: number }, lost: number, w: EndWatch): { ended?: "detached"; complete: boolean; incomplete?: string[] } {
+  const why: string[] = [];
+  // an empty log is a tracer that wrote nothing (it failed, or the file was cut), not a program that did nothing
+  if (counts.records === 0) why.push("the log is empty");
+  if (counts.unparsed > 0) why.push(`${counts.unparsed} line${counts.unparsed === 1 ? "" : "s"} not understood`);
+  if (lost > 0) why.push(`lost ${lost} event${lost === 1 ? "" : "s"}`);
+  const running = w.running();
+  if (!w.detached) {
+    if (w.unfinished > 0) why.push(`the log ends with ${w.unfinished} call${w.unfinished === 1 ? "" : "s"} unfinished`);
+    if (running > 0) why.push(`the log ends before ${running} of its processes did`);
+  }
+  for (const f of formats) if (f !== "strace" && f !== "bpftrace") why.push(`${f}.bt output does not show whether events were lost or the run ended`);
+  const ended = w.detached && running > 0 ? { ended: "detached" as const } : {};
+  return why.length ? { ...ended, complete: false, incomplete: why } : { ...ended, complete: true };
 }
 
 /** The format a file's first meaningful line shows; undefined while only blank or "Attaching" lines were seen. */
@@ -41,12 +103,15 @@ export function sniff(line: string): Exclude<Format, "auto"> | undefined {
 export async function parseFiles(prog: string, opts: ParseOptions, writer = new RecordWriter()): Promise<number> {
   const files = opts.files.length ? opts.files : ["-"];
   const ff = opts.ff ?? (files.length > 1 && files.every((f) => /\.\d+$/.test(f)));
+  const watch = new EndWatch();
   const emit = (rec: TraceRecord) => {
     if (opts.strict && rec.type === "unparsed") {
       throw new UserError(`${rec.file === "-" ? "<stdin>" : rec.file}:${rec.line}: ${rec.reason}: ${rec.text.slice(0, 200)}`);
     }
     writer.write(rec);
   };
+  // only strace's text shows where each process ended
+  const emitStrace = (rec: TraceRecord) => { watch.record(rec); emit(rec); };
   const readers = new Map<string, Reader & { startFile(file: string, pid?: number | null): void }>();
   let header = false;
   const writeHeader = (format: Exclude<Format, "auto">) => {
@@ -61,7 +126,7 @@ export async function parseFiles(prog: string, opts: ParseOptions, writer = new 
   const readerFor = (format: Exclude<Format, "auto">) => {
     let r = readers.get(format);
     if (!r) {
-      r = format === "strace" ? new Assembler(emit, opts)
+      r = format === "strace" ? new Assembler(emitStrace, opts)
         : format === "bpftrace" ? new BpfAssembler(emit, { cwd: opts.cwd })
           : new SnoopReader(format as SnoopTool, emit);
       readers.set(format, r);
@@ -110,11 +175,14 @@ export async function parseFiles(prog: string, opts: ParseOptions, writer = new 
   }, opts.maxLine ?? DEFAULT_MAX_LINE);
   writeHeader(opts.format && opts.format !== "auto" ? opts.format : "strace");
   const counts = { lines: 0, records: 0, unparsed: 0 };
+  let lost = 0;
+  watch.atEnd = true;
   for (const r of readers.values()) {
     r.end();
     counts.lines += r.counts.lines; counts.records += r.counts.records; counts.unparsed += r.counts.unparsed;
+    lost += r.lost ?? 0;
   }
-  writer.write({ type: "end", ...counts });
+  writer.write({ type: "end", ...counts, ...(readers.has("bpftrace") ? { lost } : {}), ...completeness(new Set(readers.keys()), counts, lost, watch) });
   await writer.end();
   if (writer.error) throw writer.error;
   return bad ? EXIT_TROUBLE : EXIT_OK;

@@ -11,6 +11,7 @@ import { flagText, specOf } from "./syscalls.js";
 import { collapseUnder } from "./paths.js";
 import type { AnyRecord } from "./ndjson-in.js";
 import type { Addr, SyscallRecord } from "./records.js";
+import { TrustTracker, unionReasons } from "./trust.js";
 
 const TMP = "<tmp>";
 const TMPFILE = /\/#\d*$/;                      // an O_TMPFILE file's name: DIR/#INODE (DIR/# from bpftrace)
@@ -78,6 +79,7 @@ export interface ProfileHeader {
   containers?: string[];
   filtered?: boolean;              // a run traced only some system calls (syscall counts are partial)
   cost?: RunCost;                  // summed over the runs whose end record measured it
+  incomplete?: string[];           // why a run folded in cannot be trusted (see trust.ts); absent: every run was complete
   warning: string;
 }
 
@@ -107,6 +109,7 @@ export class Profiler {
   private made = new Map<string, true>();          // names this run made that still stand
   private under = new Map<string, Set<string>>();  // a directory this run made → summaries below it
   private gone = new Map<string, Name>();          // a temporary's name → the DIR/<tmp> it moved to
+  private trust = new TrustTracker();              // whether every run folded in was complete
 
   private walkHost = true;                         // the stream was traced on this host: its names can be walked here
   private readonly host: PathWalker | undefined;
@@ -124,6 +127,7 @@ export class Profiler {
   }
 
   add(r: AnyRecord | ProfileHeader | Summary): void {
+    this.trust.add(r);
     switch (r.type) {
       case "syscall": this.event(r as SyscallRecord); return;
       case "summary": this.mergeSummary(r as unknown as Summary); return;
@@ -508,6 +512,8 @@ export class Profiler {
     all.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || cmp(sortKey(a), sortKey(b)));
     const h = this.header;
     const header: ProfileHeader = { ...h, syscalls: sortObj(h.syscalls), events: sortObj(h.events) };
+    const incomplete = this.trust.reasons();
+    if (incomplete.length) header.incomplete = unionReasons([], incomplete);
     return [header, ...all.map(tidy)];
   }
 }

@@ -68,7 +68,7 @@ describe("trace-parse", () => {
     writeFileSync(f, "");
     const r = run("trace-parse", [f]);
     expect(r.status).toBe(0);
-    expect(r.records()).toEqual([{ type: "run", v: 1, tracer: "strace", sources: [f] }, { type: "end", lines: 0, records: 0, unparsed: 0 }]);
+    expect(r.records()).toEqual([{ type: "run", v: 1, tracer: "strace", sources: [f] }, { type: "end", lines: 0, records: 0, unparsed: 0, complete: false, incomplete: ["the log is empty"] }]);
   });
 
   it("a 10 MB line: one unparsed record with its length, memory bounded, the next line still parsed", () => {
@@ -129,5 +129,25 @@ describe("trace-parse on strace running now", () => {
     expect(sys.filter((x) => x.kind === "exec" && x.ok).map((x) => x.path)).toEqual(expect.arrayContaining(["/usr/bin/cat", "/usr/bin/wc"]));
     expect(sys.some((x) => x.syscall === "pipe2" && x.kind === "ipc")).toBe(true);
     expect(sys.filter((x) => x.incomplete)).toEqual([]);
+  });
+
+  it("the end record says whether the log shows a whole run: cut logs, unparsed lines, detach", () => {
+    const endOf = (args: string[], input?: string) => run("trace-parse", args, input).records().at(-1);
+    expect(endOf([FIX + "pipeline.strace"])).toMatchObject({ complete: true });
+    expect(endOf([FIX + "pipeline.strace"]).incomplete).toBeUndefined();
+    // the same real log cut in the middle (as when strace was killed): calls unfinished, processes not ended
+    const lines = readFileSync(FIX + "pipeline.strace", "utf8").split("\n");
+    const cut = lines.slice(0, lines.findIndex((l) => / <unfinished \.\.\.>$/.test(l)) + 1).join("\n") + "\n";
+    const e = endOf(["-"], cut);
+    expect(e.complete).toBe(false);
+    expect(e.incomplete).toEqual(expect.arrayContaining([expect.stringMatching(/^the log ends with \d+ calls? unfinished$/), expect.stringMatching(/^the log ends before \d+ of its processes did$/)]));
+    // a cut between calls: only the processes say it
+    expect(endOf(["-"], lines.slice(0, 40).join("\n") + "\n").incomplete).toEqual(["the log ends before 1 of its processes did"]);
+    expect(endOf(["-"], lines.slice(0, 40).join("\n") + "\nwhat is this\n" + lines.slice(40).join("\n")))
+      .toMatchObject({ complete: false, incomplete: ["1 line not understood"] });
+    // strace -p, then ^C: strace let go; the processes run on, and that is the whole of what was asked
+    expect(endOf([FIX + "attach.strace"])).toMatchObject({ ended: "detached", complete: true });
+    // bpftrace's tools show neither losses nor the end of the run
+    expect(endOf([ROOT + "test/fixtures/bpftrace/opensnoop.out"])).toMatchObject({ complete: false, incomplete: ["opensnoop.bt output does not show whether events were lost or the run ended"] });
   });
 });
