@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 // trace-diff: compare a baseline profile with a new run; exit 1 when it does something new.
 
-import { renameSync, writeFileSync } from "node:fs";
-import { cli, main, warn, EXIT_NO, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
+import { cli, main, warn, EXIT_NO, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "../lib/cli.js";
 import { diffProfiles, diffText, loadAllowFile } from "../lib/diff.js";
 import { readRecords } from "../lib/ndjson-in.js";
 import { loadRules } from "../lib/normalize.js";
-import { RecordWriter } from "../lib/output.js";
+import { RecordWriter, replaceFile } from "../lib/output.js";
 import { Profiler, type Summary } from "../lib/summary.js";
 import { gate } from "../lib/trust.js";
 
@@ -38,7 +37,8 @@ await main(prog, async () => {
     let n = 0;
     const res = await readRecords(prog, [f], (r) => { n++; p.add(r); });
     const name = f === "-" ? "<stdin>" : f;
-    if (res.badFiles || res.badLines) throw new UserError(`${name}: cannot compare input that was not read whole`);
+    if (res.badLines) throw new UserError(`${name}: cannot compare input that was not read whole`);
+    if (res.badFiles) throw new Reported();          // the reader said why
     // an empty current stream is a trace that failed, not a program that did nothing: it must not
     // pass (an empty baseline may stand for "nothing expected yet": everything then fails)
     if (n === 0 && current) throw new UserError(`${name}: no records: nothing to compare`);
@@ -53,9 +53,7 @@ await main(prog, async () => {
     // the new baseline is both merged: what either did is expected from now on
     const merged = new Profiler(rules);
     for (const r of [...base, ...cur]) merged.add(r);
-    const tmp = basePath + ".tmp-" + process.pid;
-    writeFileSync(tmp, merged.result().map((r) => JSON.stringify(r) + "\n").join(""));
-    renameSync(tmp, basePath);
+    replaceFile(basePath, merged.result().map((r) => JSON.stringify(r) + "\n").join(""));
     return EXIT_OK;
   }
   const ds = diffProfiles(base.slice(1) as Summary[], cur.slice(1) as Summary[], {

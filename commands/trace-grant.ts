@@ -2,7 +2,7 @@
 // trace-grant: which accesses of a traced run a user would be denied on this host, and the narrowest grant for each.
 
 import { hostname } from "node:os";
-import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, UserError } from "../lib/cli.js";
+import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "../lib/cli.js";
 import { homeOf, lookupUser, W } from "../lib/access.js";
 import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, refusals, resolveNeeds, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
@@ -40,7 +40,8 @@ await main(prog, async () => {
   const res = await readRecords(prog, a._.map(String), (r) => {
     if (r.type !== "syscall" || !byDescriptor(r as SyscallRecord)) p.add(own.rewrite(r));
   });
-  if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no plan made");
+  if (res.badLines) throw new UserError("the input was not read whole: no plan made");
+  if (res.badFiles) throw new Reported();            // the reader said why
   const [profile, ...items] = p.result();
   const w = gate(a._.map(String), profile, a["allow-incomplete"]);
   if (w) warn(prog, w);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-policy: an enforceable policy from a trace: seccomp (Docker/OCI), AppArmor, or a systemd drop-in.
 
-import { cli, main, version, EXIT_OK, UserError, warn } from "../lib/cli.js";
+import { cli, main, version, EXIT_OK, Reported, UserError, warn } from "../lib/cli.js";
 import { readRecords } from "../lib/ndjson-in.js";
 import { seccompProfile } from "../lib/seccomp.js";
 import { apparmorProfile } from "../lib/apparmor.js";
@@ -29,7 +29,8 @@ const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIO
 await main(prog, async () => {
   const p = new Profiler();
   const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
-  if (res.badFiles || res.badLines) throw new UserError("the input was not read whole: no policy written");
+  if (res.badLines) throw new UserError("the input was not read whole: no policy written");
+  if (res.badFiles) throw new Reported();            // the reader said why
   const [h, ...items] = p.result(a.collapse);
   const w = gate(a._.map(String), h, a["allow-incomplete"]);
   if (w) warn(prog, w);

@@ -1,7 +1,31 @@
 // The one writer of records: JSON.stringify(rec) + "\n", batched per input chunk, with backpressure.
 // A closed stdout (EPIPE, as when piped into `head`) ends the tool quietly with success.
 
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Writable } from "node:stream";
+import { UserError, describe } from "./cli.js";
+
+/**
+ * Replaces `path` with `text` through a temporary file beside it, synced and renamed over it: a
+ * reader sees the old file or the new one, never a part. A failure (a full disk, a directory) leaves
+ * the old file and no temporary, and is an error naming `path`.
+ */
+export function replaceFile(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, "w", 0o644);
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== undefined) try { closeSync(fd); } catch { /* already failed */ }
+    rmSync(tmp, { force: true });
+    throw new UserError(`${path}: ${describe(e as NodeJS.ErrnoException, false)}`);
+  }
+}
 
 export class RecordWriter {
   // records are encoded straight into a buffer: cheaper than joining strings and encoding them later
