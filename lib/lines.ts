@@ -1,5 +1,5 @@
 // Splits a byte stream into lines, counting them and bounding their length so that one giant line
-// cannot exhaust memory. Bytes that are not UTF-8 survive (see bytes.ts). Work is done a chunk at a
+// cannot exhaust memory. A line ends with LF or CRLF (logs and records copied through Windows). Bytes that are not UTF-8 survive (see bytes.ts). Work is done a chunk at a
 // time: the caller handles a batch of lines, then awaits its output before the next chunk is read.
 
 import { isAscii } from "node:buffer";
@@ -99,6 +99,7 @@ export class LineSplitter {
 
   private add(line: string, out: Line[]): void {
     this.no++;
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
     if (line.length > this.maxLine) out.push({ text: line.slice(0, KEEP_OF_LONG_LINE), no: this.no, fullLength: Buffer.byteLength(line) });
     else out.push({ text: line, no: this.no });
   }
@@ -123,8 +124,9 @@ export class LineSplitter {
       this.overflow = -1; this.overflowHead = "";
       return;
     }
-    const all = Buffer.concat([...this.carry, chunk.subarray(start, nl)]);
+    let all = Buffer.concat([...this.carry, chunk.subarray(start, nl)]);
     this.carry = []; this.carryLen = 0;
+    if (all[all.length - 1] === 13) all = all.subarray(0, all.length - 1);
     if (all.length > this.maxLine) out.push({ text: decodeBytes(all, 0, KEEP_OF_LONG_LINE), no: this.no, fullLength: all.length });
     else out.push({ text: decodeBytes(all), no: this.no });
   }

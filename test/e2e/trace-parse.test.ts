@@ -150,4 +150,20 @@ describe("trace-parse on strace running now", () => {
     // bpftrace's tools show neither losses nor the end of the run
     expect(endOf([ROOT + "test/fixtures/bpftrace/opensnoop.out"])).toMatchObject({ complete: false, incomplete: ["opensnoop.bt output does not show whether events were lost or the run ended"] });
   });
+
+  it("CRLF line ends: a log and its records copied through Windows read as the originals", () => {
+    const lf = readFileSync(FIX + "pipeline.strace", "latin1");
+    writeFileSync(tmp + "/crlf.strace", lf.replace(/\n/g, "\r\n"), "latin1");
+    writeFileSync(tmp + "/lf.strace", lf, "latin1");
+    const a = run("trace-parse", [tmp + "/lf.strace"]), b = run("trace-parse", [tmp + "/crlf.strace"]);
+    expect(b.stderr).toBe("");
+    expect(b.stdout.replace(/crlf\.strace/g, "lf.strace")).toBe(a.stdout);
+    // the records, with CRLF, through the NDJSON readers
+    const crlfRecords = a.stdout.replace(/\n/g, "\r\n");
+    for (const [tool, args] of [["trace-filter", ["--files"]], ["trace-summarize", []]] as const) {
+      const x = run(tool, [...args], a.stdout), y = run(tool, [...args], crlfRecords);
+      expect([y.status, y.stderr], tool).toEqual([0, ""]);
+      expect(y.stdout, tool).toBe(x.stdout);
+    }
+  });
 });
