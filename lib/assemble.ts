@@ -4,6 +4,7 @@
 // per live process, so memory is bounded by processes, not by input size.
 
 import { parseCall, parseLine, type ParsedLine, type Prefix } from "./strace-line.js";
+import { MAX_NESTING } from "./strace-values.js";
 import { Resolver, childPid } from "./resolver.js";
 import type { ExitRecord, InfoRecord, SignalRecord, SyscallRecord, TraceRecord } from "./records.js";
 
@@ -173,6 +174,7 @@ export class Assembler {
   private call(pid: number | null, comm: string | undefined, time: number | undefined, name: string, body: string,
     incomplete: "no-start" | "no-end" | undefined, lineNo: number, text: string, detached = false): void {
     const parts = parseCall(body, name.length);
+    if (parts.tooDeep) { this.unparsed(this.file, lineNo, text, `values nested deeper than ${MAX_NESTING} levels`); return; }
     if (!parts.hasRet && incomplete === undefined) {
       this.unparsed(this.file, lineNo, text, "call without a result (cut off?)");
       return;

@@ -1,10 +1,12 @@
 // Reading record streams: NDJSON from files or stdin, one chunk of lines at a time, with file and line
-// for every record. A line that is not JSON becomes an `unparsed` record and one stderr line, so that
-// nothing is lost and the run can still say it saw bad input (exit 2).
+// for every record. A line that is not JSON, or not a record of the contract (validate.ts), becomes an
+// `unparsed` record and one stderr line, so that nothing is lost, no tool computes on it, and the run
+// can still say it saw bad input (exit 2).
 
 import { readLines } from "./input.js";
 import { warn } from "./cli.js";
 import type { TraceRecord, UnparsedRecord } from "./records.js";
+import { invalid } from "./validate.js";
 
 export type AnyRecord = TraceRecord | { type: string; [k: string]: unknown };
 
@@ -32,6 +34,7 @@ export async function readRecords(prog: string, files: string[], each: (rec: Any
         if (!why && (typeof rec !== "object" || rec === null || Array.isArray(rec) || typeof (rec as { type?: unknown }).type !== "string")) {
           why = "not a record (an object with a \"type\")";
         }
+        if (!why) why = invalid(rec as { [k: string]: unknown }) ?? "";
       }
       if (why) {
         res.badLines++;

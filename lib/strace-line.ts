@@ -2,7 +2,7 @@
 // body (a call, an unfinished or resumed half, a signal, an exit, strace's own message, a -e read/write
 // hex dump, a -k stack frame, a -c summary row). Pure: one line in, one value out.
 
-import { DELETED, parseArgs, parseValue, scalarValue } from "./strace-values.js";
+import { DELETED, MAX_NESTING, parseArgs, parseValue, scalarValue } from "./strace-values.js";
 import type { Json } from "./records.js";
 
 export interface Prefix {
@@ -148,7 +148,11 @@ function signal(line: string, i: number, pfx: Prefix): ParsedLine {
   const sig = sp < 0 ? body : body.slice(0, sp);
   if (!/^SIG[A-Z0-9+]+$/.test(sig) && !/^[A-Z0-9_+]+$/.test(sig)) return { t: "bad", reason: "malformed signal line" };
   const out: ParsedLine = { t: "signal", pfx, signal: sig, stopped: false };
-  if (sp > 0) out.info = parseValue(body, sp + 1).value;
+  if (sp > 0) {
+    const v = parseValue(body, sp + 1);
+    if (v.tooDeep) return { t: "bad", reason: `values nested deeper than ${MAX_NESTING} levels` };
+    out.info = v.value;
+  }
   return out;
 }
 
@@ -188,6 +192,7 @@ export interface CallParts {
   closed: boolean;                 // false: the argument list or the result was cut off
   ret: number | string | null;
   hasRet: boolean;
+  tooDeep?: boolean;               // the values nest deeper than the grammar takes (MAX_NESTING)
   retfd?: Json;
   errno?: string;
   errmsg?: string;
@@ -199,6 +204,7 @@ export interface CallParts {
 export function parseCall(body: string, open: number): CallParts {
   const a = parseArgs(body, open + 1);
   const out: CallParts = { args: a.args, closed: a.closed, ret: null, hasRet: false };
+  if (a.tooDeep) { out.tooDeep = true; return out; }
   const n = body.length;
   let i = a.end;
   while (i < n && body.charCodeAt(i) === SPACE) i++;
@@ -217,7 +223,9 @@ export function parseCall(body: string, open: number): CallParts {
   const tok = body.slice(s, i);
   if (tok === "?") out.ret = null;
   else if (tok.indexOf("<") > 0) {
-    const v = parseValue(tok).value;
+    const pv = parseValue(tok);
+    if (pv.tooDeep) { out.tooDeep = true; return out; }
+    const v = pv.value;
     out.retfd = v;
     const base = v && typeof v === "object" && !Array.isArray(v) ? (v.fd ?? v.pid) : v;
     out.ret = typeof base === "number" || typeof base === "string" ? base : tok;

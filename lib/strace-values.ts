@@ -1,6 +1,7 @@
 // The grammar of strace's argument and return values: strings, numbers, named constants and flag
 // sets, structures, arrays, in/out pairs (=>), comments and -y/-yy/-Y annotations. A hand-written
-// scanner over char codes; pure, no state between calls.
+// scanner over char codes; pure, no state between calls. Nesting is bounded (MAX_NESTING), so that no
+// line, however hostile, runs the scanner out of stack.
 
 import { unescapeC } from "./bytes.js";
 import type { Json } from "./records.js";
@@ -11,29 +12,36 @@ const QUOTE = 34, COMMA = 44, LPAREN = 40, RPAREN = 41, LBRACK = 91, RBRACK = 93
 
 export const DELETED = "(deleted)";
 
+/** Deepest nesting of [ ], { } and ( ) lists taken: strace's deepest (netlink messages in an iovec)
+ *  is about ten. A deeper line is not a value of strace's; the caller reports it (`tooDeep`). */
+export const MAX_NESTING = 32;
+
 export interface ArgsResult {
   args: Json[];
   end: number;          // index just past the closing ")" (or s.length when it was missing)
   closed: boolean;      // false: the list ran to the end of the text (a cut-off or orphaned line)
+  tooDeep: boolean;     // nested deeper than MAX_NESTING: the values are not usable
 }
 
 /** Parses an argument list starting just after "(" up to its matching ")". */
 export function parseArgs(s: string, start: number, end = s.length): ArgsResult {
   const p = new Scanner(s, start, end);
   const args = p.list(RPAREN, false) as Json[];
-  return { args, end: p.i, closed: p.closed };
+  return { args, end: p.i, closed: p.closed, tooDeep: p.tooDeep };
 }
 
 /** Parses one value, e.g. a return value text "3</etc/passwd>" or "0x7f…". */
-export function parseValue(s: string, start = 0, end = s.length): { value: Json; end: number } {
+export function parseValue(s: string, start = 0, end = s.length): { value: Json; end: number; tooDeep: boolean } {
   const p = new Scanner(s, start, end);
   const value = p.value();
-  return { value, end: p.i };
+  return { value, end: p.i, tooDeep: p.tooDeep };
 }
 
 class Scanner {
   i: number;
   closed = true;
+  tooDeep = false;
+  private depth = 0;
   constructor(readonly s: string, start: number, readonly end: number) { this.i = start; }
 
   private spaces(): void {
@@ -46,6 +54,12 @@ class Scanner {
     const s = this.s;
     const arr: Json[] = [];
     const obj: { [k: string]: Json } = {};
+    if (this.depth >= MAX_NESTING) {
+      // give up on the rest of the text: every enclosing list then ends at once, without recursing further
+      this.tooDeep = true; this.closed = false; this.i = this.end;
+      return struct ? obj : arr;
+    }
+    this.depth++;
     let pos = 0;
     for (;;) {
       this.spaces();
@@ -75,6 +89,7 @@ class Scanner {
       }
       pos++;
     }
+    this.depth--;
     return struct ? obj : arr;
   }
 

@@ -64,7 +64,9 @@ describe("trace-filter", () => {
   });
 
   it("a line that is not JSON: file:line on stderr, an unparsed record, exit 2", () => {
-    const r = run("trace-filter", ["--files"], '{"type":"syscall","kind":"file","path":"/a"}\nnot json\n[1,2]\n');
+    // a real file access (a record of the contract), then two lines that are not records
+    const access = events.split("\n").find((l) => l.includes('"kind":"file"'))!;
+    const r = run("trace-filter", ["--files"], access + '\nnot json\n[1,2]\n');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^trace-filter: <stdin>:2: invalid JSON: /);
     expect(r.stderr).toMatch(/trace-filter: <stdin>:3: not a record/);
