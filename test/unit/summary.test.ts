@@ -153,7 +153,9 @@ describe("trace-summarize profiles", () => {
 describe("the verdict says what the trace could not see", () => {
   it("an incomplete profile (events lost) opens the answers with it, with the count", () => {
     const p = new Profiler();
+    // the whole run, its end record too (without it the profile would say it was cut short)
     for (const r of fixture("pipeline.strace")) p.add(r);
+    p.add({ type: "end" });
     const [h, ...items] = p.result();
     const v = verdictOf({ ...h, incomplete: ["lost 2200 events"] } as ProfileHeader, items);
     expect(v.incomplete).toEqual(["lost 2200 events"]);
