@@ -8,6 +8,7 @@ import { followsLast, kernelPath, PathWalker } from "./canonical.js";
 import { normalizeName, OwnProc, type Rule } from "./normalize.js";
 import { maskOf, patternOfMask, widerPattern, type Pattern } from "./pattern.js";
 import { flagText, specOf } from "./syscalls.js";
+import { addCall, addHeader, KEPT_SYSCALLS, sortedValues, type ArgValues } from "./arg-values.js";
 import { collapseUnder } from "./paths.js";
 import type { AnyRecord } from "./ndjson-in.js";
 import type { Addr, SyscallRecord } from "./records.js";
@@ -78,6 +79,7 @@ export interface ProfileHeader {
   runs: number;
   containers?: string[];
   filtered?: boolean;              // a run traced only some system calls (syscall counts are partial)
+  argValues?: ArgValues;           // values of the arguments a seccomp policy filters on (lib/arg-values.ts)
   cost?: RunCost;                  // summed over the runs whose end record measured it
   incomplete?: string[];           // why a run folded in cannot be trusted (see trust.ts); absent: every run was complete
   warning: string;
@@ -194,6 +196,7 @@ export class Profiler {
     if (e.runtime && !this.includeRuntime) { this.count("runtime"); return; }
     this.count("syscall");
     this.header.syscalls[e.syscall] = (this.header.syscalls[e.syscall] ?? 0) + 1;
+    if (KEPT_SYSCALLS.includes(e.syscall)) addCall(this.header.argValues ??= {}, e);
     this.span(e.time);
     if (e.pid !== null) this.pids.add(e.pid);
     const prog = e.pid === null ? undefined : this.exe.get(e.pid);
@@ -482,6 +485,7 @@ export class Profiler {
     this.span(h.start); this.span(h.end);
     for (const [k, n] of Object.entries(h.events ?? {})) this.count(k, n);
     for (const [k, n] of Object.entries(h.syscalls ?? {})) me.syscalls[k] = (me.syscalls[k] ?? 0) + n;
+    if (KEPT_SYSCALLS.some((k) => h.syscalls?.[k])) addHeader(me.argValues ??= {}, h.syscalls, h.argValues);
     if (h.containers) me.containers = union(me.containers ?? [], h.containers);
     if (h.filtered) me.filtered = true;
     if (h.cost) me.cost = addCost(me.cost, h.cost);
@@ -511,7 +515,8 @@ export class Profiler {
     const order = ["file", "exec", "net", "priv", "cred"];
     all.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || cmp(sortKey(a), sortKey(b)));
     const h = this.header;
-    const header: ProfileHeader = { ...h, syscalls: sortObj(h.syscalls), events: sortObj(h.events) };
+    const { argValues, ...rest } = h;     // last, wherever the first such call came
+    const header: ProfileHeader = { ...rest, syscalls: sortObj(h.syscalls), events: sortObj(h.events), ...(argValues ? { argValues: sortedValues(argValues) } : {}) };
     const incomplete = this.trust.reasons();
     if (incomplete.length) header.incomplete = unionReasons([], incomplete);
     return [header, ...all.map(tidy)];

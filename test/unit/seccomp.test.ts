@@ -1,0 +1,76 @@
+// seccomp argument filters from real captures: the values a profile keeps, merging them.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { fixture, ROOT } from "../helpers.js";
+import { BpfAssembler } from "../../lib/bpftrace.js";
+import { LineSplitter } from "../../lib/lines.js";
+import { Profiler, type ProfileHeader } from "../../lib/summary.js";
+import { MAX_VALUES, unionValues, valueNumber, CLONE } from "../../lib/arg-values.js";
+import type { TraceRecord } from "../../lib/records.js";
+
+const header = (recs: object[]): ProfileHeader => {
+  const p = new Profiler();
+  for (const r of recs) p.add(r as TraceRecord);
+  return p.result()[0];
+};
+const bpfHeader = (name: string): ProfileHeader => {
+  const p = new Profiler();
+  const asm = new BpfAssembler((r) => p.add(r));
+  asm.startFile(name);
+  const split = new LineSplitter();
+  for (const l of [...split.push(readFileSync(ROOT + "test/fixtures/bpftrace/" + name)), ...split.end()]) asm.line(l.text, l.no, l.fullLength);
+  asm.end();
+  return p.result()[0];
+};
+
+describe("argument values in profiles", () => {
+  it("keeps socket families and types, clone, clone3 and unshare flags as traced", () => {
+    const h = header([...fixture("net-tcp.strace"), ...fixture("pidns.strace"), ...fixture("priv.strace"), ...fixture("net-unix.strace")]);
+    expect(h.argValues!.socket!.family).toEqual(expect.arrayContaining(["AF_INET", "AF_UNIX"]));
+    expect(h.argValues!.socket!.type).toContain("SOCK_STREAM|SOCK_CLOEXEC");
+    expect(h.argValues!.clone!.flags).toEqual(["CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"]);
+    expect(h.argValues!.unshare!.flags).toEqual(["CLONE_NEWNS"]);
+  });
+
+  it("the bpftrace backend keeps the same names as strace for the same programs", () => {
+    // both captures ran the same helpers (test/fixtures/*/capture.sh)
+    const strace = header(["net-tcp.strace", "net-udp6.strace", "net-unix.strace", "net-msg.strace"].flatMap((n) => fixture(n)));
+    expect(bpfHeader("net.out").argValues!.socket).toEqual(strace.argValues!.socket);
+    expect(bpfHeader("threads.out").argValues!.clone3).toEqual(header(fixture("thread-exec.strace")).argValues!.clone3);
+  });
+
+  it("merging profiles gives the profile of both runs, in either order", () => {
+    const runs = ["net-tcp.strace", "pidns.strace", "priv.strace", "net-unix.strace", "thread-exec.strace"].map(fixture);
+    const all = header(runs.flat()).argValues;
+    const merged = (order: number[]) => header(order.map((i) => header(runs[i]!))).argValues;
+    expect(merged([0, 1, 2, 3, 4])).toEqual(all);
+    expect(merged([4, 3, 2, 1, 0])).toEqual(all);
+    // ((a b) c) = (a (b c))
+    expect(header([header([header(runs[0]!), header(runs[1]!)]), header(runs[2]!)]).argValues)
+      .toEqual(header([header(runs[0]!), header([header(runs[1]!), header(runs[2]!)])]).argValues);
+  });
+
+  it("a profile that counted a call but kept no values for it makes them any", () => {
+    const h = header(fixture("net-tcp.strace"));
+    const old = { ...h, argValues: undefined };
+    expect(header([old, header(fixture("net-unix.strace"))]).argValues!.socket).toEqual({ family: "any", type: "any" });
+  });
+
+  it("more than MAX_VALUES values are any, and any absorbs", () => {
+    const many = Array.from({ length: MAX_VALUES + 1 }, (_, i) => String(i));
+    expect(unionValues(many.slice(0, 9), many.slice(9))).toBe("any");
+    expect(unionValues(["AF_UNIX"], "any")).toBe("any");
+    expect(unionValues(["b"], ["a", "b"])).toEqual(["a", "b"]);
+  });
+
+  it("personality values as strace printed them, a query included", () => {
+    expect(header(fixture("personality.strace")).argValues!.personality!.persona).toEqual(["0xffffffff", "PER_LINUX|ADDR_NO_RANDOMIZE", "PER_LINUX|UNAME26"]);
+  });
+
+  it("names and numbers as strace and the bpftrace decoder print them", () => {
+    expect(valueNumber("CLONE_VM|CLONE_NEWNET|SIGCHLD", CLONE, true)).toBe(0x100 | 0x40000000);
+    expect(valueNumber("CLONE_VM|SIGCHLD", CLONE)).toBeUndefined();
+    expect(valueNumber("CLONE_NEWFOO", CLONE)).toBeUndefined();
+    expect(valueNumber("0x10|010", CLONE)).toBe(0x18);
+  });
+});
