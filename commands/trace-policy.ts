@@ -3,7 +3,7 @@
 
 import { cli, main, version, EXIT_OK, Reported, UserError, warn } from "../lib/cli.js";
 import { readRecords } from "../lib/ndjson-in.js";
-import { seccompProfile } from "../lib/seccomp.js";
+import { ARCHES, hostArch, seccompProfile } from "../lib/seccomp.js";
 import { apparmorProfile } from "../lib/apparmor.js";
 import { systemdDropIn } from "../lib/systemd.js";
 import { landlockRuleset, realHostFacts } from "../lib/landlock.js";
@@ -18,9 +18,12 @@ const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIO
   .option("collapse", { type: "number", describe: "show a directory with more than N entries as DIR/** (as trace-summarize)" })
   .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
   .option("allow-incomplete", { type: "boolean", default: false, describe: "write the policy even from a trace that is not complete: cut short, lossy, or of a command that did not run" })
+  .option("arg-filters", { type: "boolean", default: true, describe: "seccomp: allow socket, clone, unshare and personality only with the argument values traced (--no-arg-filters: whatever their arguments)" })
+  .option("arch", { choices: Object.keys(ARCHES), describe: "seccomp: the architectures to name (default: the host's)" })
   .option("allow-filtered", { type: "boolean", default: false, describe: "write the policy even from a trace of only some system calls (it will lack calls)" })
   .example("trace-run --all-syscalls -- docker run --rm app:1 | trace-policy --format seccomp > app.json", "trace everything, then the profile")
   .example("docker run --security-opt seccomp=app.json app:1", "run the container under it")
+  .example("trace-policy --format seccomp --arch arm64 app.ndjson > app-arm64.json", "the same calls, for an arm64 host")
   .example("trace-run -- ./tool | trace-policy --format apparmor --collapse 20 > /etc/apparmor.d/tool", "an AppArmor profile")
   .example("trace-policy --format systemd tool.ndjson > tool.service.d/sandbox.conf", "a systemd drop-in")
   .example("trace-policy --format landlock --collapse 20 tool.ndjson > tool.landlock.json", "a Landlock ruleset: trace-sandbox tool.landlock.json -- ./tool")
@@ -53,6 +56,6 @@ await main(prog, async () => {
   } else if (!h.runs) {
     warn(prog, "the input does not say whether every system call was traced (no run header with strace's flags)");
   }
-  process.stdout.write(JSON.stringify(seccompProfile(h, version()), null, 2) + "\n");
+  process.stdout.write(JSON.stringify(seccompProfile(h, version(), { argFilters: a["arg-filters"], arch: a.arch ?? hostArch() }), null, 2) + "\n");
   return EXIT_OK;
 });

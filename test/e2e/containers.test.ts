@@ -1,9 +1,9 @@
 // Containers for real: dockerd (started by .ci/run), local images from test/containers/build-images.sh.
 import { describe, expect, it, beforeAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ROOT, run } from "../helpers.js";
+import { ROOT, run, withHostLock } from "../helpers.js";
 import { containerdPid } from "../../lib/container.js";
 import { end, execOf, has, nothingLeft, start, until, type Run } from "../faults.js";
 
@@ -116,6 +116,68 @@ describe("trace-policy --format seccomp", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^trace-policy: the trace followed only some system calls/);
     expect(run("trace-policy", ["--format", "seccomp", "--allow-filtered"], trace).status).toBe(0);
+  }, 60000);
+});
+
+// A job whose only sockets are AF_UNIX (glibc's nscd lookup), which starts a thread (glibc's clone3)
+// and makes a user namespace. It is traced without docker's own seccomp profile, which refuses
+// unshare: the trace is of what the program needs. Only one strace can follow containerd at a time,
+// so the trace holds the host lock.
+describe("trace-policy --format seccomp: argument filters", () => {
+  const image = "leastpriv-glibc:1";
+  const job = "import socket, threading, pwd\ns = socket.socket(socket.AF_UNIX); s.close()\n" +
+    "t = threading.Thread(target=lambda: None); t.start(); t.join()\nprint(pwd.getpwnam('root').pw_uid)\n";
+  const under = (profile: string, ...cmd: string[]) =>
+    spawnSync("docker", ["run", "--rm", "--security-opt", `seccomp=${profile}`, image, ...cmd], { encoding: "utf8" });
+  let trace = "";
+  beforeAll(() => {
+    execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
+    if (spawnSync("docker", ["image", "inspect", image]).status !== 0) throw new Error(`${image} is missing: test/containers/build-images.sh builds it`);
+    const traced = () => withHostLock(() => run("trace-run", ["--all-syscalls", "--", "docker", "run", "--rm", "--security-opt", "seccomp=unconfined", image,
+      "sh", "-c", 'python3 -c "$0" && unshare -U true', job]));
+    // another test's strace may hold containerd (it takes one tracer): wait until it lets go
+    let r = traced();
+    for (const deadline = Date.now() + 300_000; r.stderr.includes("could not attach to containerd") && Date.now() < deadline; r = traced()) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+    }
+    expect(r.stderr).toBe("0\n");
+    expect(r.status).toBe(0);
+    trace = r.stdout;
+    const pol = run("trace-policy", ["--format", "seccomp"], trace);
+    expect(pol.status).toBe(0);
+    writeFileSync(tmp + "/args.json", pol.stdout);
+  }, 420000);
+
+  it("the profile keeps the values seen, and the job runs under its policy first try", () => {
+    const h = run("trace-summarize", [], trace).records()[0];
+    expect(h.argValues).toMatchObject({ socket: { family: ["AF_UNIX"] }, unshare: { flags: ["CLONE_NEWUSER"] }, clone3: { flags: [expect.not.stringContaining("CLONE_NEW")] } });
+    const p = JSON.parse(readFileSync(tmp + "/args.json", "utf8"));
+    expect(p.syscalls.filter((r: any) => r.names.includes("socket"))).toEqual([expect.objectContaining({ args: [expect.objectContaining({ index: 0, value: 1, op: "SCMP_CMP_EQ" }), expect.objectContaining({ index: 1 })] })]);
+    for (let i = 0; i < 3; i++) {         // every time, not once in a while
+      const ok = under(tmp + "/args.json", "sh", "-c", 'python3 -c "$0" && unshare -U true && echo done', job);
+      expect(ok.stderr).toBe("");
+      expect(ok.stdout).toBe("0\ndone\n");
+      expect(ok.status).toBe(0);
+    }
+  }, 60000);
+
+  it("under the same policy an AF_INET socket fails with EPERM, and so does a network namespace", () => {
+    const inet = under(tmp + "/args.json", "python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 8080))");
+    expect(inet.status).toBe(1);
+    expect(inet.stderr).toMatch(/PermissionError: \[Errno 1\] Operation not permitted\n$/);
+    const netns = under(tmp + "/args.json", "unshare", "-U", "-n", "true");
+    expect(netns.status).toBe(1);
+    expect(netns.stderr).toMatch(/^unshare: unshare failed: Operation not permitted/);
+  }, 60000);
+
+  it("--no-arg-filters allows them whatever their arguments", () => {
+    const pol = run("trace-policy", ["--format", "seccomp", "--no-arg-filters"], trace);
+    expect(pol.status).toBe(0);
+    expect(JSON.parse(pol.stdout).syscalls.some((r: any) => r.args)).toBe(false);
+    writeFileSync(tmp + "/no-args.json", pol.stdout);
+    expect(under(tmp + "/no-args.json", "unshare", "-U", "-n", "true").status).toBe(0);
+    // refused by the connection, not by the policy
+    expect(under(tmp + "/no-args.json", "python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 8080))").stderr).toMatch(/ConnectionRefusedError/);
   }, 60000);
 });
 

@@ -1,10 +1,11 @@
-// seccomp argument filters from real captures: the values a profile keeps, merging them.
+// seccomp argument filters from real captures: the values a profile keeps, merging them, the rules.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { fixture, ROOT } from "../helpers.js";
 import { BpfAssembler } from "../../lib/bpftrace.js";
 import { LineSplitter } from "../../lib/lines.js";
 import { Profiler, type ProfileHeader } from "../../lib/summary.js";
+import { seccompProfile } from "../../lib/seccomp.js";
 import { MAX_VALUES, unionValues, valueNumber, CLONE } from "../../lib/arg-values.js";
 import type { TraceRecord } from "../../lib/records.js";
 
@@ -22,6 +23,7 @@ const bpfHeader = (name: string): ProfileHeader => {
   asm.end();
   return p.result()[0];
 };
+const rulesOf = (h: ProfileHeader, name: string, opts = {}) => seccompProfile(h, "test", opts).syscalls.filter((r) => r.names.includes(name));
 
 describe("argument values in profiles", () => {
   it("keeps socket families and types, clone, clone3 and unshare flags as traced", () => {
@@ -54,6 +56,7 @@ describe("argument values in profiles", () => {
     const h = header(fixture("net-tcp.strace"));
     const old = { ...h, argValues: undefined };
     expect(header([old, header(fixture("net-unix.strace"))]).argValues!.socket).toEqual({ family: "any", type: "any" });
+    expect(rulesOf(header([old]), "socket")).toEqual([expect.objectContaining({ names: expect.arrayContaining(["socket", "read"]), action: "SCMP_ACT_ALLOW" })]);
   });
 
   it("more than MAX_VALUES values are any, and any absorbs", () => {
@@ -63,14 +66,44 @@ describe("argument values in profiles", () => {
     expect(unionValues(["b"], ["a", "b"])).toEqual(["a", "b"]);
   });
 
-  it("personality values as strace printed them, a query included", () => {
-    expect(header(fixture("personality.strace")).argValues!.personality!.persona).toEqual(["0xffffffff", "PER_LINUX|ADDR_NO_RANDOMIZE", "PER_LINUX|UNAME26"]);
-  });
-
   it("names and numbers as strace and the bpftrace decoder print them", () => {
     expect(valueNumber("CLONE_VM|CLONE_NEWNET|SIGCHLD", CLONE, true)).toBe(0x100 | 0x40000000);
     expect(valueNumber("CLONE_VM|SIGCHLD", CLONE)).toBeUndefined();
     expect(valueNumber("CLONE_NEWFOO", CLONE)).toBeUndefined();
     expect(valueNumber("0x10|010", CLONE)).toBe(0x18);
+  });
+});
+
+describe("seccomp rules on argument values", () => {
+  it("socket only for the families and types traced, type compared under its mask", () => {
+    const h = header(fixture("net-tcp.strace"));
+    const rules = rulesOf(h, "socket");
+    expect(rules.every((r) => r.names.length === 1 && r.args)).toBe(true);
+    expect(rules.map((r) => r.args)).toEqual([[{ index: 0, value: 2, op: "SCMP_CMP_EQ" }, { index: 1, value: 0xf, valueTwo: 1, op: "SCMP_CMP_MASKED_EQ" }]]);
+    expect(rulesOf(h, "socket", { argFilters: false })).toEqual([expect.objectContaining({ names: expect.arrayContaining(["socket", "connect"]) })]);
+  });
+
+  it("clone without namespace flags; clone3 gets ENOSYS so that libc falls back to clone", () => {
+    const h = header(fixture("thread-exec.strace"));
+    expect(h.syscalls.clone3).toBeGreaterThan(0);
+    expect(rulesOf(h, "clone")).toEqual([expect.objectContaining({ args: [{ index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }] })]);
+    expect(rulesOf(h, "clone3")).toEqual([expect.objectContaining({ action: "SCMP_ACT_ERRNO", errnoRet: 38 })]);
+    expect(rulesOf(h, "clone3", { argFilters: false })[0]).toMatchObject({ action: "SCMP_ACT_ALLOW" });
+  });
+
+  it("unshare only with the flags traced", () => {
+    expect(rulesOf(header(fixture("priv.strace")), "unshare")).toEqual([expect.objectContaining({ args: [{ index: 0, value: 0x20000, op: "SCMP_CMP_EQ" }] })]);
+  });
+
+  it("personality only with the personalities traced, a query included", () => {
+    const h = header(fixture("personality.strace"));
+    expect(h.argValues!.personality!.persona).toEqual(["0xffffffff", "PER_LINUX|ADDR_NO_RANDOMIZE", "PER_LINUX|UNAME26"]);
+    expect(rulesOf(h, "personality").map((r) => r.args)).toEqual([0x20000, 0x40000, 0xffffffff].map((value) => [{ index: 0, value, op: "SCMP_CMP_EQ" }]));
+  });
+
+  it("names the architectures asked for", () => {
+    const h = header(fixture("pidns.strace"));
+    expect(seccompProfile(h, "t", { arch: "arm64" }).architectures).toEqual(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
+    expect(seccompProfile(h, "t", { arch: "x86-64" }).architectures).toEqual(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
   });
 });
