@@ -104,6 +104,8 @@ const T: [string, number, number, string][] = [
   ["accept4", 288, 242, "fd:i upeer_sockaddr:a upeer_addrlen:_ flags:i:socktype"],
   ["sendto", 44, 206, "fd:i buff:_ len:l flags:i addr:a addr_len:i"],
   ["sendmsg", 46, 211, "fd:i msg:m flags:i"],
+  ["recvfrom", 45, 207, "fd:i ubuf:_ size:l flags:i addr:a addr_len:_"],
+  ["recvmsg", 47, 212, "fd:i msg:m flags:i"],
   ["clone", 56, 220, "clone_flags:u:clone newsp:_ parent_tidptr:_ child_tidptr:_ tls:_"],
   ["clone3", 435, 435, "uargs:f:clone size:l"],
   ["fork", 57, -1, ""],
