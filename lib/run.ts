@@ -14,6 +14,7 @@ import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "./output.js";
 import { UserError, warn } from "./cli.js";
 import { encodeBytes } from "./bytes.js";
+import { escapeText } from "./render.js";
 import { Session, account, launcherArgv, userEnvironment } from "./launch.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "./records.js";
 import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending } from "./session.js";
@@ -385,8 +386,8 @@ function attached(child: ChildProcess, pid: number): Promise<void> {
       text = lines.pop()!;
       for (const l of lines) {
         if (/^strace: Process \d+ (attached|detached)/.test(l)) {
-          if (!ready) { ready = true; clearTimeout(timer); resolve(); if (early.length) process.stderr.write(early.join("\n") + "\n"); }
-        } else if (ready) process.stderr.write(l + "\n");     // anything else strace says is for the user
+          if (!ready) { ready = true; clearTimeout(timer); resolve(); if (early.length) process.stderr.write(early.map(escapeText).join("\n") + "\n"); }
+        } else if (ready) process.stderr.write(escapeText(l) + "\n");     // for the user; it may quote a traced name
         else { said ||= l.replace(/^strace: /, ""); early.push(l); }
       }
     });
