@@ -142,7 +142,7 @@ describe("faults: writes that fail", () => {
       // (the command layer says it once per failed write today: the lines are all this one)
       const lines = r.stderr.trim().split("\n");
       expect(lines.length).toBeGreaterThan(0);
-      for (const l of lines) expect(l).toMatch(/^trace-run: standard output: .*(ENOSPC|No space left on device)/);
+      for (const l of lines) expect(l).toMatch(/^trace-run: (.* \()?standard output\)?: .*(ENOSPC|No space left on device)/);   // "FILE (standard output): …"
       const fake: Run = { pid: r.pid!, mark: "stdout-full-" + process.pid } as Run;
       await nothingLeft(fake);
     }, 90000);

@@ -170,7 +170,7 @@ describe("the trust gate", () => {
     const missing = run("trace-summarize", [inputs.missing]).stdout;
     writeFileSync(`${tmp}/missing.profile`, missing);
     const merged = run("trace-summarize", ["--merge", inputs.cutProfile, `${tmp}/missing.profile`, `${tmp}/whole.ndjson`]).records()[0];
-    expect(merged.incomplete).toEqual(["command did not start (exit 125)", "no container was seen (docker run)", "no end record (the trace was cut short)"]);
+    expect(merged.incomplete).toEqual(["no container was seen", "no end record (the trace was cut short)"]);   // trace-run's own reason, and the cut one's
     // a complete profile has no such field, and an --update with an incomplete trace carries it into the baseline
     expect(run("trace-summarize", [`${tmp}/whole.ndjson`]).records()[0].incomplete).toBeUndefined();
     writeFileSync(`${tmp}/accepted.profile`, base);
