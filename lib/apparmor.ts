@@ -7,12 +7,20 @@ import type { ProfileHeader, Summary } from "./summary.js";
 import { READ_OPS, WRITE_OPS } from "./syscalls.js";
 import { aaLine, aaName, aaNote, aaPath, document, join, txt, type Generated, type Rendered } from "./render.js";
 
-/** The modes for what succeeded: a policy allows what worked, not what was tried. */
+// a shared object as the loader (or dlopen) names it: libc.so.6, _json.cpython-311-x86_64-linux-gnu.so
+const SHARED_OBJECT = /\.so(\.[0-9]+)*$/;
+
+/**
+ * The modes for what succeeded: a policy allows what worked, not what was tried. readlink is not an
+ * operation AppArmor mediates, so a link only read as a link (the name as called, beside the file it
+ * leads to) gets no rule; a shared object read is mapped executable by whoever loads it (`m`).
+ */
 function modes(s: Summary): string {
-  const ops = s.okOps ?? [];
+  const ops = (s.okOps ?? []).filter((o) => o !== "readlink");
+  const read = ops.some((o) => READ_OPS.has(o)) || ops.includes("map");
   let m = "";
-  if (ops.includes("map")) m += "m";
-  if (ops.some((o) => READ_OPS.has(o)) || ops.includes("map")) m += "r";
+  if (ops.includes("map") || (read && SHARED_OBJECT.test(s.path!.slice(s.path!.lastIndexOf("/") + 1)))) m += "m";
+  if (read) m += "r";
   if (ops.some((o) => WRITE_OPS.has(o))) m += "w";
   if (ops.includes("exec")) m += "ix";
   return m;
@@ -28,16 +36,17 @@ function rulePath(s: Summary, dirSlash: boolean): Rendered<"apparmor"> {
 
 export function apparmorProfile(h: ProfileHeader, items: Summary[], version: string, name?: string): Generated {
   const warnings: string[] = [];
-  // the traced command's program: the exec of the first command's name
+  // the traced command's program: the file the run (or the container) started with; matched by the
+  // name it was run by (sh), attached by the file the kernel runs (/usr/bin/dash): AppArmor attaches
+  // profiles by the resolved path. A stream from before entrypoints were recorded: by argv[0]'s name.
   const first = h.commands[0]?.[0];
   const execs = items.filter((s) => s.kind === "exec" && s.ok > 0 && s.path?.startsWith("/"));
-  // matched by the name it was run by (sh), attached by the file the kernel runs (/usr/bin/dash): AppArmor
-  // attaches profiles by the resolved path
   const base = first?.split("/").pop();
+  const entry = h.entrypoints?.map((p) => execs.find((s) => s.path === p)).filter((s) => s !== undefined);
   const byName = first ? execs.find((s) => [s.path!, ...(s.names ?? [])].some((n) => n === first || n.endsWith("/" + base))) : undefined;
-  const prog = byName ?? execs[0];
+  const prog = entry?.find((s) => s === byName) ?? entry?.[0] ?? byName ?? execs[0];
   const program = prog?.path;
-  const wanted = name ?? (byName && base ? base : program ? program.split("/").pop()! : "traced");
+  const wanted = name ?? (prog && prog === byName && base ? base : program ? program.split("/").pop()! : "traced");
   let profName = aaName(wanted);
   if (!profName) {
     warnings.push(`${wanted}: not a name an AppArmor profile can have as it is: the profile is named "traced"`);

@@ -78,6 +78,7 @@ export interface ProfileHeader {
   syscalls: { [name: string]: number };
   runs: number;
   containers?: string[];
+  entrypoints?: string[];          // the file each run (each container) started with: its first program
   filtered?: boolean;              // a run traced only some system calls (syscall counts are partial)
   argValues?: ArgValues;           // values of the arguments a seccomp policy filters on (lib/arg-values.ts)
   cost?: RunCost;                  // summed over the runs whose end record measured it
@@ -105,6 +106,7 @@ export class Profiler {
   private exe = new Map<number, string>();       // pid → program it runs, for `programs`
   private pids = new Set<number>();               // pids of the current event stream
   private needCommand = true;                     // the stream's run header did not name its command
+  private needEntry = new Set<string>();           // runs (""), containers (their id) whose first program is known
 
   private normalized = new Map<string, { path: string; pattern?: Pattern }>();  // path → normalised path (see norm)
   // temporaries by rule (fileKey): bounded maps of names, whatever the stream's length
@@ -141,6 +143,7 @@ export class Profiler {
         this.flushPids();
         this.walkHost = !run.host || run.host === hostname();
         this.needCommand = !run.argv?.length;
+        this.needEntry.clear();
         if (run.argv?.length) this.header.commands = unionLists(this.header.commands, [run.argv]);
         if (run.host) this.header.hosts = union(this.header.hosts, [run.host]);
         if (run.user) this.header.users = union(this.header.users, [run.user]);
@@ -202,6 +205,15 @@ export class Profiler {
     const prog = e.pid === null ? undefined : this.exe.get(e.pid);
     if (e.kind === "proc" && e.op === "fork" && e.ok && typeof e.ret === "number" && e.pid !== null && prog) this.exe.set(e.ret, prog);
     if (e.kind === "exec" && e.ok && e.path && e.pid !== null) this.exe.set(e.pid, this.canonical(e).path);
+    if (e.kind === "exec" && e.ok && e.path) {
+      // the traced command's program, or a container's entrypoint: a policy is named after it, whatever
+      // else the run went on to start
+      const run = typeof e.container === "string" ? e.container : "";
+      if (!this.needEntry.has(run)) {
+        this.needEntry.add(run);
+        this.header.entrypoints = union(this.header.entrypoints ?? [], [this.norm(this.canonical(e).path).path]);
+      }
+    }
     if (this.needCommand && e.kind === "exec" && e.ok && e.argv) {
       // a log without a run header (plain strace): its first program is the command
       this.header.commands = unionLists(this.header.commands, [e.argv]);
@@ -487,6 +499,7 @@ export class Profiler {
     for (const [k, n] of Object.entries(h.syscalls ?? {})) me.syscalls[k] = (me.syscalls[k] ?? 0) + n;
     if (KEPT_SYSCALLS.some((k) => h.syscalls?.[k])) addHeader(me.argValues ??= {}, h.syscalls, h.argValues);
     if (h.containers) me.containers = union(me.containers ?? [], h.containers);
+    if (h.entrypoints) me.entrypoints = union(me.entrypoints ?? [], h.entrypoints);
     if (h.filtered) me.filtered = true;
     if (h.cost) me.cost = addCost(me.cost, h.cost);
     me.processes += h.processes ?? 0;

@@ -47,7 +47,7 @@ const SPECS: { [type: string]: Spec } = Object.assign(Object.create(null), {
   }),
   profile: spec([], {
     v: num, commands: list(strs), hosts: strs, users: strs, tracers: strs, start: num, end: num, events: map(num), processes: num,
-    syscalls: map(num), runs: num, containers: strs, filtered: bool, cost: COST, incomplete: strs, warning: str,
+    syscalls: map(num), runs: num, containers: strs, entrypoints: strs, filtered: bool, cost: COST, incomplete: strs, warning: str,
   }),
   summary: spec(["kind"], {
     kind: str, path: str, addr, role: oneOf("peer", "local", "socket"), op: str, capability: str, ops: strs, okOps: strs, syscalls: strs,
