@@ -87,6 +87,8 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   out.push(shNote`Both may be run again; a file that is gone is skipped with a message. Each step first checks that its path still`,
     shNote`names the file planned on (device and inode), with no link on the way and nothing on the way that anyone but root`,
     shNote`could replace, and that its ACL is as planned; a step that finds otherwise is refused, and the script exits 1.`);
+  out.push(shNote`Grants are for ${h.user} as uid ${String(h.uid)} (ACL entries are by number): apply refuses if the name has another`,
+    shNote`number now; undo takes back by number, also once the user is gone, and says what it took back.`);
   out.push(shNote`Names are quoted as they are; where a name holds control characters, the comment above its step shows it escaped.`);
   out.push(shLine`set -eu`, shLine`status=0`, shLine``);
   out.push(...SH_GUARDS.map((l) => shCommand(l)!), shLine``);
@@ -102,19 +104,30 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
       const target = targets(g).find((p) => c.includes(" -- " + shWord(p)) &&
         [undefined, " "].includes(c[c.indexOf(" -- " + shWord(p)) + 4 + shWord(p).length]));
       const f = target === undefined ? undefined : files.find((x) => x.path === target);
+      if (g.grant === "group" && g.gid !== undefined) {
+        // joined only while the name is still the group planned on; left only while the user is the one planned on
+        const gs = escapeText(g.group!), us = escapeText(g.user);
+        lines.push(undo
+          ? shLine`  if in_group ${g.user} ${String(g.uid)} ${g.group!} ${us} ${gs}; then ${code} && said ${`removed ${us} (uid ${g.uid}) from group ${gs} (gid ${g.gid})`}; fi`
+          : shLine`  if group_is ${g.group!} ${String(g.gid)} ${gs}; then ${code}; fi`);
+        continue;
+      }
       if (target === undefined || !f) { lines.push(shLine`  ${code}`); continue; }
       const shown = escapeText(target);
       const check = shLine`same ${target} ${f.inode} ${shown}${undo ? shLine` undo` : shLine``}`;
       if (!f.acl) { lines.push(shLine`  if ${check}; then ${code}; fi`); continue; }
       const [from, to] = undo ? [f.acl.after, f.acl.before] : [f.acl.before, f.acl.after];
-      lines.push(shLine`  if ! already ${target} ${f.inode} ${to} && ${check} && acl_from ${target} ${shown} ${from} ${to}; then ${code}; fi`);
+      // undo says what it took back: the entries (by number, so also once the user is gone)
+      const told = undo ? shLine` && said ${`${shown}: removed ${taken(f.acl)}; its ACL is as before the grant`}` : shLine``;
+      lines.push(shLine`  if ! already ${target} ${f.inode} ${to} && ${check} && acl_from ${target} ${shown} ${from} ${to}; then ${code}${told}; fi`);
     }
     return lines;
   };
   // write on a directory last (and undone first): while its entries are granted, only root can change them
   const ordered = [...grants.filter((x) => !x.dirWrite), ...grants.filter((x) => x.dirWrite)];
   out.push(shLine`apply() {`);
-  let any = false;
+  // every grant is for the uid planned on: not for an account made later under the name, or given the number
+  out.push(shLine`  user_is ${h.user} ${String(h.uid)} ${escapeText(h.user)} || return 0`);
   for (const g of ordered) {
     const acc = join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text");
     out.push(shLine`  ${shNote`${subject(g) ? txt`${g.grant} ${subject(g)}` : txt`${g.grant}`}: ${acc}${g.accesses.length > 2 ? "; …" : ""}`}`);
@@ -124,7 +137,7 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
       for (const l of step(g, g.apply)) out.push(l.text.includes("\n") ? shLine`  ${shNote`(the command is not shown: a name in it holds a newline)`}` : shLine`  ${shNote`${l}`}`);
       continue;
     }
-    if (g.apply.length) { const s = step(g, g.apply); out.push(...s); any ||= s.length > 0; continue; }
+    if (g.apply.length) { out.push(...step(g, g.apply)); continue; }
     if (g.grant === "capability") {
       out.push(shLine`  ${shNote`not applied: a capability cannot be given to one user by a file grant. Run the tool with`}`,
         shLine`  ${shNote`AmbientCapabilities=${g.capability!} (trace-grant --format systemd), or 'setpriv --ambient-caps +${g.capability!.slice(4).toLowerCase()}' from root.`}`,
@@ -133,7 +146,6 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
       out.push(shLine`  ${shNote`no grant: ${g.because}`}`);
     }
   }
-  if (!any) out.push(shLine`  :`);
   out.push(shLine`}`, shLine``, shLine`undo() {`);
   const rev = [...ordered].reverse().filter((g) => g.undo.length);
   let undone = false;
@@ -149,16 +161,33 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   return { text: document(out), warnings };
 }
 
-// The script's guards (POSIX sh, coreutils stat, getfacl); SHOWN is the path escaped for messages.
+/** The entries an ACL grant added or changed, as undo takes them back: "user:1001:r--" (the mask follows them). */
+function taken(acl: { before: string; after: string }): string {
+  const before = new Set(acl.before.split(","));
+  const gone = acl.after.split(",").filter((e) => !before.has(e) && !e.startsWith("mask:"));
+  return gone.length ? gone.join(", ") : "nothing but the mask";
+}
+
+// The script's guards (POSIX sh, coreutils stat, getfacl, getent); SHOWN is the path escaped for messages.
 // same PATH DEV:INO SHOWN [undo]: PATH is there, and is still the file planned on, reached with no link
 // and through directories that only root can change (owned by root, written by no one else, or sticky
 // with the entry root's): then nobody but root can make it name another file before the step acts. A
 // file root replaced since is refused to apply, and skipped by undo (the grant went with the old file).
 // already PATH DEV:INO ACL: that file has that ACL now, nothing to do (reading it is safe wherever it
 // is). acl_from PATH SHOWN FROM TO: its access ACL is FROM (go on), TO already (nothing to do), or else
-// refused: it changed since the plan was made.
+// refused: it changed since the plan was made. user_is NAME UID SHOWN and group_is NAME GID SHOWN: the
+// name still has the number planned on (ACL entries and ownership are by number: a name deleted and
+// made again is another account). in_group USER UID GROUP: that user (by number) is in the group now;
+// once the user is gone its memberships went with it. said: what undo took back, on stdout.
 const SH_GUARDS = [
   "refuse() { printf '%s: %s: refused: %s\\n' \"$0\" \"$1\" \"$2\" >&2; status=1; return 1; }",
+  "said() { printf '%s: %s\\n' \"$0\" \"$1\"; }",
+  "user_is() { [ \"$(id -u -- \"$1\" 2>/dev/null)\" = \"$2\" ] || refuse \"$3\" \"not uid $2 on this host now (gone, or made again): nothing applied, make the plan again\"; }",
+  "group_is() { [ \"$(getent group -- \"$1\" | cut -d: -f3)\" = \"$2\" ] || refuse \"group $3\" \"not gid $2 on this host now (gone, or made again): not joined, make the plan again\"; }",
+  "in_group() {",
+  "  if [ \"$(id -u -- \"$1\" 2>/dev/null)\" != \"$2\" ]; then said \"$4 (uid $2) is gone, and its membership of group $5 with it: nothing to remove\"; return 1; fi",
+  "  id -nG -- \"$1\" | tr ' ' '\\n' | grep -qx -- \"$3\"",
+  "}",
   "same() {",
   "  p=$1 want=$2 shown=$3 undo=${4:-} d=/ r=${1#/} why=",
   "  [ -e \"$p\" ] || [ -L \"$p\" ] || { printf '%s: %s: gone, skipped\\n' \"$0\" \"$shown\" >&2; return 1; }",

@@ -17,6 +17,9 @@ export interface Grant {
   type: "grant";
   grant: "group" | "search" | "acl" | "owner" | "capability" | "none";
   user: string;
+  uid: number;               // the user's number when planned: ACL entries and ownership are by number, and the
+                             // script acts only while the name still has it (undo works after the user is gone)
+  gid?: number;              // group: the group's number when planned (the script joins only while the name has it)
   path?: string;             // the file or directory; DIR/** when several are collapsed into one grant
   paths?: string[];          // a collapsed grant: every path it covers
   perms?: string;            // acl and search: the user's ACL entry once granted ("r", "rw", "x", "rx")
@@ -320,6 +323,7 @@ export interface PlanInput {
 export function planGrants(inp: PlanInput): Grant[] {
   const { user, needs, verdicts, host } = inp;
   const u = user.name;
+  const who: Who = { name: u, uid: user.uid };
   const grants: Grant[] = [];
   const denied = needs.map((_, i) => i).filter((i) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner && !needs[i].refused);
   const covered = new Set<number>();
@@ -335,7 +339,7 @@ export function planGrants(inp: PlanInput): Grant[] {
     fixed.forEach((i) => covered.add(i));
     const what = KNOWN_GROUPS[g.name] ?? `gives whatever else group ${g.name} can access on this host: review that`;
     grants.push({
-      type: "grant", grant: "group", user: u, group: g.name, accesses: accessesOf(fixed.map((i) => needs[i])),
+      type: "grant", grant: "group", user: u, uid: user.uid, gid: g.gid, group: g.name, accesses: accessesOf(fixed.map((i) => needs[i])),
       programs: programsOf(fixed.map((i) => needs[i])),
       because: `group ${g.name} already owns ${fixed.length} of the denied paths with the access needed; one membership instead of ` +
         `${fixed.length} ACL entries, and it holds when files are replaced (log rotation). Membership also ${what}.`,
@@ -362,21 +366,21 @@ export function planGrants(inp: PlanInput): Grant[] {
     const verdict = verdicts[idx[0]];
     const fsType = host.noAcl(path);
     if (verdict === "EROFS") {
-      grants.push(none(u, path, acc, programs, undefined, `${path} is on a read-only file system: no grant makes it writable`));
+      grants.push(none(who, path, acc, programs, undefined, `${path} is on a read-only file system: no grant makes it writable`));
       continue;
     }
     if (fsType) {
       // every /proc/1 path is a stand-in: the profile names other processes /proc/<pid>
       const stand = ns.find((n) => n.stand)?.stand ?? (/^\/proc\/1(\/|$)/.test(path) ? path.replace(/^\/proc\/1/, "/proc/<pid>") : undefined);
       if (stand) {
-        grants.push(none(u, stand, acc, programs, "CAP_SYS_PTRACE",
+        grants.push(none(who, stand, acc, programs, "CAP_SYS_PTRACE",
           `${stand} of another user's process (checked on ${path}) is open only to a process allowed to trace it: that is CAP_SYS_PTRACE, ` +
           `which ${WHY_ROOT.CAP_SYS_PTRACE}. Run this part as root or leave it out.`));
       } else if (!(mode & W)) {
-        grants.push(capability(u, path, acc, programs, "CAP_DAC_READ_SEARCH", true,
+        grants.push(capability(who, path, acc, programs, "CAP_DAC_READ_SEARCH", true,
           `${path} is on ${fsType}, which holds no ACLs: the only grant is CAP_DAC_READ_SEARCH, which reads every file on the host (blunt)`));
       } else {
-        grants.push(none(u, path, acc, programs, "CAP_DAC_OVERRIDE",
+        grants.push(none(who, path, acc, programs, "CAP_DAC_OVERRIDE",
           `${path} is on ${fsType}, which holds no ACLs; writing it needs CAP_DAC_OVERRIDE, which ${WHY_ROOT.CAP_DAC_OVERRIDE}`));
       }
       continue;
@@ -385,7 +389,7 @@ export function planGrants(inp: PlanInput): Grant[] {
     const before = present.get(path);
     const inode = ns.find((n) => n.inode)?.inode;
     if (!st || !before || !inode) {
-      grants.push(none(u, path, acc, programs, undefined, `the ACL of ${path} could not be read (is getfacl installed?): no ACL grant is planned on it`));
+      grants.push(none(who, path, acc, programs, undefined, `the ACL of ${path} could not be read (is getfacl installed?): no ACL grant is planned on it`));
       continue;
     }
     // a named entry decides alone (other no longer applies): it keeps what the user may do now
@@ -395,7 +399,7 @@ export function planGrants(inp: PlanInput): Grant[] {
     const search = lacking === X && st.dir;
     const acl = { before: before.join(","), after: after.join(",") };
     const g: Grant = {
-      type: "grant", grant: search ? "search" : "acl", user: u, path, perms: modeText(mine), accesses: acc, programs,
+      type: "grant", grant: search ? "search" : "acl", user: u, uid: user.uid, path, perms: modeText(mine), accesses: acc, programs,
       because: search
         ? `${u} cannot pass through ${path}; an ACL entry with search (x) alone lets it reach the entries it names, without listing the directory`
         : `${u} is denied ${verbOf(lacking, st.dir)} ${path}; an ACL entry for ${u} on this ${st.dir ? "directory" : "file"} alone allows it, ` +
@@ -427,11 +431,11 @@ export function planGrants(inp: PlanInput): Grant[] {
     if (!st || st.uid === user.uid) continue;
     const mode = st.mode.toString(8).padStart(4, "0");
     grants.push({
-      type: "grant", grant: "owner", user: u, path: n.path, accesses: n.why, programs: n.programs,
+      type: "grant", grant: "owner", user: u, uid: user.uid, path: n.path, accesses: n.why, programs: n.programs,
       because: `changing the mode of ${n.path} is for its owner only (or CAP_FOWNER, which ${WHY_ROOT.CAP_FOWNER}); making ${u} the owner is the file-level grant. ` +
         `As owner ${u} also decides who else may use it (its mode and ACL)`,
       inode: n.inode, mode,
-      apply: [`chown -h ${sh(u)} -- ${sh(n.path)}`], undo: [`chown -h ${st.uid} -- ${sh(n.path)}`, `chmod ${mode} -- ${sh(n.path)}`],
+      apply: [`chown -h ${user.uid} -- ${sh(n.path)}`], undo: [`chown -h ${st.uid} -- ${sh(n.path)}`, `chmod ${mode} -- ${sh(n.path)}`],
     });
   }
 
@@ -445,16 +449,16 @@ export function planGrants(inp: PlanInput): Grant[] {
     if (s.op === "bind") {
       const ports = bindPorts(inp.items).filter((p) => p < start);
       if (!ports.length) continue;                   // this host lets anyone bind those ports
-      grants.push(capability(u, undefined, acc, s.programs, s.capability, false,
+      grants.push(capability(who, undefined, acc, s.programs, s.capability, false,
         `binding port${ports.length > 1 ? "s" : ""} ${ports.join(", ")} (below ${start}, net.ipv4.ip_unprivileged_port_start on this host) needs CAP_NET_BIND_SERVICE; ` +
         `no file grant exists. The alternative is lowering that sysctl, which opens those ports to every user.`));
       continue;
     }
     if (GRANTABLE.has(s.capability)) {
-      grants.push(capability(u, undefined, acc, s.programs, s.capability, s.capability === "CAP_DAC_READ_SEARCH",
+      grants.push(capability(who, undefined, acc, s.programs, s.capability, s.capability === "CAP_DAC_READ_SEARCH",
         `${s.op} needs ${s.capability}; no file-level grant exists`));
     } else {
-      grants.push(none(u, undefined, acc, s.programs, s.capability,
+      grants.push(none(who, undefined, acc, s.programs, s.capability,
         `${s.op} needs ${s.capability}, which ${WHY_ROOT[s.capability] ?? "is root in all but name"}: no grant short of root covers it. ` +
         `Run this part as root or leave it out.`));
     }
@@ -462,19 +466,21 @@ export function planGrants(inp: PlanInput): Grant[] {
   return grants.sort(byRank);
 }
 
-function capability(u: string, path: string | undefined, accesses: string[], programs: string[], cap: string, blunt: boolean, because: string): Grant {
-  const g: Grant = { type: "grant", grant: "capability", user: u, capability: cap, accesses, programs, because, apply: [], undo: [] };
+function capability(u: Who, path: string | undefined, accesses: string[], programs: string[], cap: string, blunt: boolean, because: string): Grant {
+  const g: Grant = { type: "grant", grant: "capability", user: u.name, uid: u.uid, capability: cap, accesses, programs, because, apply: [], undo: [] };
   if (path) g.path = path;
   if (blunt) g.blunt = true;
   return g;
 }
 
-function none(u: string, path: string | undefined, accesses: string[], programs: string[], cap: string | undefined, because: string): Grant {
-  const g: Grant = { type: "grant", grant: "none", user: u, accesses, programs, because, apply: [], undo: [] };
+function none(u: Who, path: string | undefined, accesses: string[], programs: string[], cap: string | undefined, because: string): Grant {
+  const g: Grant = { type: "grant", grant: "none", user: u.name, uid: u.uid, accesses, programs, because, apply: [], undo: [] };
   if (path) g.path = path;
   if (cap) { g.capability = cap; g.rootEquivalent = !GRANTABLE.has(cap); }
   return g;
 }
+
+type Who = { name: string; uid: number };
 
 function bindPorts(items: Summary[]): number[] {
   const ports = items.filter((s) => s.kind === "net" && s.role === "local" && (s.ops.includes("bind")) && isIp(s.addr))

@@ -100,6 +100,7 @@ describe("planGrants: the narrowest grant for each denial", () => {
     const g = plan(items, h, ["/var/log/a", "/var/log/b"], { groups: new Map([[4, ["/var/log/a", "/var/log/b"]]]) });
     expect(g.map((x) => [x.grant, x.group ?? x.path])).toEqual([["group", "adm"]]);
     expect(g[0].apply[0]).toContain("usermod -a -G adm u");
+    expect([g[0].uid, g[0].gid]).toEqual([1000, 4]);                // the numbers planned on: the script acts only while the names have them
     const s = host({ "/etc/shadow": { gid: 42 }, "/etc/gshadow": { gid: 42 } });
     const shadow = plan([file("/etc/shadow", ["read"]), file("/etc/gshadow", ["read"])], s, ["/etc/shadow", "/etc/gshadow"], { groups: new Map([[42, ["/etc/shadow", "/etc/gshadow"]]]) });
     expect(shadow.map((x) => x.grant)).toEqual(["acl", "acl"]);
@@ -174,12 +175,12 @@ describe("planning on what the kernel grants on", () => {
     expect(refusals(needs, verdicts, h, 1000)).toEqual([{ path: "/home/u/settings.conf", refused: true,
       why: "refused, not granted: /home/u/settings.conf is a symbolic link: it is in /home/u, owned by u, who can replace it (for read /home/u/settings.conf)" }]);
   });
-  it("a chmod in a directory the user owns is refused; one in root's directory is an ownership grant with chown -h", () => {
+  it("a chmod in a directory the user owns is refused; one in root's directory is an ownership grant with chown -h by number", () => {
     const h = host({ "/srv/drop": { dir: true, uid: 1000 }, "/srv/drop/report.txt": {}, "/srv/keep/report.txt": { mode: 0o4755 } });
     const items = [file("/srv/drop/report.txt", ["chmod"]), file("/srv/keep/report.txt", ["chmod"])];
     const needs = resolveNeeds(accessNeeds(items, h).needs, h);
     const g = planGrants({ user, needs, verdicts: needs.map(() => "ok"), groupFixes: new Map(), items, host: h });
-    expect(g.map((x) => [x.grant, x.path, x.apply, x.undo])).toEqual([["owner", "/srv/keep/report.txt", ["chown -h u -- /srv/keep/report.txt"],
+    expect(g.map((x) => [x.grant, x.path, x.apply, x.undo])).toEqual([["owner", "/srv/keep/report.txt", ["chown -h 1000 -- /srv/keep/report.txt"],
       ["chown -h 0 -- /srv/keep/report.txt", "chmod 4755 -- /srv/keep/report.txt"]]]);
     expect(refusals(needs, needs.map(() => "ok"), h, 1000).map((r) => r.path)).toEqual(["/srv/drop/report.txt"]);
   });

@@ -1,0 +1,105 @@
+// trace-grant plans that outlive the account: applied for a real user, who is then deleted (userdel -r).
+// Undo must leave no entry behind (the ACL as before, exactly), say what it took back, and apply must
+// not grant to the number the deleted name had. Needs root (to create the account and apply the plan).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT, run, withHostLock } from "../helpers.js";
+
+const USER = "lp-durable-test";
+const GROUP = "lp-durable-grp";
+const DIR = "/srv/lp-durable-test";
+const tmp = mkdtempSync(tmpdir() + "/grant-durable-");
+
+interface Rec { type: string; [k: string]: any }
+const sh = (cmd: string) => spawnSync("sh", ["-c", cmd], { encoding: "utf8" });
+const acls = () => sh(`getfacl -n -p -R -- ${DIR} 2>&1`).stdout;
+const files = [`${DIR}/secret`, `${DIR}/logs/a.log`, `${DIR}/logs/b.log`];
+
+beforeAll(() => {
+  if (process.getuid?.() !== 0) throw new Error("these tests create an account and grant as root: run them as root (.ci/run does)");
+  execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
+  // a root-only file (an ACL grant) and two logs of a group of their own (a group grant), in a tree of root's
+  withHostLock(() => { if (spawnSync("getent", ["group", GROUP]).status !== 0) execFileSync("groupadd", [GROUP]); });
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(`${DIR}/logs`, { recursive: true });
+  chmodSync(DIR, 0o755);
+  writeFileSync(files[0], "root's\n");
+  chmodSync(files[0], 0o600);
+  for (const f of files.slice(1)) { writeFileSync(f, "log\n"); chmodSync(f, 0o640); }
+  execFileSync("chown", ["-R", `root:${GROUP}`, `${DIR}/logs`]);
+  chmodSync(`${DIR}/logs`, 0o750);
+}, 900_000);
+afterAll(() => {
+  rmSync(DIR, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
+  withHostLock(() => {
+    spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    spawnSync("groupdel", [GROUP], { stdio: "ignore" });
+  });
+}, 900_000);
+
+describe("a plan applied, then the user deleted", () => {
+  it("undo takes back every entry by number and says so; apply grants nothing to the deleted name's number", () => withHostLock(() => {
+    execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+    try {
+      const uid = Number(sh(`id -u ${USER}`).stdout);
+      const gid = Number(sh(`getent group ${GROUP} | cut -d: -f3`).stdout);
+      const ev = run("trace-run", ["--", "cat", ...files]);
+      expect(ev.status, ev.stderr).toBe(0);
+      const [plan, ...grants] = run("trace-grant", ["--user", USER], ev.stdout).records() as Rec[];
+      expect(plan.uid).toBe(uid);
+      expect(grants.map((g) => [g.grant, g.group ?? g.path, g.uid, g.gid ?? null])).toEqual([
+        ["group", GROUP, uid, gid], ["acl", files[0], uid, null],
+      ]);
+      const script = `${tmp}/plan.sh`;
+      writeFileSync(script, run("trace-grant", ["--user", USER, "--format", "sh"], ev.stdout).stdout);
+      const before = acls();
+      const apply = sh(`sh ${script} apply`);
+      expect([apply.status, apply.stderr]).toEqual([0, ""]);
+      expect(acls()).toContain(`user:${uid}:r--`);
+      expect(sh(`id -nG ${USER}`).stdout.split(/\s+/)).toContain(GROUP);
+
+      execFileSync("userdel", ["-r", USER], { stdio: "ignore" });
+      // the name is gone: apply refuses (the entries are by number, which the next account may get)
+      const again = sh(`sh ${script} apply`);
+      expect(again.status).toBe(1);
+      expect(again.stderr).toBe(`${script}: ${USER}: refused: not uid ${uid} on this host now (gone, or made again): nothing applied, make the plan again\n`);
+      const undo = sh(`sh ${script} undo`);
+      expect([undo.status, undo.stderr]).toEqual([0, ""]);
+      expect(undo.stdout).toBe(`${script}: ${files[0]}: removed user:${uid}:r--; its ACL is as before the grant\n` +
+        `${script}: ${USER} (uid ${uid}) is gone, and its membership of group ${GROUP} with it: nothing to remove\n`);
+      expect(acls()).toBe(before);
+      expect(acls()).not.toMatch(new RegExp(`user:${uid}:`));
+      // undone is undone: again, nothing to do and nothing said of the file
+      const twice = sh(`sh ${script} undo`);
+      expect([twice.status, twice.stderr]).toEqual([0, ""]);
+      expect(twice.stdout).not.toMatch(/removed/);
+      expect(acls()).toBe(before);
+    } finally {
+      spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    }
+  }), 300_000);
+
+  it("while the user is there, undo says what it removed: the ACL entry and the membership", () => withHostLock(() => {
+    execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+    try {
+      const uid = Number(sh(`id -u ${USER}`).stdout);
+      const gid = Number(sh(`getent group ${GROUP} | cut -d: -f3`).stdout);
+      const ev = run("trace-run", ["--", "cat", ...files]).stdout;
+      const script = `${tmp}/plan2.sh`;
+      writeFileSync(script, run("trace-grant", ["--user", USER, "--format", "sh"], ev).stdout);
+      const before = acls();
+      expect(sh(`sh ${script}`).status).toBe(0);
+      const undo = sh(`sh ${script} undo`);
+      expect([undo.status, undo.stderr]).toEqual([0, ""]);
+      expect(undo.stdout).toBe(`${script}: ${files[0]}: removed user:${uid}:r--; its ACL is as before the grant\n` +
+        `${script}: removed ${USER} (uid ${uid}) from group ${GROUP} (gid ${gid})\n`);
+      expect(sh(`id -nG ${USER}`).stdout.split(/\s+/)).not.toContain(GROUP);
+      expect(acls()).toBe(before);
+    } finally {
+      spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    }
+  }), 300_000);
+});
