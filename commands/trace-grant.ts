@@ -6,7 +6,8 @@ import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } 
 import { homeOf, lookupUser, W } from "../lib/access.js";
 import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, refusals, resolveNeeds, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
-import { realHost } from "../lib/grant-host.js";
+import { accountHomes, realHost } from "../lib/grant-host.js";
+import { loadSensitive } from "../lib/verdict.js";
 import { encodeBytes } from "../lib/bytes.js";
 import type { Generated } from "../lib/render.js";
 import { readRecords } from "../lib/ndjson-in.js";
@@ -23,6 +24,7 @@ const a = cli(prog, "Usage: $0 --user NAME [OPTIONS] [FILE|-]...\n       trace-r
   .option("collapse", { type: "number", default: 10, describe: "show the ACLs of more than N files under one directory as one DIR/** grant (every file is still listed and granted one by one); 0: never" })
   .option("groups", { type: "boolean", default: true, describe: "offer membership of a safe group that owns what is needed (--no-groups: ACLs instead)" })
   .option("allow-incomplete", { type: "boolean", default: false, describe: "make the plan even from a trace that is not complete: cut short, lossy, or of a command that did not run" })
+  .option("sensitive", { type: "string", describe: "file of globs, one a line, that replaces the list of sensitive files (as trace-summarize): a grant on one says it exposes secrets" })
   .option("rules", { type: "string", describe: "file of normalisation rules, one 'REGEX => REPLACEMENT' a line (as trace-summarize)" })
   .check((x) => { if (!(x.collapse >= 0)) throw new Error("--collapse wants a number >= 0"); return true; })
   .example("trace-run -- lynis audit system | trace-grant --user auditor --format text", "what auditor would be denied, and the grants")
@@ -56,7 +58,8 @@ await main(prog, async () => {
   if (a.groups && !withGroups) warn(prog, "not running as root: group grants are not offered (ACLs instead)");
   const { verdicts, groupFixes, current, checked } = await askKernel(user, needs, host, withGroups);
 
-  const grants = planGrants({ user, needs, verdicts, groupFixes, current, items, host, collapse: a.collapse || undefined });
+  const sensitive = a.sensitive ? loadSensitive(a.sensitive) : undefined;
+  const grants = planGrants({ user, needs, verdicts, groupFixes, current, items, host, collapse: a.collapse || undefined, sensitive, homes: accountHomes() });
   const refused = refusals(needs, verdicts, host, user.uid);
   const unchecked = [...refused, ...asked.unchecked];
   if (refused.length) {

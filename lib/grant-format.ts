@@ -52,6 +52,7 @@ export function textPlan(h: PlanHeader, grants: Grant[]): string {
       const acc = join(g.accesses.slice(0, 3).map((a) => txt`${a}`), "; ", "text");
       out.push(txt`      for: ${acc}${g.accesses.length > 3 ? txt`; … ${g.accesses.length - 3} more` : txt``}`);
       out.push(txt`      why: ${g.because}`);
+      if (g.secret) out.push(txt`      exposes secrets: ${g.secret}`);
     }
     out.push(txt``);
   }
@@ -131,6 +132,7 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   for (const g of ordered) {
     const acc = join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text");
     out.push(shLine`  ${shNote`${subject(g) ? txt`${g.grant} ${subject(g)}` : txt`${g.grant}`}: ${acc}${g.accesses.length > 2 ? "; …" : ""}`}`);
+    if (g.secret) out.push(shLine`  ${shNote`EXPOSES SECRETS: ${g.secret}`}`);
     if (g.apply.length && g.rootEquivalent) {
       out.push(shLine`  ${shNote`not applied: ${g.because}`}`, shLine`  ${shNote`To grant it all the same, remove the '#' before the command:`}`);
       // a name with a newline would leave the rest of the command uncommented: not shown then
@@ -252,6 +254,8 @@ export function systemdPlan(h: PlanHeader, grants: Grant[], written: string[], v
   } else {
     out.push(unitNote`no capability needed`, unitLine`CapabilityBoundingSet=`, unitLine`NoNewPrivileges=yes`);
   }
+  // file grants are the script's, but what a service run as the user can read is said here too
+  for (const g of grants.filter((x) => x.secret)) out.push(unitNote`exposes secrets (${g.grant} ${subject(g)}): ${g.secret!}`);
   for (const g of grants.filter((x) => x.grant === "none")) {
     out.push(unitNote`not covered: ${join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text")} (${g.capability ?? "no grant"})`);
   }

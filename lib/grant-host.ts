@@ -139,3 +139,13 @@ export function realHost(): Host {
     },
   };
 }
+
+/** Every account's home directory (getent passwd): a grant in another user's home exposes what is theirs. */
+export function accountHomes(): { user: string; home: string }[] {
+  const r = spawnSync("getent", ["passwd"], { encoding: "utf8", maxBuffer: 1 << 26 });
+  if (r.status !== 0) return [];
+  return r.stdout.split("\n").map((l) => l.split(":")).filter((f) => f.length >= 7 && f[5].startsWith("/"))
+    .map((f) => ({ user: f[0], home: f[5].replace(/\/+$/, "") || "/" }))
+    // system accounts' "homes" (/nonexistent, /var/www, /var/cache/man...) hold no one's own files
+    .filter((h) => /^\/(home|root)(\/|$)/.test(h.home));
+}

@@ -12,6 +12,8 @@ import type { Summary } from "./summary.js";
 import { specOf } from "./syscalls.js";
 import { collapseUnder } from "./paths.js";
 import { shWord } from "./render.js";
+import micromatch from "micromatch";
+import { SENSITIVE } from "./verdict.js";
 
 export interface Grant {
   type: "grant";
@@ -28,6 +30,7 @@ export interface Grant {
   blunt?: boolean;           // a capability standing in where no file-level grant is possible
   rootEquivalent?: boolean;  // the capability (or write on the system directory) would let the user become root
   dirWrite?: boolean;        // write on a directory: the user may replace any entry in it
+  secret?: string;           // the grant exposes secrets: which (a file on the sensitive list, another user's home), why
   alternative?: string;      // with dirWrite: the narrower way to give the job a place to write
   inode?: string;            // "DEV:INO" of the file granted on, as lstat(2) said when planning
   acl?: { before: string; after: string };  // acl and search: the access ACL (getfacl -n) before and after
@@ -317,6 +320,24 @@ export interface PlanInput {
   items: Summary[];                  // the profile (for privileged operations and peers)
   host: Host;
   collapse?: number;
+  sensitive?: string[];              // globs of files whose grant exposes secrets (default: SENSITIVE, trace-summarize's list)
+  homes?: { user: string; home: string }[];   // the accounts' homes: a grant in another user's is a secret too
+}
+
+/**
+ * Why a grant on these paths exposes secrets, or undefined: a path on the sensitive list (the one
+ * trace-summarize names in its verdict), or in the home of another account than the grantee's.
+ */
+export function secretOf(paths: string[], inp: Pick<PlanInput, "sensitive" | "homes" | "user">): string | undefined {
+  const list = inp.sensitive ?? SENSITIVE;
+  const why: string[] = [];
+  for (const p of paths) {
+    if (micromatch.isMatch(p, list, { dot: true })) { why.push(`${p} is on the list of sensitive files`); continue; }
+    const h = (inp.homes ?? []).find((x) => x.user !== inp.user.name && x.home !== "/" && (p === x.home || p.startsWith(x.home + "/")));
+    if (h) why.push(`${p} is in the home of ${h.user}`);
+  }
+  if (!why.length) return undefined;
+  return why.slice(0, 3).join("; ") + (why.length > 3 ? `; … ${why.length - 3} more` : "");
 }
 
 /** The grants, in a stable order: groups, search bits, ACLs, ownership, capabilities, then what no grant covers. */
@@ -324,6 +345,7 @@ export function planGrants(inp: PlanInput): Grant[] {
   const { user, needs, verdicts, host } = inp;
   const u = user.name;
   const who: Who = { name: u, uid: user.uid };
+  const secretField = (paths: string[]) => { const w = secretOf(paths, inp); return w ? { secret: w } : {}; };
   const grants: Grant[] = [];
   const denied = needs.map((_, i) => i).filter((i) => verdicts[i] !== "ok" && verdicts[i] !== "gone" && !needs[i].owner && !needs[i].refused);
   const covered = new Set<number>();
@@ -341,6 +363,7 @@ export function planGrants(inp: PlanInput): Grant[] {
     grants.push({
       type: "grant", grant: "group", user: u, uid: user.uid, gid: g.gid, group: g.name, accesses: accessesOf(fixed.map((i) => needs[i])),
       programs: programsOf(fixed.map((i) => needs[i])),
+      ...secretField(fixed.map((i) => needs[i].path)),
       because: `group ${g.name} already owns ${fixed.length} of the denied paths with the access needed; one membership instead of ` +
         `${fixed.length} ACL entries, and it holds when files are replaced (log rotation). Membership also ${what}.`,
       apply: [`id -nG ${sh(u)} | tr ' ' '\\n' | grep -qx ${sh(g.name)} || usermod -a -G ${sh(g.name)} ${sh(u)}`],
@@ -400,6 +423,7 @@ export function planGrants(inp: PlanInput): Grant[] {
     const acl = { before: before.join(","), after: after.join(",") };
     const g: Grant = {
       type: "grant", grant: search ? "search" : "acl", user: u, uid: user.uid, path, perms: modeText(mine), accesses: acc, programs,
+      ...(search ? {} : secretField([path])),
       because: search
         ? `${u} cannot pass through ${path}; an ACL entry with search (x) alone lets it reach the entries it names, without listing the directory`
         : `${u} is denied ${verbOf(lacking, st.dir)} ${path}; an ACL entry for ${u} on this ${st.dir ? "directory" : "file"} alone allows it, ` +
@@ -431,7 +455,7 @@ export function planGrants(inp: PlanInput): Grant[] {
     if (!st || st.uid === user.uid) continue;
     const mode = st.mode.toString(8).padStart(4, "0");
     grants.push({
-      type: "grant", grant: "owner", user: u, uid: user.uid, path: n.path, accesses: n.why, programs: n.programs,
+      type: "grant", grant: "owner", user: u, uid: user.uid, path: n.path, accesses: n.why, programs: n.programs, ...secretField([n.path]),
       because: `changing the mode of ${n.path} is for its owner only (or CAP_FOWNER, which ${WHY_ROOT.CAP_FOWNER}); making ${u} the owner is the file-level grant. ` +
         `As owner ${u} also decides who else may use it (its mode and ACL)`,
       inode: n.inode, mode,
@@ -470,6 +494,7 @@ function capability(u: Who, path: string | undefined, accesses: string[], progra
   const g: Grant = { type: "grant", grant: "capability", user: u.name, uid: u.uid, capability: cap, accesses, programs, because, apply: [], undo: [] };
   if (path) g.path = path;
   if (blunt) g.blunt = true;
+  if (cap === "CAP_DAC_READ_SEARCH") g.secret = "CAP_DAC_READ_SEARCH reads every file on the host, every secret among them";
   return g;
 }
 
@@ -561,6 +586,7 @@ export function collapseGrants(grants: Grant[], n?: number): Grant[] {
         ...first, path: dir + "/**", paths: all.sort(),
         accesses: [...new Set(items.flatMap((g) => g.accesses))].slice(0, LIST_MAX),
         programs: [...new Set(items.flatMap((g) => g.programs ?? []))].sort().slice(0, LIST_MAX),
+        ...(items.some((g) => g.secret) ? { secret: items.filter((g) => g.secret).map((g) => g.secret!).slice(0, 3).join("; ") } : {}),
         because: `${all.length} files under ${dir} are each denied to ${items[0].user}; an ACL entry (${items[0].perms}) on each of them, ` +
           `not on the directory, allows exactly those`,
         apply: items.flatMap((g) => g.apply), undo: items.flatMap((g) => g.undo),

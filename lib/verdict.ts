@@ -17,7 +17,7 @@ export const SENSITIVE: string[] = [
   "/home/*/.gnupg/**", "/home/*/.aws/**", "/home/*/.docker/config.json", "/home/*/.netrc", "/home/*/.kube/**",
   "**/*.pem", "**/*.key", "**/id_rsa", "**/id_ed25519", "**/id_ecdsa", "/run/secrets/**", "/var/lib/*/secrets/**",
   "/proc/<pid>/environ", "/proc/<pid>/mem", "/proc/<pid>/maps", "/proc/<pid>/fd/**", "/proc/<pid>/cwd", "/proc/<pid>/root",
-  "/proc/kcore", "/dev/mem", "/dev/kmem", "/var/run/docker.sock", "/run/docker.sock",
+  "/proc/kcore", "/dev/mem", "/dev/kmem", "/var/run/docker.sock", "/run/docker.sock", "/var/mail/**", "/var/spool/mail/**",
 ];
 
 /** Sensitive globs from a file: one a line; blank lines and # comments skipped. */

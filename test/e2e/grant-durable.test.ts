@@ -103,3 +103,31 @@ describe("a plan applied, then the user deleted", () => {
     }
   }), 300_000);
 });
+
+describe("a grant that exposes secrets", () => {
+  it("says so in the record, the report, the script and the drop-in; --sensitive replaces the list", () => withHostLock(() => {
+    execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+    try {
+      const ev = run("trace-run", ["--", "cat", "/etc/shadow", files[0]]);
+      expect(ev.status, ev.stderr).toBe(0);
+      const grants = (run("trace-grant", ["--user", USER], ev.stdout).records() as Rec[]).slice(1);
+      expect(grants.map((g) => [g.path, g.secret ?? null])).toEqual([
+        ["/etc/shadow", "/etc/shadow is on the list of sensitive files"], [files[0], null],
+      ]);
+      const text = run("trace-grant", ["--user", USER, "--format", "text"], ev.stdout).stdout;
+      expect(text.match(/^ {6}exposes secrets: .*$/gm)).toEqual(["      exposes secrets: /etc/shadow is on the list of sensitive files"]);
+      const script = run("trace-grant", ["--user", USER, "--format", "sh"], ev.stdout).stdout;
+      const shadowStep = script.split("\n").findIndex((l) => l === "  # acl /etc/shadow: read /etc/shadow");
+      expect(script.split("\n")[shadowStep + 1]).toBe("  # EXPOSES SECRETS: /etc/shadow is on the list of sensitive files");
+      expect(script.match(/EXPOSES SECRETS/g)).toHaveLength(1);
+      const unit = run("trace-grant", ["--user", USER, "--format", "systemd"], ev.stdout).stdout;
+      expect(unit.match(/^# exposes secrets.*$/gm)).toEqual(["# exposes secrets (acl /etc/shadow): /etc/shadow is on the list of sensitive files"]);
+      // the list replaced, as trace-summarize --sensitive: now the test's file is the secret, /etc/shadow is not
+      writeFileSync(`${tmp}/sensitive`, `# ours\n${DIR}/*\n`);
+      const mine = (run("trace-grant", ["--user", USER, "--sensitive", `${tmp}/sensitive`], ev.stdout).records() as Rec[]).slice(1);
+      expect(mine.map((g) => [g.path, g.secret ?? null])).toEqual([["/etc/shadow", null], [files[0], `${files[0]} is on the list of sensitive files`]]);
+    } finally {
+      spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    }
+  }), 300_000);
+});

@@ -1,7 +1,7 @@
 // trace-grant's planning on a made-up host: which checks an access becomes, and which grant a denial gets.
 import { describe, expect, it } from "vitest";
 import { R, W, X, type UserInfo } from "../../lib/access.js";
-import { accessNeeds, aclGrant, planGrants, refusals, resolveNeeds, type Host } from "../../lib/grant.js";
+import { accessNeeds, aclGrant, planGrants, refusals, resolveNeeds, type Host, type PlanInput } from "../../lib/grant.js";
 import { resolvePath, type Entry } from "../../lib/grant-host.js";
 import { shPlan } from "../../lib/grant-format.js";
 import type { Summary } from "../../lib/summary.js";
@@ -73,11 +73,11 @@ describe("accessNeeds: the kernel checks an access stands for", () => {
 
 describe("planGrants: the narrowest grant for each denial", () => {
   // `groups`: gid → the paths the kernel would allow with that group added
-  const plan = (items: Summary[], h: Host, denied: string[], opts: { groups?: Map<number, string[]>; current?: Map<string, number>; collapse?: number } = {}) => {
+  const plan = (items: Summary[], h: Host, denied: string[], opts: { groups?: Map<number, string[]>; current?: Map<string, number>; collapse?: number; extra?: Partial<PlanInput> } = {}) => {
     const needs = resolveNeeds(accessNeeds(items, h).needs, h);
     const verdicts = needs.map((n) => (denied.includes(n.path) ? "EACCES" : "ok"));
     const groupFixes = new Map([...(opts.groups ?? [])].map(([gid, ps]) => [gid, new Set(needs.flatMap((n, i) => (ps.includes(n.path) ? [i] : [])))]));
-    return planGrants({ user, needs, verdicts, groupFixes, current: opts.current, items, host: h, collapse: opts.collapse });
+    return planGrants({ user, needs, verdicts, groupFixes, current: opts.current, items, host: h, collapse: opts.collapse, ...opts.extra });
   };
   it("a closed directory gets a search bit, a file an ACL entry that keeps what the user may do now", () => {
     const h = host({ "/srv/data": { dir: true }, "/srv/data/x": {} });
@@ -104,6 +104,24 @@ describe("planGrants: the narrowest grant for each denial", () => {
     const s = host({ "/etc/shadow": { gid: 42 }, "/etc/gshadow": { gid: 42 } });
     const shadow = plan([file("/etc/shadow", ["read"]), file("/etc/gshadow", ["read"])], s, ["/etc/shadow", "/etc/gshadow"], { groups: new Map([[42, ["/etc/shadow", "/etc/gshadow"]]]) });
     expect(shadow.map((x) => x.grant)).toEqual(["acl", "acl"]);
+  });
+  it("a grant on a secret says so: the sensitive list (replaceable), another user's home, CAP_DAC_READ_SEARCH; the user's own home is not", () => {
+    const h = host({ "/etc/shadow": {}, "/home/ann/notes": {}, "/home/u/x": {}, "/srv/app.conf": {}, "/proc/sys/kernel/x": { fs: "proc" } });
+    const items = ["/etc/shadow", "/home/ann/notes", "/home/u/x", "/srv/app.conf", "/proc/sys/kernel/x"].map((p) => file(p, ["read"]));
+    const homes = [{ user: "ann", home: "/home/ann" }, { user: "u", home: "/home/u" }];
+    const denied = ["/etc/shadow", "/home/ann/notes", "/home/u/x", "/srv/app.conf", "/proc/sys/kernel/x"];
+    const brief = (gs: ReturnType<typeof plan>) => gs.filter((g) => g.grant !== "search").map((g) => [g.path ?? g.capability, g.secret ?? null]);
+    expect(brief(plan(items, h, denied, { extra: { homes } }))).toEqual([
+      ["/etc/shadow", "/etc/shadow is on the list of sensitive files"],
+      ["/home/ann/notes", "/home/ann/notes is in the home of ann"],
+      ["/home/u/x", null],
+      ["/srv/app.conf", null],
+      ["/proc/sys/kernel/x", "CAP_DAC_READ_SEARCH reads every file on the host, every secret among them"],
+    ]);
+    // the list replaced (as trace-summarize --sensitive): only what it names
+    expect(brief(plan(items, h, denied, { extra: { homes, sensitive: ["/srv/*.conf"] } })).map(([p, s]) => [p, s !== null])).toEqual([
+      ["/etc/shadow", false], ["/home/ann/notes", true], ["/home/u/x", false], ["/srv/app.conf", true], ["/proc/sys/kernel/x", true],
+    ]);
   });
   it("where ACLs cannot be set: the blunt capability to read, nothing to write; other processes' /proc: none", () => {
     const h = host({ "/sys/kernel/x": { fs: "sysfs" } });
