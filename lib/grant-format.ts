@@ -73,7 +73,8 @@ function targets(g: Grant): string[] {
 }
 
 /**
- * A POSIX shell script: `sh plan.sh` applies, `sh plan.sh undo` takes back; both may be run again.
+ * A POSIX shell script: `sh plan.sh` applies, `sh plan.sh undo` takes back, both may be run again;
+ * `sh plan.sh check` says which grants are no longer in force (exit 1) and apply restores them.
  * Names are single-quoted words in commands and escaped in comments; a command that is not one line of
  * code outside its quotes (only a forged record has one) is refused with a warning.
  */
@@ -84,7 +85,8 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   out.push(shNote`trace-grant ${version}: the grants that let ${h.user} run ${what(h)}`);
   out.push(shNote`on ${h.host}: ${grantSummary(h)}.`);
   out.push(shNote`${h.note}`);
-  out.push(shNote`Review it, then run it as root: 'sh THIS apply' (the default) grants, 'sh THIS undo' takes the grants back.`);
+  out.push(shNote`Review it, then run it as root: 'sh THIS apply' (the default) grants, 'sh THIS undo' takes the grants back,`,
+    shNote`'sh THIS check' exits 1 naming each grant no longer in force (a file replaced, an entry or membership removed).`);
   out.push(shNote`Both may be run again; a file that is gone is skipped with a message. Each step first checks that its path still`,
     shNote`names the file planned on (device and inode), with no link on the way and nothing on the way that anyone but root`,
     shNote`could replace, and that its ACL is as planned; a step that finds otherwise is refused, and the script exits 1.`);
@@ -115,8 +117,10 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
       }
       if (target === undefined || !f) { lines.push(shLine`  ${code}`); continue; }
       const shown = escapeText(target);
-      const check = shLine`same ${target} ${f.inode} ${shown}${undo ? shLine` undo` : shLine``}`;
-      if (!f.acl) { lines.push(shLine`  if ${check}; then ${code}; fi`); continue; }
+      if (!f.acl) { lines.push(shLine`  if same ${target} ${f.inode} ${shown}${undo ? shLine` undo` : shLine``}; then ${code}; fi`); continue; }
+      // a file root replaced since (useradd rewrites /etc/shadow) is granted again if its ACL is the one
+      // planned from, and undone if it has the grant's: nobody but root can have made it (see same)
+      const check = undo ? shLine`same ${target} ${f.inode} ${shown} undo ${f.acl.after}` : shLine`same ${target} ${f.inode} ${shown} new`;
       const [from, to] = undo ? [f.acl.after, f.acl.before] : [f.acl.before, f.acl.after];
       // undo says what it took back: the entries (by number, so also once the user is gone)
       const told = undo ? shLine` && said ${`${shown}: removed ${taken(f.acl)}; its ACL is as before the grant`}` : shLine``;
@@ -159,7 +163,26 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   }
   if (!undone) out.push(shLine`  :`);
   out.push(shLine`}`, shLine``);
-  out.push(shLine`case "\${1:-apply}" in`, shLine`  apply) apply ;;`, shLine`  undo) undo ;;`, shLine`  *) echo "usage: $0 [apply|undo]" >&2; exit 2 ;;`, shLine`esac`, shLine`exit $status`);
+  // check: is each grant the script applies still in force? (only root changes these files: what it
+  // replaces, and memberships it removes, lose the grant without a word)
+  out.push(shLine`check() {`);
+  out.push(shLine`  uid_is ${h.user} ${String(h.uid)} || { lost ${escapeText(h.user)} ${`not uid ${h.uid} on this host now: no grant of the plan is for it`}; return 0; }`);
+  for (const g of ordered) {
+    if (!g.apply.length || g.rootEquivalent) continue;
+    if (g.grant === "group" && g.gid !== undefined) {
+      out.push(shLine`  member ${g.user} ${String(g.uid)} ${g.group!} ${String(g.gid)} ${escapeText(g.user)} ${escapeText(g.group!)}`);
+      continue;
+    }
+    const files = g.files ?? (g.path !== undefined && g.inode ? [{ path: g.path, inode: g.inode, acl: g.acl }] : []);
+    for (const f of files) {
+      if (f.acl) out.push(shLine`  held ${f.path} ${f.inode} ${f.acl.after} ${escapeText(f.path)}`);
+      else if (g.grant === "owner") out.push(shLine`  owns ${f.path} ${String(g.uid)} ${escapeText(f.path)}`);
+    }
+  }
+  out.push(shLine`  [ "$status" != 0 ] || said ${"every grant of the plan is in force"}`);
+  out.push(shLine`}`, shLine``);
+  out.push(shLine`case "\${1:-apply}" in`, shLine`  apply) apply ;;`, shLine`  undo) undo ;;`, shLine`  check) check ;;`,
+    shLine`  *) echo "usage: $0 [apply|undo|check]" >&2; exit 2 ;;`, shLine`esac`, shLine`exit $status`);
   return { text: document(out), warnings };
 }
 
@@ -171,12 +194,15 @@ function taken(acl: { before: string; after: string }): string {
 }
 
 // The script's guards (POSIX sh, coreutils stat, getfacl, getent); SHOWN is the path escaped for messages.
-// same PATH DEV:INO SHOWN [undo]: PATH is there, and is still the file planned on, reached with no link
+// same PATH DEV:INO SHOWN [undo GRANTED|new]: PATH is there, and is still the file planned on, reached with no link
 // and through directories that only root can change (owned by root, written by no one else, or sticky
 // with the entry root's): then nobody but root can make it name another file before the step acts. A
-// file root replaced since is refused to apply, and skipped by undo (the grant went with the old file).
-// already PATH DEV:INO ACL: that file has that ACL now, nothing to do (reading it is safe wherever it
-// is). acl_from PATH SHOWN FROM TO: its access ACL is FROM (go on), TO already (nothing to do), or else
+// file root replaced since (only root can have, given the walk) is refused to apply, or with `new` (ACL
+// steps) granted again, if acl_from then finds the ACL planned from; undo skips it (the grant went with
+// the old file) unless it has GRANTED, the ACL with the grant (apply granted it again).
+// held PATH DEV:INO ACL SHOWN, member, owns: check's questions; lost says what is no longer in force.
+// already PATH DEV:INO ACL: the file there has that ACL now, nothing to do (reading it is safe wherever
+// it is; so is doing nothing, also on a file root replaced and apply granted again). acl_from PATH SHOWN FROM TO: its access ACL is FROM (go on), TO already (nothing to do), or else
 // refused: it changed since the plan was made. user_is NAME UID SHOWN and group_is NAME GID SHOWN: the
 // name still has the number planned on (ACL entries and ownership are by number: a name deleted and
 // made again is another account). in_group USER UID GROUP: that user (by number) is in the group now;
@@ -184,14 +210,29 @@ function taken(acl: { before: string; after: string }): string {
 const SH_GUARDS = [
   "refuse() { printf '%s: %s: refused: %s\\n' \"$0\" \"$1\" \"$2\" >&2; status=1; return 1; }",
   "said() { printf '%s: %s\\n' \"$0\" \"$1\"; }",
-  "user_is() { [ \"$(id -u -- \"$1\" 2>/dev/null)\" = \"$2\" ] || refuse \"$3\" \"not uid $2 on this host now (gone, or made again): nothing applied, make the plan again\"; }",
+  "lost() { printf '%s: %s: not in force: %s\\n' \"$0\" \"$1\" \"$2\"; status=1; }",
+  "uid_is() { [ \"$(id -u -- \"$1\" 2>/dev/null)\" = \"$2\" ]; }",
+  "user_is() { uid_is \"$1\" \"$2\" || refuse \"$3\" \"not uid $2 on this host now (gone, or made again): nothing applied, make the plan again\"; }",
   "group_is() { [ \"$(getent group -- \"$1\" | cut -d: -f3)\" = \"$2\" ] || refuse \"group $3\" \"not gid $2 on this host now (gone, or made again): not joined, make the plan again\"; }",
   "in_group() {",
   "  if [ \"$(id -u -- \"$1\" 2>/dev/null)\" != \"$2\" ]; then said \"$4 (uid $2) is gone, and its membership of group $5 with it: nothing to remove\"; return 1; fi",
   "  id -nG -- \"$1\" | tr ' ' '\\n' | grep -qx -- \"$3\"",
   "}",
+  "held() {",
+  "  if [ ! -e \"$1\" ] && [ ! -L \"$1\" ]; then lost \"$4\" \"gone\"; return 0; fi",
+  "  if [ -L \"$1\" ]; then lost \"$4\" \"now a symbolic link\"; return 0; fi",
+  "  acl_is \"$1\" \"$3\" && return 0",
+  "  if [ \"$(stat -c %d:%i -- \"$1\")\" != \"$2\" ]; then lost \"$4\" \"replaced since it was planned (a new file, without the grant)\"",
+  "  else lost \"$4\" \"its ACL is not the one granted (the entry removed or changed)\"; fi",
+  "}",
+  "member() {",
+  "  uid_is \"$1\" \"$2\" || { lost \"$5\" \"not uid $2 now: its membership of group $6 is gone with it\"; return 0; }",
+  "  [ \"$(getent group -- \"$3\" | cut -d: -f3)\" = \"$4\" ] || { lost \"group $6\" \"gone, or not gid $4 now\"; return 0; }",
+  "  id -nG -- \"$1\" | tr ' ' '\\n' | grep -qx -- \"$3\" || lost \"$5\" \"not in group $6 (the membership was removed)\"",
+  "}",
+  "owns() { [ \"$(stat -c %u -- \"$1\" 2>/dev/null)\" = \"$2\" ] || lost \"$3\" \"not owned by uid $2 now\"; }",
   "same() {",
-  "  p=$1 want=$2 shown=$3 undo=${4:-} d=/ r=${1#/} why=",
+  "  p=$1 want=$2 shown=$3 how=${4:-} granted=${5:-} d=/ r=${1#/} why=",
   "  [ -e \"$p\" ] || [ -L \"$p\" ] || { printf '%s: %s: gone, skipped\\n' \"$0\" \"$shown\" >&2; return 1; }",
   "  while [ -n \"$r\" ] && [ -z \"$why\" ]; do",
   "    c=${r%%/*}",
@@ -206,12 +247,16 @@ const SH_GUARDS = [
   "    d=$e",
   "  done",
   "  if [ -z \"$why\" ] && [ \"$(stat -c %d:%i -- \"$p\")\" != \"$want\" ]; then",
-  "    [ -z \"$undo\" ] || { printf '%s: %s: replaced since it was granted: nothing of the grant is on it, skipped\\n' \"$0\" \"$shown\" >&2; return 1; }",
+  "    case $how in",
+  "      new) said \"$shown: replaced since it was planned (only root can have): granting the new file if its ACL is the one planned from\"; return 0 ;;",
+  "      undo) if [ -n \"$granted\" ] && acl_is \"$p\" \"$granted\"; then return 0; fi",
+  "        printf '%s: %s: replaced since it was granted: nothing of the grant is on it, skipped\\n' \"$0\" \"$shown\" >&2; return 1 ;;",
+  "    esac",
   "    why=\"not the file planned on (replaced since)\"",
   "  fi",
   "  [ -z \"$why\" ] || refuse \"$shown\" \"$why\"",
   "}",
-  "already() { [ ! -L \"$1\" ] && [ \"$(stat -c %d:%i -- \"$1\" 2>/dev/null)\" = \"$2\" ] && acl_is \"$1\" \"$3\"; }",
+  "already() { [ ! -L \"$1\" ] && acl_is \"$1\" \"$3\"; }",
   "acl_is() { [ \"$(getfacl -cnEPp -- \"$1\" | grep -v -e '^default:' -e '^$' | paste -sd, -)\" = \"$2\" ]; }",
   "acl_from() {",
   "  if acl_is \"$1\" \"$4\"; then return 1; fi",

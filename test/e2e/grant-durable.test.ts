@@ -3,7 +3,7 @@
 // not grant to the number the deleted name had. Needs root (to create the account and apply the plan).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run, withHostLock } from "../helpers.js";
 
@@ -126,6 +126,60 @@ describe("a grant that exposes secrets", () => {
       writeFileSync(`${tmp}/sensitive`, `# ours\n${DIR}/*\n`);
       const mine = (run("trace-grant", ["--user", USER, "--sensitive", `${tmp}/sensitive`], ev.stdout).records() as Rec[]).slice(1);
       expect(mine.map((g) => [g.path, g.secret ?? null])).toEqual([["/etc/shadow", null], [files[0], `${files[0]} is on the list of sensitive files`]]);
+    } finally {
+      spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    }
+  }), 300_000);
+});
+
+describe("grants no longer in force", () => {
+  it("check names a file replaced (a new inode) and a membership removed; apply restores both; undo leaves the host as before", () => withHostLock(() => {
+    execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+    try {
+      const uid = Number(sh(`id -u ${USER}`).stdout);
+      const ev = run("trace-run", ["--", "cat", ...files]).stdout;
+      const script = `${tmp}/plan3.sh`;
+      writeFileSync(script, run("trace-grant", ["--user", USER, "--format", "sh"], ev).stdout);
+      const before = acls();
+      expect(sh(`sh ${script} apply`).status).toBe(0);
+      const ok = sh(`sh ${script} check`);
+      expect([ok.status, ok.stdout, ok.stderr]).toEqual([0, `${script}: every grant of the plan is in force\n`, ""]);
+      // the entry removed from the file planned on
+      execFileSync("setfacl", ["-b", files[0]]);
+      const entry = sh(`sh ${script} check`);
+      expect([entry.status, entry.stdout]).toEqual([1, `${script}: ${files[0]}: not in force: its ACL is not the one granted (the entry removed or changed)\n`]);
+      expect(sh(`sh ${script} apply`).status).toBe(0);
+      expect(sh(`sh ${script} check`).status).toBe(0);
+      // what account tools do to /etc/shadow: a new file renamed over the old one (here, the test's own file)
+      const inode = sh(`stat -c %i ${files[0]}`).stdout;
+      writeFileSync(`${files[0]}.new`, "root's, rewritten\n");
+      chmodSync(`${files[0]}.new`, 0o600);
+      renameSync(`${files[0]}.new`, files[0]);
+      expect(sh(`stat -c %i ${files[0]}`).stdout).not.toBe(inode);
+      execFileSync("gpasswd", ["-d", USER, GROUP], { stdio: "ignore" });
+      const lost = sh(`sh ${script} check`);
+      expect([lost.status, lost.stderr]).toEqual([1, ""]);
+      expect(lost.stdout).toBe(`${script}: ${USER}: not in force: not in group ${GROUP} (the membership was removed)\n` +
+        `${script}: ${files[0]}: not in force: replaced since it was planned (a new file, without the grant)\n`);
+      const asUser = () => spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--init-groups", "--", "cat", ...files], { encoding: "utf8" });
+      expect(asUser().status).not.toBe(0);
+      // apply grants the new file again (its ACL is the one planned from) and the membership; again: nothing to do
+      const again = sh(`sh ${script} apply`);
+      expect([again.status, again.stderr]).toEqual([0, ""]);
+      expect(again.stdout).toMatch(/replaced since it was planned \(only root can have\): granting the new file/);
+      expect(sh(`sh ${script} check`).status).toBe(0);
+      expect(asUser().stdout).toBe("root's, rewritten\nlog\nlog\n");
+      const third = sh(`sh ${script} apply`);
+      expect([third.status, third.stdout, third.stderr]).toEqual([0, "", ""]);
+      // an entry removed by hand is named too (the file is the new one: said as replaced since planned)
+      execFileSync("setfacl", ["-b", files[0]]);                         // every extended entry removed: as planned from
+      const gone = sh(`sh ${script} check`);
+      expect([gone.status, gone.stdout]).toEqual([1, `${script}: ${files[0]}: not in force: replaced since it was planned (a new file, without the grant)\n`]);
+      expect(sh(`sh ${script} apply`).status).toBe(0);
+      const undo = sh(`sh ${script} undo`);
+      expect([undo.status, undo.stderr]).toEqual([0, ""]);
+      expect(acls()).toBe(before);
+      expect(sh(`id -nG ${USER}`).stdout.split(/\s+/)).not.toContain(GROUP);
     } finally {
       spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
     }
