@@ -143,7 +143,11 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
     }
   };
 
-  for (const s of items) {
+  // a profile keys a file on the file the kernel opened, with the names it was called by beside it: the
+  // permissions are those of the walk of each name (a link of the user's to /etc/shadow is refused when
+  // that name is walked, never granted on the file it leads to), so the needs are the names'
+  const called = items.flatMap((s) => (s.kind === "file" && s.names?.length ? s.names.map((n) => ({ ...s, path: n, names: undefined })) : [s]));
+  for (const s of called) {
     if (s.kind !== "file" || !s.path?.startsWith("/") || s.path.endsWith("/**")) continue;
     // a search that found nothing must still find nothing, not be refused: it needs its directories
     if (s.probe) {

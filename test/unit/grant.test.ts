@@ -47,6 +47,9 @@ describe("accessNeeds: the kernel checks an access stands for", () => {
   it("a read: the file, and search on every ancestor", () => {
     expect(checks([file("/etc/app.conf", ["read"])], h)).toEqual(["/ 1", "/etc 1", `/etc/app.conf ${R}`]);
   });
+  it("a file the profile keys on what the kernel opened is asked by the names it was called by, not by that file", () => {
+    expect(checks([file("/etc/shadow", ["read"], { names: ["/home/u/link"] })], h)).toEqual(["/ 1", "/home 1", "/home/u 1", `/home/u/link ${R}`]);
+  });
   it("creating, deleting, renaming: write and search on the parent; an existing file written in place: the file", () => {
     expect(checks([file("/var/lib/app/new", ["create"])], h)).toContain(`/var/lib/app ${W | X}`);
     expect(checks([file("/var/lib/app/state", ["create"])], h)).toContain(`/var/lib/app/state ${W}`);
