@@ -68,7 +68,7 @@ describe("failed writes", () => {
     ["trace-policy", () => ["--format", "apparmor", find], true],
     ["trace-policy", () => ["--format", "seccomp", findAll], false],
     ["trace-policy", () => ["--format", "systemd", find], false],
-    ["trace-grant", () => ["--user", "nobody", "--format", "sh", find], false],
+    ["trace-grant", () => ["--user", "nobody", "--format", "sh", find], true],     // the plan, with its guards and check verb, is over 4 KiB
     ["trace-grant", () => ["--user", "nobody", "--format", "ndjson", find], false],
     // the command's own output goes elsewhere: trace-run's stderr then holds only its own lines
     ["trace-run", () => ["--", "sh", "-c", "exec find /usr/share/doc -maxdepth 2 >/dev/null 2>&1"], true],
