@@ -12,6 +12,7 @@ import type { Summary } from "./summary.js";
 import { specOf } from "./syscalls.js";
 import { collapseUnder } from "./paths.js";
 import { shWord } from "./render.js";
+import { isGlob, patternText } from "./pattern.js";
 import micromatch from "micromatch";
 import { SENSITIVE } from "./verdict.js";
 
@@ -137,9 +138,10 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
     if (n.why.length < LIST_MAX && !n.why.includes(why)) n.why.push(why);
     for (const p of programs) if (n.programs.length < LIST_MAX && !n.programs.includes(p)) n.programs.push(p);
   };
-  const ancestors = (p: string, why: string, programs: string[]) => {
+  // the directories above a name, from the first one that is no glob of the tools' (glob: where it starts)
+  const ancestors = (p: string, why: string, programs: string[], glob = -1) => {
     for (let d = parent(p); d !== undefined; d = parent(d)) {
-      if (!d.includes("<")) add(d, X, `search ${d} (${why})`, programs);
+      if (glob < 0 || d.length < glob) add(d, X, `search ${d} (${why})`, programs);
     }
   };
 
@@ -148,13 +150,15 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
   // that name is walked, never granted on the file it leads to), so the needs are the names'
   const called = items.flatMap((s) => (s.kind === "file" && s.names?.length ? s.names.map((n) => ({ ...s, path: n, names: undefined })) : [s]));
   for (const s of called) {
-    if (s.kind !== "file" || !s.path?.startsWith("/") || s.path.endsWith("/**")) continue;
+    if (s.kind !== "file" || !s.path?.startsWith("/")) continue;
+    const glob = globStart(s, s.path);
+    if (glob >= 0 && s.path.endsWith("/**") && glob === s.path.length - 2) continue;      // a collapsed DIR/**
     // a search that found nothing must still find nothing, not be refused: it needs its directories
     if (s.probe) {
       const home = homes.find((h) => h !== "/" && s.path!.startsWith(h + "/"));
       // run as the user, the program looks in the user's own home (~/.config, ~/.local): not the traced user's
       if (home) unchecked.push({ path: s.path, why: `a search in ${home}, the traced user's home: as the user it looks in its own` });
-      else if (!s.path.includes("<")) ancestors(s.path, `look for ${s.path}`, s.programs);
+      else ancestors(s.path, `look for ${s.path}`, s.programs, glob);
       continue;
     }
     // calls on a descriptor the process was given (stdin, a redirected stdout) need no permission of it
@@ -168,7 +172,7 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
       stand = path;
       path = path.replace(/^\/proc\/<pid>/, "/proc/1").replace("/task/<tid>", "/task/1").replace(/\/<fd>$/, "/0");
     }
-    const generated = path.includes("<");
+    const generated = !stand && glob >= 0;
     const renamedOver = ops.includes("create") && s.syscalls.some((c) => c.startsWith("rename"));
     const what = (op: string) => `${op} ${s.path}`;
     for (const op of ops) {
@@ -177,7 +181,7 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
       if (op === "mkdir" && !inParent) continue;                                   // made by the traced run itself
       if (inParent) {
         const dir = parent(path);
-        if (dir !== undefined && !dir.includes("<")) { add(dir, W | X, `${op} ${s.path}`, s.programs); ancestors(dir, what(op), s.programs); }
+        if (dir !== undefined && (!generated || dir.length < glob)) { add(dir, W | X, `${op} ${s.path}`, s.programs); ancestors(dir, what(op), s.programs); }
         else unchecked.push({ path: s.path, why: `${op} in a directory with a generated name` });
         continue;
       }
@@ -189,7 +193,7 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
       else if (mode) add(path, mode, what(op), s.programs, stand ? { stand } : {});
       ancestors(path, what(op), s.programs);
     }
-    if (generated) ancestors(path.slice(0, path.indexOf("<")), `${ops.join(",")} ${s.path}`, s.programs);
+    if (generated) ancestors(path, `${ops.join(",")} ${s.path}`, s.programs, glob);
   }
   const seen = new Set<string>();
   return { needs: [...needs.values()], unchecked: unchecked.filter((u) => !seen.has(u.path) && seen.add(u.path)) };
@@ -612,4 +616,12 @@ export function countGrants(grants: Grant[]): { [kind: string]: number } {
   const c: { [kind: string]: number } = {};
   for (const g of grants) c[g.grant] = (c[g.grant] ?? 0) + (g.paths?.length ?? 1);
   return c;
+}
+
+/** Where the glob the tools made in a summary's name begins (the length of its literal start), or -1:
+ *  a name is literal, whatever its characters ("<pid>" or "**" in a file's own name included). */
+function globStart(s: Summary, path: string): number {
+  const first = s.pattern?.findIndex(isGlob) ?? -1;
+  if (first < 0 || patternText(s.pattern!) !== path) return -1;
+  return s.pattern!.slice(0, first).join("").length;
 }
