@@ -248,8 +248,7 @@ export class BpfAssembler {
           // the strings up to the first that was lost: an argv with a hole would name another command
           const argv: string[] = [];
           while (argv.length < argc && got.got.has(argv.length)) argv.push(got.got.get(argv.length)!);
-          const lost = argv.length < argc;
-          if (lost) this.lostOne("argument");
+          const lost = argv.length < argc;          // counted with its call's record (below), which says it
           this.execs.set(pid, { filename, argv, lost, truncated: lost || argc >= ARGV_MAX || byteLength(filename) >= BPF_STRLEN - 1 || argv.some((a) => byteLength(a) >= BPF_STRLEN - 1) });
         };
       }
