@@ -2,7 +2,6 @@
 // values), and records of the wrong shape. Each is an `unparsed` record or an error naming FILE:LINE;
 // reading goes on with the next line; no tool computes on such a record.
 import { beforeAll, describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { FIX, ROOT, run } from "../helpers.js";
@@ -13,7 +12,6 @@ const tmp = mkdtempSync(tmpdir() + "/bad-records-");
 const DEEP = "[".repeat(5000) + "]".repeat(5000);
 
 describe("nesting without bounds", () => {
-  beforeAll(() => { execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT }); });
 
   it("the grammar: 5,000 nested lists are refused without recursing; strace's own nesting is taken", () => {
     const r = parseArgs(DEEP + ")", 0);
@@ -49,7 +47,6 @@ describe("records validated at reading", () => {
   let good: string[] = [];
   const file = (name: string, lines: string[]) => { const f = `${tmp}/${name}.ndjson`; writeFileSync(f, lines.join("\n") + "\n"); return f; };
   beforeAll(() => {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     const r = run("trace-run", ["--", "cat", "/etc/hostname"]);
     expect(r.status, r.stderr).toBe(0);
     good = r.stdout.trim().split("\n");

@@ -21,7 +21,6 @@ const named = (recs: any[]) => new Set(calls(recs)
 
 describe("trace-run --backend bpftrace", () => {
   beforeAll(() => {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     writeFileSync(tmp + "/in.txt", "hi\n");
     writeFileSync(tmp + "/work.sh", [
       "cd \"$(dirname \"$0\")\"",

@@ -1,7 +1,7 @@
 // What a run costs and what it changes, on workloads of known size: a busy loop of known CPU time,
 // dd of a known number of bytes, a client that sends a known number of bytes to a local server, a
 // tool that only reads, and one that writes outside /tmp.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +13,6 @@ type Rec = { type: string; [k: string]: any };
 const verdict = (events: string): Rec => run("trace-summarize", ["--format", "verdict"], events).records()[0];
 const end = (events: string): Rec => events.trim().split("\n").map((l) => JSON.parse(l)).find((r) => r.type === "end");
 
-beforeAll(() => { execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT }); });
 afterAll(() => { rmSync(tmp, { recursive: true, force: true }); rmSync(outside, { recursive: true, force: true }); });
 
 describe("cost: the end record and the profile", () => {

@@ -11,7 +11,6 @@ const lines = (s: string) => s.split("\n").filter(Boolean).map((l) => JSON.parse
 
 describe("trace-filter", () => {
   beforeAll(() => {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     events = run("trace-parse", [FIX + "pipeline.strace"]).stdout;
     writeFileSync(tmp + "/events.ndjson", events);
     writeFileSync(tmp + "/py.ndjson", run("trace-parse", [FIX + "py-import.strace"]).stdout);

@@ -47,7 +47,6 @@ const grantsOf = (out: string) => out.split("\n").filter(Boolean).map((l) => JSO
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error("these tests create users and grant as root: run them as root (.ci/run does)");
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
   // useradd and userdel rewrite /etc/shadow (a new inode): not while another test plans and applies on it
   withHostLock(() => {
     if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);

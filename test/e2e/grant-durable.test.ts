@@ -19,7 +19,6 @@ const files = [`${DIR}/secret`, `${DIR}/logs/a.log`, `${DIR}/logs/b.log`];
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error("these tests create an account and grant as root: run them as root (.ci/run does)");
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
   // a root-only file (an ACL grant) and two logs of a group of their own (a group grant), in a tree of root's
   withHostLock(() => { if (spawnSync("getent", ["group", GROUP]).status !== 0) execFileSync("groupadd", [GROUP]); });
   rmSync(DIR, { recursive: true, force: true });

@@ -46,7 +46,6 @@ for fd in (0, 1, 2):
 
 describe("trace-run --user: like sudo", () => {
   beforeAll(() => {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     chmodSync(tmp, 0o755);
     writeFileSync(tmp + "/terminal.py", TERMINAL);
     writeFileSync(tmp + "/inject.py", INJECT);

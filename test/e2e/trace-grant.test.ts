@@ -23,7 +23,6 @@ function refused(events: string): Set<string> {
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error("trace-grant's tests create a user and ask as it: run them as root (.ci/run does)");
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
   // useradd and userdel rewrite /etc/shadow (a new inode): not while another test plans and applies on it
   if (spawnSync("id", [USER]).status !== 0) withHostLock(() => execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]));
   // two logs of group adm, as syslog keeps them on a Debian host with rsyslog

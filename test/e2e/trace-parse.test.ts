@@ -1,5 +1,5 @@
 // trace-parse as a user runs it: the built executable, a fixed environment, stdin and files.
-import { describe, expect, it, beforeAll } from "vitest";
+import { describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,7 +8,6 @@ import { FIX, ROOT, run } from "../helpers.js";
 const tmp = mkdtempSync(tmpdir() + "/trace-parse-");
 
 describe("trace-parse", () => {
-  beforeAll(() => { execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT }); });
 
   it("parses a file: run header first, end footer last, exit 0, nothing on stderr", () => {
     const r = run("trace-parse", [FIX + "pipeline.strace"]);

@@ -1,5 +1,5 @@
 // trace-run with the real strace: exit statuses, users, attach, signals, pipes.
-import { describe, expect, it, beforeAll } from "vitest";
+import { describe, expect, it } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { ROOT, run } from "../helpers.js";
@@ -17,7 +17,6 @@ async function waitFor(ok: () => boolean, ms = 15000): Promise<void> {
 }
 
 describe("trace-run", () => {
-  beforeAll(() => { execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT }); });
 
   it("a multi-process shell pipeline: run header, live records, end footer, status passed on", () => {
     const r = run("trace-run", ["--", "sh", "-c", "cat /etc/hostname | wc -c; exit 3"]);

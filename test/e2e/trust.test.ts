@@ -3,7 +3,7 @@
 // traces are real: a docker run of an image that is not there, a trace-run killed with SIGKILL
 // mid-run, and a real trace cut short.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
@@ -83,7 +83,6 @@ const waitFor = async (cond: () => boolean, what: string, ms = 30_000) => {
 
 describe("the trust gate", () => {
   beforeAll(async () => {
-    execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
     expect(spawnSync("id", [USER]).status, `the user ${USER}, for trace-grant`).toBe(0);
     // the job: reads files in a loop, long enough to be killed in the middle
     const job = `${tmp}/job.sh`;
