@@ -49,7 +49,7 @@ describe("trace-run --backend bpftrace", () => {
     expect(c[0]).toMatchObject({ syscall: "execve", ok: true, path: "/usr/bin/sh", argv: ["sh", tmp + "/work.sh"] });
     const p = (s: string) => tmp + s;
     expect(c.find((x) => x.syscall === "openat" && x.path === p("/in.txt"))).toMatchObject({ op: "read", ok: true });
-    expect(c.find((x) => x.path === p("/out.txt") && x.op === "create")).toBeTruthy();
+    expect(c.find((x) => x.path === p("/out.txt") && x.op === "create")).toMatchObject({ syscall: "openat", kind: "file", ok: true });
     expect(c.find((x) => x.op === "rename")).toMatchObject({ path: p("/out.txt"), path2: p("/d/moved.txt"), ok: true });
     expect(c.find((x) => x.syscall === "newfstatat" && x.path === "/etc/passwd")).toMatchObject({ ok: true });
     // the background cat ran after sh exited, and was still followed
@@ -172,7 +172,7 @@ describe("trace-run --backend bpftrace", () => {
     expect(recs[0]).toMatchObject({ type: "run", tracer: "bpftrace", container: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const c = calls(recs);
     expect(c.find((x) => x.syscall === "openat" && x.path === "/etc/hostname")).toMatchObject({ ok: true, container: recs[0].container });
-    expect(c.find((x) => x.syscall === "execve" && x.argv?.[0] === "cat")).toBeTruthy();
+    expect(c.find((x) => x.syscall === "execve" && x.argv?.[0] === "cat")).toMatchObject({ ok: true, argv: ["cat", "/etc/hostname"], container: recs[0].container });
   }, 90000);
 
   it("mounts tracefs itself when it is not mounted", () => {

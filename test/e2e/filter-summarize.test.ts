@@ -87,7 +87,17 @@ describe("trace-summarize", () => {
     expect(a.status).toBe(0);
     const recs = a.records();
     expect(recs[0]).toMatchObject({ type: "profile", v: 1 });
-    expect(recs.slice(1).every((x) => x.type === "summary")).toBe(true);
+    const sums = recs.slice(1);
+    expect(sums.map((x) => x.type)).toEqual(sums.map(() => "summary"));
+    // sorted: by kind in the order the report reads them, then by name (code units), no name twice
+    const kinds = ["file", "exec", "net", "priv", "cred"];
+    expect([...new Set(sums.map((x) => x.kind))]).toEqual(["file", "exec"]);
+    for (let i = 1; i < sums.length; i++) {
+      const [a, b] = [sums[i - 1], sums[i]];
+      const byKind = kinds.indexOf(a.kind) - kinds.indexOf(b.kind);
+      expect(byKind, `${a.kind} ${a.path} before ${b.kind} ${b.path}`).toBeLessThanOrEqual(0);
+      if (byKind === 0) expect(a.path < b.path, `${a.path} before ${b.path}`).toBe(true);
+    }
     expect(run("trace-summarize", [tmp + "/events.ndjson"]).stdout).toBe(a.stdout);
   });
 

@@ -44,7 +44,7 @@ describe("realHostFacts().interpreter", () => {
     const cat = execFileSync("sh", ["-c", "command -v cat"], { encoding: "utf8" }).trim();
     const elf = execFileSync("readelf", ["-l", cat], { encoding: "utf8" });
     const want = /Requesting program interpreter: ([^\]]+)\]/.exec(elf)?.[1];
-    expect(want).toBeTruthy();
+    expect(want).toMatch(/^\/\S+$/);
     expect(realHostFacts().interpreter(cat)).toBe(want);
   });
   it("reads a script's #! line", () => {
