@@ -50,6 +50,13 @@ const SIGNAL_CALLS = ["kill", "tkill", "tgkill", "pidfd_send_signal", "rt_sigque
 
 const parentOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/";
 
+// /proc/self and /proc/thread-self name a different directory in each process: a rule on the one the
+// enforcer resolves holds for the command it execs (same pid) and for none of its children, whose
+// /proc/<pid> does not exist yet. Landlock finds a rule by walking up from the file, so the only rule
+// that reaches them all is on /proc itself: the rights the run used there, granted beneath all of /proc.
+const PROC_SELF = /^\/proc\/(self|thread-self)(\/|$)/;
+const procHome = (p: string) => (PROC_SELF.test(p) ? "/proc" : p);
+
 /** The ruleset and the warnings to print (what it left out, and why). */
 export function landlockRuleset(h: ProfileHeader, items: Summary[], host: HostFacts): { ruleset: LandlockRuleset; warnings: string[] } {
   const warnings: string[] = [];
@@ -60,8 +67,14 @@ export function landlockRuleset(h: ProfileHeader, items: Summary[], host: HostFa
   // a directory the run made is not there when the sandbox starts: what is done in it is granted on
   // the nearest directory above it that is
   const home = (p: string) => { while (made.has(p) && p !== "/") p = parentOf(p); return p; };
+  const viaProc = new Map<string, Set<string>>();
   const grant = (path0: string, ...rs: string[]) => {
-    const path = home(path0);
+    const path = procHome(home(path0));
+    if (path === "/proc" && path0 !== "/proc") {
+      let v = viaProc.get(path0);
+      if (!v) viaProc.set(path0, (v = new Set()));
+      for (const r of rs) v.add(r);
+    }
     let s = rights.get(path);
     if (!s) rights.set(path, (s = new Set()));
     for (const r of rs) s.add(r);
@@ -85,7 +98,7 @@ export function landlockRuleset(h: ProfileHeader, items: Summary[], host: HostFa
       if (ops.has("read") || ops.has("readwrite") || ops.has("map")) rs.add("read_file");
       if (ops.has("list")) rs.add("read_dir");
       if (ops.has("write") || ops.has("readwrite") || ops.has("create")) rs.add("write_file").add("truncate");
-      if (ops.has("create")) rs.add("make_reg");
+      if (ops.has("create")) rs.add("make_reg").add("read_file");
       if (ops.has("delete")) rs.add("remove_file");
       if (ops.has("mkdir")) rs.add("make_dir").add("remove_dir");
       if (ops.has("exec")) {
@@ -110,7 +123,7 @@ export function landlockRuleset(h: ProfileHeader, items: Summary[], host: HostFa
     if (ops.has("list")) grant(p, "read_dir");
     if (ops.has("write") || ops.has("readwrite")) grant(at, "write_file", "truncate");
     if (created) {
-      grant(parentOf(p), "make_reg", "write_file", "truncate");
+      grant(parentOf(p), "make_reg", "write_file", "read_file", "truncate");
       if ((s.syscalls ?? []).some((c) => c.startsWith("rename"))) { renameTo.add(home(parentOf(p))); grant(parentOf(p), "remove_file"); }
     }
     if (ops.has("delete")) grant(parentOf(p), isDir || (s.syscalls ?? []).includes("rmdir") ? "remove_dir" : "remove_file");
@@ -129,6 +142,11 @@ export function landlockRuleset(h: ProfileHeader, items: Summary[], host: HostFa
     const all = new Set<string>(["refer"]);
     for (const d of group) for (const r of rights.get(d) ?? []) all.add(r);
     for (const d of group) grant(d, ...all);
+  }
+  if (viaProc.size) {
+    const names = [...viaProc.keys()].sort();
+    const rs = HANDLED_FS.filter((r) => [...viaProc.values()].some((v) => v.has(r)));
+    warnings.push(`${names[0]}${names.length > 1 ? ` and ${names.length - 1} more` : ""}: granted beneath all of /proc (${rs.join(", ")}): a child's /proc/<pid> is not there when the sandbox starts`);
   }
   // a unix socket bound to a path is a file made in its directory
   for (const s of items) {

@@ -231,3 +231,96 @@ describe("trace-policy --format landlock: scoping", () => {
     expect(fromBpf.stderr).toContain("trace-policy: signals not scoped: the trace does not show every call that sends one (trace with strace)");
   });
 });
+
+// real programs, each traced as the user, run under its ruleset first try, then asked to do one thing
+// more, which the kernel refuses: temporary files (O_TMPFILE, mkstemp's O_RDWR|O_CREAT|O_EXCL) and
+// children that list their own /proc/self/fd are what a ruleset from a trace got wrong before
+describe("trace-sandbox: real programs first try", () => {
+  const denied = (r: ReturnType<typeof sandboxed>) => JSON.stringify(r.denied.map((x) => [x.pid, x.syscall, x.path ?? x.addr, x.args?.[2], x.errno]));
+
+  it("apt-cache policy: O_TMPFILE in /tmp and a child's /proc/self/fd", () => {
+    const policy = policyOf(["apt-cache", "policy", "bash"], "apt");
+    for (let i = 0; i < 3; i++) {         // every time, not once in a while
+      const ok = sandboxed(policy, ["apt-cache", "policy", "bash"]);
+      expect(ok.status, ok.stderr + denied(ok)).toBe(0);
+      expect(ok.denied, denied(ok)).toEqual([]);
+      expect(ok.stderr).toContain("Installed:");
+    }
+    const rs = JSON.parse(readFileSync(policy, "utf8"));
+    const rightsOf = (path: string) => rs.pathBeneath.filter((r: { parent: string[] }) => r.parent.includes(path)).flatMap((r: { allowedAccess: string[] }) => r.allowedAccess).sort();
+    // what an O_RDWR|O_TMPFILE open needs is read and write beneath /tmp; the rule for the children's
+    // /proc/self/fd is on /proc (no /proc/self rule: it would name the enforcer's own pid)
+    expect(rightsOf("/tmp")).toEqual(expect.arrayContaining(["read_file", "write_file"]));
+    expect(rightsOf("/proc")).toEqual(["read_dir"]);
+    expect(JSON.stringify(rs)).not.toContain("/proc/self");
+    // its temporary files make all of /tmp readable (for files not there yet, beneath /tmp is all
+    // Landlock can say): a file outside it that it never read is refused (dpkg's previous status)
+    const old = ["apt-cache", "-o", "Dir::State::status=/var/lib/dpkg/status-old", "policy", "bash"];
+    expect(plain(old).status).toBe(0);
+    const no = sandboxed(policy, old);
+    expect(no.status).not.toBe(0);
+    expect(no.denied.map((x) => [x.syscall, x.path, x.errno])).toContainEqual(["openat", "/var/lib/dpkg/status-old", "EACCES"]);
+  }, 120_000);
+
+  it("python3 with tempfile and a subprocess", () => {
+    writeFileSync(`${dir}/tmpjob.py`, [
+      "import os, subprocess, sys, tempfile",
+      "with tempfile.TemporaryFile() as f: f.write(b'x' * 100); f.seek(0); f.read()",
+      "with tempfile.NamedTemporaryFile() as f: f.write(b'y'); f.flush()",
+      "d = tempfile.mkdtemp(); open(d + '/a', 'w').write('a'); os.unlink(d + '/a'); os.rmdir(d)",
+      "subprocess.run(['/usr/bin/true'], check=True)",
+      "if sys.argv[1:] == ['more']: open(sys.argv[0] + '.out', 'w').write('x')",
+      "print('done')",
+    ].join("\n") + "\n", { mode: 0o644 });
+    const job = (...more: string[]) => ["/usr/bin/python3", "-I", "-B", `${dir}/tmpjob.py`, ...more];
+    const policy = policyOf(job(), "tmpjob");
+    const ok = sandboxed(policy, job());
+    expect(ok.status, ok.stderr + denied(ok)).toBe(0);
+    expect(ok.stderr).toContain("done");
+    expect(ok.denied, denied(ok)).toEqual([]);
+    // a file made where it never made one
+    const no = sandboxed(policy, job("more"));
+    expect(no.status).not.toBe(0);
+    expect(no.denied.map((x) => [x.syscall, x.path, x.errno])).toContainEqual(["openat", `${dir}/tmpjob.py.out`, "EACCES"]);
+  }, 120_000);
+
+  it("sort on an input too big for its buffer (temporary files in /tmp)", () => {
+    writeFileSync(`${dir}/big`, Array.from({ length: 200_000 }, (_, i) => String((i * 7919) % 200_003)).join("\n") + "\n", { mode: 0o644 });
+    const job = (out: string) => ["sort", "-S", "64K", "-T", "/tmp", `${dir}/big`, "-o", out];
+    const policy = policyOf(job("/dev/null"), "sort");
+    const t = readFileSync(`${dir}/sort.ndjson`, "utf8");
+    expect(t).toMatch(/"path":"\/tmp\/sort[^"]*","args"/);        // it did use temporary files
+    const ok = sandboxed(policy, job("/dev/null"));
+    expect(ok.status, ok.stderr + denied(ok)).toBe(0);
+    expect(ok.denied, denied(ok)).toEqual([]);
+    // its temporary files make all of /tmp writable and readable (beneath /tmp is all Landlock can say
+    // for files not there yet): a file outside it that it never read is refused
+    expect(plain([...job("/dev/null"), "/etc/passwd"]).status).toBe(0);
+    const no = sandboxed(policy, [...job("/dev/null"), "/etc/passwd"]);
+    expect(no.status).not.toBe(0);
+    expect(no.denied.map((x) => [x.syscall, x.path, x.errno])).toContainEqual(["openat", "/etc/passwd", "EACCES"]);
+  }, 120_000);
+
+  it("git status in a repository", () => {
+    const repo = `${dir}/repo`;
+    const git = (...a: string[]) => ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", repo, ...a];
+    rmSync(repo, { recursive: true, force: true });
+    mkdirSync(repo);
+    chownSync(repo, uid, -1);
+    for (const c of [["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "one"]]) expect(plain(git(...c)).status).toBe(0);
+    writeFileSync(`${repo}/new`, "new\n", { mode: 0o644 });
+    const policy = policyOf(git("status", "--short"), "git");
+    const ok = sandboxed(policy, git("status", "--short"));
+    expect(ok.status, ok.stderr + denied(ok)).toBe(0);
+    expect(ok.stderr).toContain("?? new");
+    expect(ok.denied, denied(ok)).toEqual([]);
+    // a commit writes objects it never wrote
+    const no = sandboxed(policy, git("commit", "-q", "--allow-empty", "-m", "two"));
+    expect(no.status).not.toBe(0);
+    // refused only what the status never opened
+    const opened = new Set(readFileSync(`${dir}/git.ndjson`, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((x) => x.ok && x.syscall === "openat").map((x) => x.path));
+    expect(no.denied.length, denied(no)).toBeGreaterThan(0);
+    expect(no.denied.filter((x) => opened.has(x.path)), denied(no)).toEqual([]);
+    expect(plain(git("log", "--oneline")).stdout.split("\n").filter(Boolean)).toHaveLength(1);
+  }, 120_000);
+});

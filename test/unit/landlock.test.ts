@@ -34,6 +34,20 @@ describe("landlockRuleset", () => {
     expect(warnings.join("\n")).not.toMatch(/abstract/);
   });
 
+  it("an O_RDWR|O_TMPFILE open in /tmp: read and write beneath /tmp, the rights the kernel checks on the new file", () => {
+    const { ruleset: r } = ruleset("tmpfile.strace");
+    const tmp = r.pathBeneath!.filter((x) => x.parent.includes("/tmp")).flatMap((x) => x.allowedAccess);
+    expect(tmp).toEqual(expect.arrayContaining(["read_file", "write_file", "make_reg"]));
+  });
+
+  it("/proc/self is granted on /proc (the children's /proc/<pid> is not there yet), with the rights used, and said", () => {
+    const { ruleset: r, warnings } = ruleset("proc-self.strace");
+    expect(JSON.stringify(r)).not.toContain("/proc/self");
+    const proc = r.pathBeneath!.filter((x) => x.parent.includes("/proc")).flatMap((x) => x.allowedAccess);
+    expect(proc.sort()).toEqual(["read_dir", "read_file"]);
+    expect(warnings.join("\n")).toMatch(/^\/proc\/self\/.*: granted beneath all of \/proc \((read_dir|read_file)[^)]*\): a child's \/proc\/<pid> is not there when the sandbox starts$/m);
+  });
+
   it("is the same value for the same profile", () => {
     expect(JSON.stringify(ruleset("chdir.strace"))).toBe(JSON.stringify(ruleset("chdir.strace")));
   });
