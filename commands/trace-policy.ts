@@ -18,7 +18,7 @@ const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIO
   .option("collapse", { type: "number", describe: "show a directory with more than N entries as DIR/** (as trace-summarize)" })
   .check((x) => { if (x.collapse !== undefined && !(x.collapse >= 1)) throw new Error("--collapse wants a number >= 1"); return true; })
   .option("allow-incomplete", { type: "boolean", default: false, describe: "write the policy even from a trace that is not complete: cut short, lossy, or of a command that did not run" })
-  .option("arg-filters", { type: "boolean", default: true, describe: "seccomp: allow socket, clone, unshare and personality only with the argument values traced (--no-arg-filters: whatever their arguments)" })
+  .option("arg-filters", { type: "boolean", default: true, describe: "seccomp: allow socket, clone, unshare, personality and prctl only with the argument values traced (--no-arg-filters: whatever their arguments)" })
   .option("arch", { choices: Object.keys(ARCHES), describe: "seccomp: the architectures to name (default: the host's)" })
   .option("allow-filtered", { type: "boolean", default: false, describe: "write the policy even from a trace of only some system calls (it will lack calls)" })
   .example("trace-run --all-syscalls -- docker run --rm app:1 | trace-policy --format seccomp > app.json", "trace everything, then the profile")

@@ -1,5 +1,6 @@
 // The argument values a profile keeps for the system calls a seccomp policy can filter by value
-// (socket families and types, clone and unshare flags, personalities), and their name → number tables.
+// (socket families and types, clone and unshare flags, personalities, prctl options), and their name →
+// number tables.
 
 import type { Json, SyscallRecord } from "./records.js";
 
@@ -18,6 +19,7 @@ const KEPT: { [syscall: string]: { [arg: string]: (args: Json[]) => Json | undef
   clone3: { flags: (a) => field(field(a[0], "in") ?? a[0], "flags") },     // strace: {in, out} where the kernel wrote back
   unshare: { flags: (a) => a[0] },
   personality: { persona: (a) => a[0] },
+  prctl: { option: (a) => a[0] },
 };
 
 function field(v: Json | undefined, k: string): Json | undefined {
@@ -107,6 +109,24 @@ export const PERSONALITY: { [name: string]: number } = {
   PER_LINUX: 0, PER_BSD: 6, PER_LINUX32: 8, UNAME26: 0x20000, ADDR_NO_RANDOMIZE: 0x40000, FDPIC_FUNCPTRS: 0x80000,
   MMAP_PAGE_ZERO: 0x100000, ADDR_COMPAT_LAYOUT: 0x200000, READ_IMPLIES_EXEC: 0x400000, ADDR_LIMIT_32BIT: 0x800000,
   SHORT_INODE: 0x1000000, WHOLE_SECONDS: 0x2000000, STICKY_TIMEOUTS: 0x4000000, ADDR_LIMIT_3GB: 0x8000000,
+};
+/** prctl(2)'s options (linux/prctl.h; the same on every architecture). */
+export const PR: { [name: string]: number } = {
+  PR_SET_PDEATHSIG: 1, PR_GET_PDEATHSIG: 2, PR_GET_DUMPABLE: 3, PR_SET_DUMPABLE: 4, PR_GET_UNALIGN: 5, PR_SET_UNALIGN: 6,
+  PR_GET_KEEPCAPS: 7, PR_SET_KEEPCAPS: 8, PR_GET_FPEMU: 9, PR_SET_FPEMU: 10, PR_GET_FPEXC: 11, PR_SET_FPEXC: 12,
+  PR_GET_TIMING: 13, PR_SET_TIMING: 14, PR_SET_NAME: 15, PR_GET_NAME: 16, PR_GET_ENDIAN: 19, PR_SET_ENDIAN: 20,
+  PR_GET_SECCOMP: 21, PR_SET_SECCOMP: 22, PR_CAPBSET_READ: 23, PR_CAPBSET_DROP: 24, PR_GET_TSC: 25, PR_SET_TSC: 26,
+  PR_GET_SECUREBITS: 27, PR_SET_SECUREBITS: 28, PR_SET_TIMERSLACK: 29, PR_GET_TIMERSLACK: 30,
+  PR_TASK_PERF_EVENTS_DISABLE: 31, PR_TASK_PERF_EVENTS_ENABLE: 32, PR_MCE_KILL: 33, PR_MCE_KILL_GET: 34,
+  PR_SET_MM: 35, PR_SET_CHILD_SUBREAPER: 36, PR_GET_CHILD_SUBREAPER: 37, PR_SET_NO_NEW_PRIVS: 38,
+  PR_GET_NO_NEW_PRIVS: 39, PR_GET_TID_ADDRESS: 40, PR_SET_THP_DISABLE: 41, PR_GET_THP_DISABLE: 42,
+  PR_MPX_ENABLE_MANAGEMENT: 43, PR_MPX_DISABLE_MANAGEMENT: 44, PR_SET_FP_MODE: 45, PR_GET_FP_MODE: 46,
+  PR_CAP_AMBIENT: 47, PR_SVE_SET_VL: 50, PR_SVE_GET_VL: 51, PR_GET_SPECULATION_CTRL: 52, PR_SET_SPECULATION_CTRL: 53,
+  PR_PAC_RESET_KEYS: 54, PR_SET_TAGGED_ADDR_CTRL: 55, PR_GET_TAGGED_ADDR_CTRL: 56, PR_SET_IO_FLUSHER: 57,
+  PR_GET_IO_FLUSHER: 58, PR_SET_SYSCALL_USER_DISPATCH: 59, PR_PAC_SET_ENABLED_KEYS: 60, PR_PAC_GET_ENABLED_KEYS: 61,
+  PR_SCHED_CORE: 62, PR_SME_SET_VL: 63, PR_SME_GET_VL: 64, PR_SET_MDWE: 65, PR_GET_MDWE: 66,
+  PR_SET_MEMORY_MERGE: 67, PR_GET_MEMORY_MERGE: 68, PR_GET_AUXV: 0x41555856, PR_SET_VMA: 0x53564d41,
+  PR_SET_PTRACER: 0x59616d61,
 };
 const SIGNALS = new Set(["SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL",
   "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",

@@ -5,7 +5,7 @@
 // shows a small closed set of argument values, a call is allowed with those values only.
 
 import type { ProfileHeader } from "./summary.js";
-import { AF, CLONE, CLONE_NEW_MASK, PERSONALITY, SOCK, SOCK_TYPE_MASK, valueNumber, type ArgValues, type ValueSet } from "./arg-values.js";
+import { AF, CLONE, CLONE_NEW_MASK, PERSONALITY, PR, SOCK, SOCK_TYPE_MASK, valueNumber, type ArgValues, type ValueSet } from "./arg-values.js";
 
 /**
  * What runc calls after it has installed the filter and before the container's program starts
@@ -22,6 +22,13 @@ export const RUNTIME_SYSCALLS = [
   "rt_sigprocmask", "rt_sigreturn", "sched_yield", "setgid", "setgroups", "setresgid", "setresuid", "setuid",
   "sigaltstack", "statfs", "tgkill", "write",
 ];
+
+/**
+ * The prctl options runc calls after installing the filter: it drops the bounding set and the ambient
+ * capabilities and keeps its capabilities across setuid (runc 1.1 here: PR_CAPBSET_DROP, PR_CAP_AMBIENT,
+ * PR_SET_KEEPCAPS between prctl(PR_SET_SECCOMP) and execve in a trace of docker run).
+ */
+export const RUNTIME_PRCTL = ["PR_CAPBSET_DROP", "PR_CAP_AMBIENT", "PR_SET_KEEPCAPS"];
 
 /** Calls a libc tries first and falls back from on ENOSYS (but not on EPERM). */
 export const FALLBACK_SYSCALLS = ["cachestat", "clone3", "close_range", "epoll_pwait2", "faccessat2", "fchmodat2", "futex_waitv", "openat2"];
@@ -46,7 +53,7 @@ export interface SeccompProfile {
 }
 
 export interface SeccompOptions {
-  /** Allow socket, clone, unshare and personality only with the argument values traced (default true). */
+  /** Allow socket, clone, unshare, personality and prctl only with the argument values traced (default true). */
   argFilters?: boolean;
   /** "x86-64" or "arm64" (default: the host's). */
   arch?: string;
@@ -128,6 +135,15 @@ function argRules(v: ArgValues, traced: string[]): SeccompRule[] {
   if (traced.includes("personality")) {
     const ps = numbers(v.personality?.persona, PERSONALITY);
     if (ps) for (const p of ps) rules.push({ names: ["personality"], action: ALLOW, args: [{ index: 0, value: p, op: "SCMP_CMP_EQ" }], comment: `personality: only the personalities traced (${shown(v.personality!.persona)})` });
+  }
+  // the runtime's own options always; the program's where the trace shows each (an older profile's
+  // prctl calls without values leave prctl unfiltered)
+  const ps = traced.includes("prctl") ? numbers(v.prctl?.option, PR) : [];
+  if (ps) {
+    const names = [...new Set([...(traced.includes("prctl") ? (v.prctl!.option as string[]) : []), ...RUNTIME_PRCTL])];
+    const all = [...new Set([...ps, ...RUNTIME_PRCTL.map((n) => PR[n]!)])].sort((a, b) => a - b);
+    const why = `prctl: only the options traced and the runtime's (${names.sort().join(", ")})`;
+    for (const o of all) rules.push({ names: ["prctl"], action: ALLOW, args: [{ index: 0, value: o, op: "SCMP_CMP_EQ" }], comment: why });
   }
   return rules;
 }

@@ -6,7 +6,7 @@ import { BpfAssembler } from "../../lib/bpftrace.js";
 import { LineSplitter } from "../../lib/lines.js";
 import { Profiler, type ProfileHeader } from "../../lib/summary.js";
 import { seccompProfile } from "../../lib/seccomp.js";
-import { MAX_VALUES, unionValues, valueNumber, CLONE } from "../../lib/arg-values.js";
+import { MAX_VALUES, unionValues, valueNumber, CLONE, PR } from "../../lib/arg-values.js";
 import type { TraceRecord } from "../../lib/records.js";
 
 const header = (recs: object[]): ProfileHeader => {
@@ -99,6 +99,27 @@ describe("seccomp rules on argument values", () => {
     const h = header(fixture("personality.strace"));
     expect(h.argValues!.personality!.persona).toEqual(["0xffffffff", "PER_LINUX|ADDR_NO_RANDOMIZE", "PER_LINUX|UNAME26"]);
     expect(rulesOf(h, "personality").map((r) => r.args)).toEqual([0x20000, 0x40000, 0xffffffff].map((value) => [{ index: 0, value, op: "SCMP_CMP_EQ" }]));
+  });
+
+  it("prctl only with the options traced and the ones runc calls after installing the filter", () => {
+    const h = header(fixture("two-containers.strace"));
+    expect(h.argValues!.prctl!.option).toEqual(expect.arrayContaining(["PR_SET_NAME", "PR_GET_PDEATHSIG"]));
+    const values = rulesOf(h, "prctl").map((r) => r.args![0]!.value);
+    const expected = [...new Set([...(h.argValues!.prctl!.option as string[]), "PR_CAPBSET_DROP", "PR_CAP_AMBIENT", "PR_SET_KEEPCAPS"].map((n) => PR[n]!))].sort((a, b) => a - b);
+    expect(values).toEqual(expected);
+    expect(values).not.toContain(PR.PR_SET_DUMPABLE);
+    expect(rulesOf(h, "prctl").every((r) => r.action === "SCMP_ACT_ALLOW" && r.args!.length === 1 && r.args![0]!.op === "SCMP_CMP_EQ")).toBe(true);
+    // a program that never called prctl still gets runc's options, and nothing else
+    const none = header(fixture("pidns.strace"));
+    expect(none.syscalls.prctl).toBeUndefined();
+    expect(rulesOf(none, "prctl").map((r) => r.args![0]!.value)).toEqual([PR.PR_SET_KEEPCAPS, PR.PR_CAPBSET_DROP, PR.PR_CAP_AMBIENT]);
+    // an option strace printed as a number is filtered as that number
+    const odd = { ...h, argValues: { ...h.argValues, prctl: { option: ["0x7777"] } } };
+    expect(rulesOf(odd, "prctl").map((r) => r.args![0]!.value)).toContain(0x7777);
+    const any = { ...h, argValues: { ...h.argValues, prctl: { option: "any" as const } } };
+    expect(rulesOf(any, "prctl")).toEqual([expect.objectContaining({ action: "SCMP_ACT_ALLOW", names: expect.arrayContaining(["prctl"]) })]);
+    expect(rulesOf(any, "prctl")[0]!.args).toBeUndefined();
+    expect(rulesOf(h, "prctl", { argFilters: false })[0]!.args).toBeUndefined();
   });
 
   it("names the architectures asked for", () => {
