@@ -116,6 +116,29 @@ describe("trace-sandbox: one program", () => {
     expect(c.map((x) => [x.addr.port, x.errno])).toEqual([[unused, "EACCES"]]);
   }, 60_000);
 
+  it("the deny-and-grant loop: the sandboxed run traced as the user shows what was refused, and a policy from both traces lets it run", () => {
+    const t = run("trace-run", ["--user", USER, "--", process.execPath, SANDBOX, policy, "--", ...job("read")], undefined, ENV);
+    expect(t.status).toBe(1);
+    const refused = run("trace-filter", ["--errno", "EACCES", "--errno", "EPERM"], t.stdout, ENV);
+    expect(refused.status, refused.stderr).toBe(0);
+    const text = run("trace-summarize", ["--format", "text"], refused.stdout, ENV);
+    expect(text.stdout).toMatch(new RegExp(`${dir}/secret .*failed EACCES`));
+    // grant: trace the run that does it (no sandbox) and write the policy from both traces
+    const more = run("trace-run", ["--user", USER, "--", ...job("read")], undefined, ENV);
+    expect(more.status, more.stderr).toBe(0);
+    writeFileSync(`${dir}/py-read.ndjson`, more.stdout);
+    const p = run("trace-policy", ["--format", "landlock", `${dir}/py.ndjson`, `${dir}/py-read.ndjson`], undefined, ENV);
+    expect(p.status, p.stderr).toBe(0);
+    writeFileSync(`${dir}/py-read.json`, p.stdout);
+    chmodSync(`${dir}/py-read.json`, 0o644);
+    const ok = sandboxed(`${dir}/py-read.json`, job("read"));
+    expect(ok.stderr).toContain("done");
+    expect(ok.status).toBe(0);
+    expect(ok.denied).toEqual([]);
+    // and the write it never did is still refused
+    expect(sandboxed(`${dir}/py-read.json`, job("write")).status).toBe(1);
+  }, 120_000);
+
   it("on an older ABI it enforces what it can and says what it could not", () => {
     const r = sandboxed(policy, job("connect"), ["--abi", "3"]);
     expect(r.stderr).toContain("trace-sandbox: Landlock ABI below 4: TCP bind and connect not restricted");
