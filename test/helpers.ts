@@ -1,5 +1,5 @@
 // Test helpers: parse a captured fixture through the same stages trace-parse uses.
-import { mkdirSync, readFileSync, readdirSync, rmdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Assembler, type AssembleOptions } from "../lib/assemble.js";
@@ -54,9 +54,23 @@ export function withHostLock<T>(fn: () => T): T {
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {
     try { mkdirSync(lock); break; } catch {
+      if (staleLock(lock)) { rmSync(lock, { recursive: true, force: true }); continue; }
       if (Date.now() > deadline) throw new Error(`${lock}: held for 15 minutes (a test run that died? remove it)`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
     }
   }
-  try { return fn(); } finally { rmdirSync(lock); }
+  writeFileSync(`${lock}/pid`, `${process.pid}\n`);
+  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+}
+
+// A test process killed while holding the lock (a timeout, ^C) leaves it behind and every later
+// run waits 15 minutes on it. The holder writes its pid; a lock whose holder is gone is stale. A lock
+// without a pid file is only judged after two minutes, so one just being taken is never removed.
+function staleLock(lock: string): boolean {
+  let pid: number;
+  try { pid = Number(readFileSync(`${lock}/pid`, "utf8")); } catch {
+    try { return Date.now() - statSync(lock).mtimeMs > 120_000; } catch { return false; }
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try { process.kill(pid, 0); return false; } catch (e) { return (e as NodeJS.ErrnoException).code === "ESRCH"; }
 }
