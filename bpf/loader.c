@@ -1,0 +1,172 @@
+// The batched eBPF backend's loader: loads bpf/leastpriv.bpf.c (its skeleton is built in), scopes it
+// to a process tree or a cgroup, drains the ring buffer every few milliseconds (and when the kernel side
+// wakes it, past a fill mark), and writes every frame to stdout as a u32 length and its bytes.
+//
+// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] MODE ID [CWD]
+//   --tick-ms: how often the ring is drained (10); --ring-mb: its size, a power of two (16);
+//   --wake-mark: bytes waiting past which the kernel side wakes the loader at once (a quarter of the ring)
+//   MODE 1: process ID and every task it starts; 2: cgroup ID (the inode of its v2 directory);
+//   3: every cgroup made from now on. CWD is only repeated in the ready frame.
+// The ready frame (R) is written once every probe is attached; the end (Q) after SIGINT or SIGTERM, with
+// what the kernel side could not write, by kind. Exit 0 after Q; 2 on a usage error; 1 when loading
+// or attaching failed (one line on stderr says why); 3 when stdout could not be written.
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "events.h"
+#include "leastpriv.skel.h"
+#include "calls.h"
+
+static volatile sig_atomic_t stop;
+static void on_signal(int s) { (void)s; stop = 1; }
+
+// stdout, buffered here: one write per drain, not per frame
+static char *out;
+static size_t out_len, out_cap = 4 << 20;
+static int out_failed;
+
+static void flush_out(void) {
+  size_t at = 0;
+  while (at < out_len && !out_failed) {
+    ssize_t n = write(1, out + at, out_len - at);
+    if (n < 0) { if (errno == EINTR) continue; out_failed = 1; break; }
+    at += (size_t)n;
+  }
+  out_len = 0;
+}
+
+static void frame(const void *data, uint32_t len) {
+  if (out_len + 4 + len > out_cap) flush_out();
+  if (4 + (size_t)len > out_cap) { out_cap = 4 + len; out = realloc(out, out_cap); if (!out) { out_failed = 1; return; } }
+  memcpy(out + out_len, &len, 4);
+  memcpy(out + out_len + 4, data, len);
+  out_len += 4 + len;
+}
+
+static int on_event(void *ctx, void *data, size_t len) {
+  (void)ctx;
+  frame(data, (uint32_t)len);
+  return 0;
+}
+
+static uint64_t now_ns(clockid_t c) {
+  struct timespec t;
+  clock_gettime(c, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void lost_frame(struct leastpriv_bpf *skel, uint16_t type, uint64_t *last) {
+  int ncpu = libbpf_num_possible_cpus();
+  struct lp_lost l;
+  memset(&l, 0, sizeof(l));
+  l.h.type = type;
+  l.h.ns = now_ns(CLOCK_MONOTONIC);
+  uint64_t *v = calloc((size_t)ncpu, sizeof(uint64_t));
+  int changed = 0;
+  for (uint32_t k = 0; k < LP_DROP_KINDS && v; k++) {
+    if (bpf_map__lookup_elem(skel->maps.drops, &k, sizeof(k), v, sizeof(uint64_t) * (size_t)ncpu, 0) == 0)
+      for (int c = 0; c < ncpu; c++) l.n[k] += v[c];
+    if (l.n[k] != last[k]) changed = 1;
+    last[k] = l.n[k];
+  }
+  free(v);
+  if (changed || type == LP_QUIT) frame(&l, sizeof(l));
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] MODE ID [CWD]\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  int tick = 10, ring_mb = 16, a = 1;
+  long long mark = -1;
+  while (a + 1 < argc && strncmp(argv[a], "--", 2) == 0) {
+    if (strcmp(argv[a], "--tick-ms") == 0) tick = atoi(argv[a + 1]);
+    else if (strcmp(argv[a], "--ring-mb") == 0) ring_mb = atoi(argv[a + 1]);
+    else if (strcmp(argv[a], "--wake-mark") == 0) mark = atoll(argv[a + 1]);
+    else return usage();
+    a += 2;
+  }
+  if (argc - a < 2 || argc - a > 3) return usage();
+  int mode = atoi(argv[a]);
+  char *endp;
+  unsigned long long id = strtoull(argv[a + 1], &endp, 10);
+  const char *cwd = argc - a == 3 ? argv[a + 2] : "";
+  if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1))) return usage();
+  out = malloc(out_cap);
+  if (!out) return 1;
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
+  setrlimit(RLIMIT_MEMLOCK, &r);
+
+  struct leastpriv_bpf *skel = leastpriv_bpf__open();
+  if (!skel) { fprintf(stderr, "leastpriv-bpf: cannot open the BPF program: %s\n", strerror(errno)); return 1; }
+  skel->rodata->target_mode = (uint32_t)mode;
+  uint64_t ring = (uint64_t)ring_mb << 20;
+  skel->rodata->wake_mark = mark >= 0 ? (uint64_t)mark : ring / 4;
+  bpf_map__set_max_entries(skel->maps.events, (uint32_t)ring);
+  int err = leastpriv_bpf__load(skel);
+  if (err) { fprintf(stderr, "leastpriv-bpf: cannot load the BPF program: %s\n", strerror(-err)); return 1; }
+  for (size_t i = 0; i < sizeof(lp_calls) / sizeof(lp_calls[0]); i++) {
+    uint32_t nr = lp_calls[i].nr;
+    bpf_map__update_elem(skel->maps.calls, &nr, sizeof(nr), &lp_calls[i].c, sizeof(struct lp_call), 0);
+  }
+  uint8_t one = 1;
+  if (mode == 1) { uint32_t t = (uint32_t)id; bpf_map__update_elem(skel->maps.tasks, &t, sizeof(t), &one, 1, 0); }
+  if (mode == 2) { uint64_t g = id; bpf_map__update_elem(skel->maps.cgroups, &g, sizeof(g), &one, 1, 0); }
+  err = leastpriv_bpf__attach(skel);
+  if (err) { fprintf(stderr, "leastpriv-bpf: cannot attach to the tracepoints: %s (is tracefs mounted?)\n", strerror(-err)); return 1; }
+  struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
+  if (!rb) { fprintf(stderr, "leastpriv-bpf: cannot read the ring buffer: %s\n", strerror(errno)); return 1; }
+
+  struct { struct lp_ready r; struct lp_piece p; char cwd[4096]; } ready;
+  memset(&ready, 0, sizeof(ready));
+  ready.r.h.type = LP_READY;
+  ready.r.format = LP_FORMAT;
+  ready.r.mode = (uint32_t)mode;
+  ready.r.id = id;
+  ready.r.mono_ns = now_ns(CLOCK_MONOTONIC);
+  ready.r.real_ns = now_ns(CLOCK_REALTIME);
+  ready.r.h.ns = ready.r.mono_ns;
+  snprintf(ready.r.arch, sizeof(ready.r.arch), "%s", LP_ARCH);
+  size_t cl = strlen(cwd);
+  if (cl > sizeof(ready.cwd)) cl = sizeof(ready.cwd);
+  ready.p.kind = 's';
+  ready.p.len = (uint32_t)cl;
+  memcpy(ready.cwd, cwd, cl);
+  frame(&ready, (uint32_t)(sizeof(ready.r) + sizeof(ready.p) + cl));
+  flush_out();
+
+  uint64_t last[LP_DROP_KINDS] = {0};
+  while (!stop && !out_failed) {
+    // a wake-up comes only when the ring fills past the mark; otherwise every tick
+    int n = ring_buffer__poll(rb, tick);
+    if (n < 0 && n != -EINTR) { fprintf(stderr, "leastpriv-bpf: reading the ring buffer: %s\n", strerror(-n)); break; }
+    ring_buffer__consume(rb);
+    lost_frame(skel, LP_LOST, last);
+    flush_out();
+  }
+  // the probes go first, then what is left in the ring is read
+  leastpriv_bpf__detach(skel);
+  ring_buffer__consume(rb);
+  lost_frame(skel, LP_QUIT, last);
+  flush_out();
+  ring_buffer__free(rb);
+  leastpriv_bpf__destroy(skel);
+  return out_failed ? 3 : 0;
+}

@@ -1,0 +1,434 @@
+// From the batched eBPF loader's frames (bpf/events.h: a u32 length, then the frame) to records: the
+// same values the bpftrace backend decodes (lib/bpftrace.ts), through the same Resolver, so that both
+// backends, and strace, give the same records. Frames come in any chunking; a frame's bytes are read in
+// place, and strings are bytes until they are decoded (no byte of a name can break a frame).
+//
+// The ring buffer is one for all CPUs, written in the order events happened, so nothing is held back to
+// be sorted (as bpftrace's per-CPU buffers need). What the kernel side could not write it counts, and
+// the loader says so (L and Q frames): counted here in `lost`, and the resolver forgets what it knew.
+
+import { constants as osConstants } from "node:os";
+import { callsByNumber, type BpfCall } from "../bpf-program.js";
+import { decode, ipv6 } from "../bpftrace.js";
+import { decodeBytes, encodeBytes } from "../bytes.js";
+import { errnoOf } from "../errno.js";
+import { Resolver } from "../resolver.js";
+import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "../records.js";
+import type { CallParts } from "../strace-line.js";
+
+export type RingEmit = (rec: TraceRecord, cgroup?: number) => void;
+
+/** The loader's frame format this reader reads (LP_FORMAT in bpf/events.h). */
+export const RING_FORMAT = 1;
+const HDR = 32;
+const CALL_HDR = 104;
+// piece status (bpf/events.h)
+const ST_NULL = 1, ST_FAULT = 2, ST_CUT = 3, ST_MORE = 4;
+const ARGV_CUT = 1;
+const DROP_KINDS = ["events", "argv"];
+const PIECE_KINDS = new Set(["s", "a", "m", "p", "f"]);
+
+interface ArgKind { kind: string; dec?: string }
+interface Exec { filename: Json; cut: boolean; args: Buffer[][]; argc: number; status: number; lost: boolean; fault: boolean }
+interface Piece { status: number; start: number; len: number }
+const SPECS = new WeakMap<BpfCall, ArgKind[]>();
+function specsOf(call: BpfCall): ArgKind[] {
+  let s = SPECS.get(call);
+  if (!s) { s = call.args.map((a) => { const [kind, dec] = a.split(":"); return dec ? { kind, dec } : { kind }; }); SPECS.set(call, s); }
+  return s;
+}
+
+export interface RingReaderOptions { cwd?: string; file?: string }
+
+export class RingReader {
+  private resolver: Resolver;
+  private cwdGiven: boolean;
+  private rest: Buffer | undefined;     // a frame cut by the end of a chunk
+  private offset: number | undefined;   // epoch seconds at kernel time 0
+  private calls = callsByNumber("x86_64");
+  private execs = new Map<number, Exec>();
+  private live = new Set<number>();
+  private groups = new Map<number, Set<number>>();   // thread group → its threads seen
+  private lastChild = new Map<number, number>();
+  private leaderExits = new Map<number, { raw: number; comm: string; ns: number; cgroup: number }>();
+  private drops = [0, 0];
+  private frames = 0;
+  readonly cgroups = new Map<number, string>();
+  arch = "x86_64";
+  mode: number | undefined;
+  /** The target the loader was started for (a pid, or a cgroup id), from its ready frame. */
+  id: number | undefined;
+  file: string;
+  ready = false;
+  /** The loader's end frame was read: its counts are final. */
+  ended = false;
+  /** Frames the kernel side could not write (ring buffer full), all kinds. */
+  lost = 0;
+  /** By kind: `events` and `argv` (frames and exec argument chunks the ring had no room for), and
+   *  `argument` (records written with an argument missing: a piece lost or unreadable). */
+  readonly lostKinds: { [kind: string]: number } = {};
+  counts = { lines: 0, records: 0, unparsed: 0 };
+  /** Told of each fork before any record of the child. */
+  onFork?: (parent: number, child: number) => void;
+  onReady?: () => void;
+
+  constructor(private readonly emitRaw: RingEmit, opts: RingReaderOptions = {}) {
+    this.resolver = new Resolver(opts.cwd ?? null);
+    this.cwdGiven = opts.cwd !== undefined;
+    this.file = opts.file ?? "leastpriv-bpf";
+  }
+
+  livePids(): number[] { return [...this.live]; }
+
+  /** A chunk of the loader's stdout. */
+  push(chunk: Buffer): void {
+    let b = chunk, at = 0;
+    if (this.rest) { b = Buffer.concat([this.rest, chunk]); this.rest = undefined; }
+    const n = b.length;
+    while (at + 4 <= n) {
+      const len = b.readUInt32LE(at);
+      if (at + 4 + len > n) break;
+      this.frame(b, at + 4, len);
+      at += 4 + len;
+    }
+    if (at < n) this.rest = Buffer.from(b.subarray(at));
+  }
+
+  /** The stream ended: a frame cut short is said so; leaders' exits held back are written. */
+  end(): void {
+    if (this.rest) {
+      this.unparsed(this.rest, 0, this.rest.length, "a frame cut short at the end of the loader's output");
+      this.rest = undefined;
+    }
+    for (const pid of [...this.leaderExits.keys()]) this.leaderExit(pid);
+  }
+
+  private emit(rec: TraceRecord, cgroup?: number): void { this.counts.records++; this.emitRaw(rec, cgroup); }
+
+  private unparsed(b: Buffer, at: number, len: number, reason: string): void {
+    this.counts.unparsed++;
+    this.emit({ type: "unparsed", file: this.file, line: this.frames, text: b.toString("hex", at, at + Math.min(len, 64)), reason });
+  }
+
+  private time(ns: number): number | undefined {
+    if (this.offset === undefined) return undefined;
+    return Math.round((this.offset + ns / 1e9) * 1e6) / 1e6;
+  }
+
+  private lostOne(kind: string): void { this.lostKinds[kind] = (this.lostKinds[kind] ?? 0) + 1; }
+
+  private frame(b: Buffer, at: number, len: number): void {
+    this.frames++;
+    this.counts.lines++;
+    if (len < HDR) { this.unparsed(b, at, len, "a frame shorter than its header"); return; }
+    const type = b[at];
+    if (!this.ready && type !== 82 /* R */) { this.unparsed(b, at, len, "a frame before the loader's ready frame"); return; }
+    const tid = b.readUInt32LE(at + 4), pid = b.readUInt32LE(at + 8);
+    const ns = Number(b.readBigUInt64LE(at + 16));
+    const cgroup = Number(b.readBigUInt64LE(at + 24));
+    switch (type) {
+      case 67: /* C */ if (len >= CALL_HDR) { this.call(b, at, len, tid, pid, ns, cgroup); return; } break;
+      case 88: /* X */ {
+        const p = this.pieces(b, at + HDR, at + len)[0];
+        if (!p) break;
+        this.track(tid, pid);
+        this.execs.set(tid, { filename: p.status === ST_FAULT ? null : strValue(b, p), cut: p.status === ST_CUT, args: [], argc: -1, status: 0, lost: p.status === ST_FAULT, fault: false });
+        return;
+      }
+      case 65: /* A */ {
+        if (len < HDR + 16) break;
+        const x = this.execs.get(tid);
+        if (!x) return;       // its X frame was lost: counted with the call's record
+        const index = b.readUInt32LE(at + HDR), off = b.readUInt32LE(at + HDR + 4);
+        const status = b.readUInt32LE(at + HDR + 8), n = b.readUInt32LE(at + HDR + 12);
+        if (HDR + 16 + n > len) break;
+        const bytes = b.subarray(at + HDR + 16, at + HDR + 16 + n);
+        if (status === ST_FAULT) x.fault = true;
+        // a chunk that does not follow the one before: one between was lost
+        if (off === 0 && index === x.args.length) x.args.push([Buffer.from(bytes)]);
+        else if (off > 0 && index === x.args.length - 1) x.args[index].push(Buffer.from(bytes));
+        else x.lost = true;
+        return;
+      }
+      case 90: /* Z */ {
+        const x = this.execs.get(tid);
+        if (x && len >= HDR + 8) { x.argc = b.readUInt32LE(at + HDR); x.status = b.readUInt32LE(at + HDR + 4); }
+        return;
+      }
+      case 70: /* F */ {
+        if (len < HDR + 32) break;
+        const child = b.readUInt32LE(at + HDR);
+        const flags = cloneFlags(b.readBigUInt64LE(at + HDR + 8));
+        this.track(tid, pid);
+        this.live.add(child);
+        const g = flags.indexOf("CLONE_THREAD") >= 0 ? pid : child;
+        let s = this.groups.get(g);
+        if (!s) this.groups.set(g, s = new Set());
+        s.add(child);
+        this.lastChild.set(tid, child);
+        this.resolver.forked(tid, child, flags);
+        this.onFork?.(tid, child);
+        return;
+      }
+      case 69: /* E */ {
+        if (len < HDR + 24) break;
+        const raw = b.readInt32LE(at + HDR);
+        const comm = commOf(b, at + HDR + 8);
+        this.live.delete(tid);
+        const s = this.groups.get(pid);
+        s?.delete(tid);
+        // a leader that ends while its threads go on may be one whose thread is exec'ing (an S frame
+        // follows): its exit waits for that, or for its last thread
+        if (tid === pid && s && s.size > 0) { this.leaderExits.set(pid, { raw, comm, ns, cgroup }); return; }
+        this.exit(tid, raw, comm, ns, cgroup);
+        if (tid !== pid && s && s.size === 0 && this.leaderExits.has(pid)) this.leaderExit(pid);
+        if (s && s.size === 0) this.groups.delete(pid);
+        return;
+      }
+      case 83: /* S */ {
+        if (len < HDR + 24) break;
+        const old = b.readUInt32LE(at + HDR);
+        const held = this.leaderExits.get(pid);
+        this.leaderExits.delete(pid);
+        this.live.delete(old); this.live.add(pid);
+        this.groups.get(pid)?.delete(old);
+        if (held) {
+          const rec: ExitRecord = { type: "exit", pid, comm: held.comm, time: this.time(held.ns), supersededBy: old };
+          if (rec.time === undefined) delete rec.time;
+          this.emit(rec, held.cgroup);
+        }
+        const x = this.execs.get(old);
+        if (x) { this.execs.delete(old); this.execs.set(pid, x); }
+        this.resolver.superseded(pid, old);
+        return;
+      }
+      case 77: /* M */ {
+        if (len < HDR + 16) break;
+        const id = Number(b.readBigUInt64LE(at + HDR));
+        const p = this.pieces(b, at + HDR + 16, at + len)[0];
+        const path = p ? decodeBytes(b, p.start, p.start + p.len) : "";
+        this.cgroups.set(id, path);
+        this.emit({ type: "info", time: this.time(ns), text: `cgroup ${id} made: ${path}` } as InfoRecord);
+        return;
+      }
+      case 82: /* R */ this.readyFrame(b, at, len); return;
+      case 76: /* L */ case 81: /* Q */ {
+        if (len < HDR + 8 * DROP_KINDS.length) break;
+        let more = 0;
+        DROP_KINDS.forEach((k, i) => {
+          const n = Number(b.readBigUInt64LE(at + HDR + 8 * i));
+          const d = n - this.drops[i];
+          if (d > 0) { more += d; this.lostKinds[k] = (this.lostKinds[k] ?? 0) + d; this.drops[i] = n; }
+        });
+        if (more > 0) {
+          this.lost += more;
+          this.emit({ type: "info", time: this.time(ns), text: `eBPF: lost ${more} events` } as InfoRecord);
+          // any process's chdir, open or close may be among them
+          this.resolver.forget();
+        }
+        if (type === 81) this.ended = true;
+        return;
+      }
+    }
+    this.unparsed(b, at, len, `not a frame of the leastpriv eBPF loader (type ${type}, ${len} bytes)`);
+  }
+
+  private readyFrame(b: Buffer, at: number, len: number): void {
+    if (len < HDR + 48) { this.unparsed(b, at, len, "a ready frame cut short"); return; }
+    const format = b.readUInt32LE(at + HDR);
+    if (format !== RING_FORMAT) { this.unparsed(b, at, len, `format ${format} of the eBPF loader; this version reads format ${RING_FORMAT}`); return; }
+    this.mode = b.readUInt32LE(at + HDR + 4);
+    this.id = Number(b.readBigUInt64LE(at + HDR + 8));
+    const mono = Number(b.readBigUInt64LE(at + HDR + 16)), real = Number(b.readBigUInt64LE(at + HDR + 24));
+    this.offset = real / 1e9 - mono / 1e9;
+    const arch = commOf(b, at + HDR + 32);
+    if (arch) { this.arch = arch; this.calls = callsByNumber(arch); }
+    this.ready = true;
+    const p = this.pieces(b, at + HDR + 48, at + len)[0];
+    if (this.mode === 1) {
+      this.live.add(this.id);
+      this.groups.set(this.id, new Set([this.id]));
+      const cwd = p ? decodeBytes(b, p.start, p.start + p.len) : "";
+      if (cwd.startsWith("/") && !this.cwdGiven) this.resolver = new Resolver(cwd);
+    }
+    this.onReady?.();
+  }
+
+  private track(tid: number, pid: number): void {
+    this.live.add(tid);
+    let s = this.groups.get(pid);
+    if (!s) this.groups.set(pid, s = new Set());
+    s.add(tid);
+  }
+
+  private leaderExit(pid: number): void {
+    const e = this.leaderExits.get(pid)!;
+    this.leaderExits.delete(pid);
+    this.exit(pid, e.raw, e.comm, e.ns, e.cgroup);
+  }
+
+  private exit(pid: number, raw: number, comm: string, ns: number, cgroup: number): void {
+    this.execs.delete(pid);
+    const rec: ExitRecord = { type: "exit", pid, comm, time: this.time(ns) };
+    if (rec.time === undefined) delete rec.time;
+    if (raw & 0x7f) { rec.signal = signalName(raw & 0x7f); if (raw & 0x80) rec.core = true; }
+    else rec.code = (raw >> 8) & 0xff;
+    this.resolver.exited(pid);
+    this.emit(rec, cgroup);
+  }
+
+  /** The pieces from `from` to `to`, each 8-aligned after the one before. */
+  private pieces(b: Buffer, from: number, to: number, into?: (Piece & { kind: number; arg: number })[]): (Piece & { kind: number; arg: number })[] {
+    const out = into ?? [];
+    let at = from;
+    while (at + 8 <= to) {
+      const len = b.readUInt32LE(at + 4);
+      if (at + 8 + len > to) break;
+      out.push({ kind: b[at], arg: b[at + 1], status: b.readUInt16LE(at + 2), start: at + 8, len });
+      at += (8 + len + 7) & ~7;
+    }
+    return out;
+  }
+
+  private call(b: Buffer, at: number, len: number, tid: number, pid: number, ns: number, cgroup: number): void {
+    const nr = b.readUInt32LE(at + 12);
+    const call = this.calls.get(nr);
+    if (!call) { this.unparsed(b, at, len, `system call ${nr} is not one the eBPF program traces on ${this.arch}`); return; }
+    this.track(tid, pid);
+    const end = at + Math.min(len, b.readUInt16LE(at + 2) || len);
+    const ret = Number(b.readBigInt64LE(at + HDR));
+    const comm = commOf(b, at + 88);
+    const carried = new Map<number, Piece & { kind: number; arg: number }>();
+    for (const p of this.pieces(b, at + CALL_HDR, end)) carried.set(p.arg, p);
+    const missing: number[] = [];
+    const specs = specsOf(call);
+    const args: Json[] = new Array(specs.length);
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i];
+      const r = at + 40 + 8 * i;        // the register as the call got it
+      if (PIECE_KINDS.has(spec.kind)) {
+        const p = carried.get(i);
+        // a piece lost or unreadable: nothing is made from the register, which holds a pointer
+        if (!p || p.status === ST_FAULT) { missing.push(i); args[i] = null; continue; }
+        if (p.status === ST_NULL) { args[i] = null; continue; }
+        if (spec.kind === "s") { args[i] = strValue(b, p); continue; }
+        if (spec.kind === "p") { args[i] = p.len >= 8 ? [b.readInt32LE(p.start), b.readInt32LE(p.start + 4)] : null; continue; }
+        if (spec.kind === "f") { args[i] = p.len >= 8 ? this.number(spec, b.readBigUInt64LE(p.start), call.name) : null; continue; }
+        let v = sockaddr(b, p);
+        // a unix socket name is as long as the address length says (an abstract one has no NUL at its end)
+        if (spec.kind === "a" && /addr_?len$/.test(call.fields[i + 1] ?? "")) v = cutUnixName(v, b.readInt32LE(r + 8));
+        args[i] = v;
+        continue;
+      }
+      switch (spec.kind) {
+        case "_": case "S": case "v": args[i] = null; break;
+        case "d": { const n = b.readInt32LE(r); args[i] = n === -100 ? "AT_FDCWD" : n; break; }
+        default:
+          if (!spec.dec) args[i] = spec.kind === "i" ? b.readInt32LE(r) : Number(b.readBigInt64LE(r));
+          else args[i] = this.number(spec, b.readBigUInt64LE(r), call.name);
+      }
+    }
+    let truncatedArgv = false;
+    if (call.name === "execve" || call.name === "execveat") {
+      const x = this.execs.get(tid);
+      this.execs.delete(tid);
+      const si = call.name === "execve" ? 0 : 1;
+      if (x) {
+        args[si] = x.filename;
+        // the strings up to the first that was lost: an argv with a hole would name another command
+        const complete = x.argc >= 0 && !x.lost && !x.fault && x.args.length === x.argc;
+        args[si + 1] = x.args.map((parts) => decodeBytes(parts.length === 1 ? parts[0] : Buffer.concat(parts)));
+        truncatedArgv = !complete || x.status === ARGV_CUT || x.cut;
+        if (x.filename === null) missing.push(si);
+        if (!complete) missing.push(si + 1);
+      } else missing.push(si, si + 1);     // the X frame was lost
+    }
+    if (missing.length) this.lostOne("argument");
+    if (call.name === "utimensat" && args[1] === "") args[1] = null;
+    if ((call.name === "open" || call.name === "openat") && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
+    const parts: CallParts = { args, closed: true, ret, hasRet: true };
+    if (call.name === "clone" || call.name === "clone3" || call.name === "fork" || call.name === "vfork") {
+      // inside a pid namespace the call returns the child's number there; the fork frame gave the host's
+      const host = this.lastChild.get(tid);
+      this.lastChild.delete(tid);
+      if (host !== undefined && ret > 0 && host !== ret) parts.retnote = `/* ${host} in the tracer's PID NS */`;
+    }
+    if (ret < 0 && ret > -4096) {
+      parts.ret = -1;
+      const [name, msg] = errnoOf(-ret);
+      parts.errno = name;
+      parts.errmsg = msg;
+    }
+    const rec: SyscallRecord = this.resolver.record({ pid: tid, comm, time: this.time(ns), name: call.name, parts, ...(missing.length ? { missing } : {}) });
+    if (rec.time === undefined) delete rec.time;
+    if (truncatedArgv) rec.argvTruncated = true;
+    if (missing.length) rec.missing = missing;
+    this.emit(rec, cgroup);
+  }
+
+  /** A number argument with a decoder, as strace prints it. */
+  private number(spec: ArgKind, u: bigint, name: string): Json {
+    let n = u;
+    if (spec.kind === "i") n = BigInt.asIntN(32, n);
+    const text = decode(spec.dec!, n, this.arch, name);
+    if (spec.dec === "clone" && name === "clone3") return { flags: text };
+    if (spec.dec === "clone" && name === "clone") return "flags=" + text;
+    return text;
+  }
+}
+
+/** A string piece: marked truncated when it was longer than was read. */
+function strValue(b: Buffer, p: Piece): Json {
+  const s = decodeBytes(b, p.start, p.start + p.len);
+  return p.status === ST_CUT ? { str: s, truncated: true } : s;
+}
+
+/** A NUL-ended name of at most 16 bytes (comm, the architecture). */
+function commOf(b: Buffer, at: number): string {
+  let e = at;
+  while (e < at + 16 && b[e] !== 0) e++;
+  return decodeBytes(b, at, e);
+}
+
+const FAMILIES: Record<number, string> = { 0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET" };
+
+/** A socket address piece (family, then what the kernel side read for it) as strace decodes it. */
+function sockaddr(b: Buffer, p: Piece): Json {
+  if (p.len < 2) return null;
+  const fam = b.readUInt16LE(p.start);
+  const family = FAMILIES[fam] ?? `AF_${fam}`;
+  const d = p.start + 2;
+  if (fam === 2 && p.len >= 8) return { sa_family: family, sin_port: b.readUInt16BE(d), sin_addr: `${b[d + 2]}.${b[d + 3]}.${b[d + 4]}.${b[d + 5]}` };
+  if (fam === 10 && p.len >= 24) return { sa_family: family, sin6_port: b.readUInt16BE(d), sin6_addr: ipv6(b.readBigUInt64LE(d + 6), b.readBigUInt64LE(d + 14)) };
+  if (fam === 1) {
+    if (p.len <= 2) return { sa_family: family };
+    const abstract = b[d] === 0;
+    const name = decodeBytes(b, abstract ? d + 1 : d, p.start + p.len);
+    if (name === "" && !abstract) return { sa_family: family };
+    return { sa_family: family, sun_path: abstract ? { abstract: name } : name };
+  }
+  return { sa_family: family };
+}
+
+/** A unix sockaddr's name cut to the length the call gave (the family takes 2 bytes, an abstract name's NUL 1). */
+function cutUnixName(v: Json, addrlen: number): Json {
+  if (!v || typeof v !== "object" || Array.isArray(v) || v.sa_family !== "AF_UNIX" || !(addrlen >= 2)) return v;
+  const sp = v.sun_path;
+  const abstract = !!sp && typeof sp === "object" && !Array.isArray(sp);
+  const name = abstract ? String((sp as { abstract: Json }).abstract) : String(sp ?? "");
+  const room = addrlen - 2 - (abstract ? 1 : 0);
+  if (addrlen === 2) return { sa_family: "AF_UNIX" };
+  const bytes = encodeBytes(name);
+  if (bytes.length <= room) return v;
+  const cut = decodeBytes(bytes, 0, Math.max(0, room)).replace(/\0+$/, "");
+  return { sa_family: "AF_UNIX", sun_path: abstract ? { abstract: cut } : cut };
+}
+
+function cloneFlags(n: bigint): string {
+  const t = decode("clone", n & ~0xffn, "x86_64");
+  return t === "0" ? "" : t;
+}
+
+const SIGNALS = new Map<number, string>();
+for (const [name, num] of Object.entries(osConstants.signals)) if (!SIGNALS.has(num) && name !== "SIGIOT" && name !== "SIGPOLL") SIGNALS.set(num, name);
+function signalName(n: number): string { return SIGNALS.get(n) ?? String(n); }

@@ -1,0 +1,135 @@
+// Starting the batched eBPF loader (dist/leastpriv-bpf, built by bpf/build.mjs) for a process tree, a
+// cgroup or the cgroups made from now on, and a command started stopped so that the loader is attached
+// before its first instruction: the shape of the bpftrace backend's start, for the backend to wrap.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { launcherArgv } from "../launch.js";
+
+// dist/lib/bpf/ when built; lib/bpf/ when a test runs the source: the loader is in dist/ either way
+const UP = fileURLToPath(new URL("../../", import.meta.url));
+const DIST = UP.endsWith("/dist/") ? UP : UP + "dist/";
+/** The loader, as npm run build left it. */
+export const LOADER = DIST + "leastpriv-bpf";
+
+/** The loader could not be started or did not become ready; `message` is one line. */
+export class BpfLoaderError extends Error {}
+
+/** Why the loader cannot run here, in one line (what to install), or undefined when it can. */
+export function loaderUnavailable(loader = LOADER): string | undefined {
+  if (existsSync(loader)) return undefined;
+  const note = DIST + "bpf/unavailable";
+  if (existsSync(note)) return "the eBPF backend was not built: " + readFileSync(note, "utf8").trim();
+  return `the eBPF backend was not built (${loader} is missing): run npm run build`;
+}
+
+export type LoaderTarget = { tree: number; cwd?: string } | { cgroup: number } | { newCgroups: true };
+
+export interface LoaderOptions {
+  loader?: string;
+  tickMs?: number;
+  ringMb?: number;
+  /** Bytes waiting in the ring past which the kernel side wakes the loader early (default: a quarter). */
+  wakeMark?: number;
+  /** Each chunk of the loader's stdout, in order (its frames: bpf/events.h). */
+  onData: (chunk: Buffer) => void;
+  /** Each line the loader says on stderr. */
+  onStderr?: (line: string) => void;
+  /** How long the loader may take to attach. */
+  readyTimeoutMs?: number;
+}
+
+export interface Loader {
+  child: ChildProcess;
+  /** Resolves once the ready frame has been read (every probe is attached); rejects with the loader's
+   *  own reason when it ended first or took too long. */
+  ready: Promise<void>;
+  /** Ends the trace: the loader detaches, drains what is left, writes its end frame and exits. */
+  stop(): void;
+  /** The loader's end, after its stdout was read to its end. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; wakeMark?: number } = {}): string[] {
+  const opts: string[] = [];
+  if (o.wakeMark !== undefined) opts.push("--wake-mark", String(o.wakeMark));
+  if (o.tickMs !== undefined) opts.push("--tick-ms", String(o.tickMs));
+  if (o.ringMb !== undefined) opts.push("--ring-mb", String(o.ringMb));
+  if ("tree" in target) return [...opts, "1", String(target.tree), target.cwd ?? ""];
+  if ("cgroup" in target) return [...opts, "2", String(target.cgroup)];
+  return [...opts, "3", "0"];
+}
+
+export function startLoader(target: LoaderTarget, o: LoaderOptions): Loader {
+  const loader = o.loader ?? LOADER;
+  const why = o.loader ? undefined : loaderUnavailable(loader);
+  if (why) throw new BpfLoaderError(why);
+  const child = spawn(loader, loaderArgs(target, o), { stdio: ["ignore", "pipe", "pipe"] });
+  let said = "";
+  let errText = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    errText += d.toString();
+    const lines = errText.split("\n");
+    errText = lines.pop()!;
+    for (const l of lines) {
+      // libbpf's verifier log is long; the loader's own line (last) is the reason
+      if (l.startsWith("leastpriv-bpf:")) said = l;
+      o.onStderr?.(l);
+    }
+  });
+  let isReady = false;
+  let head = Buffer.alloc(0);
+  let resolveReady!: () => void, rejectReady!: (e: Error) => void;
+  const ready = new Promise<void>((res, rej) => { resolveReady = res; rejectReady = rej; });
+  ready.catch(() => { /* the caller is told through its own await */ });
+  const timer = setTimeout(() => {
+    if (!isReady) { rejectReady(new BpfLoaderError(`the eBPF loader did not attach within ${(o.readyTimeoutMs ?? 30000) / 1000} s`)); child.kill("SIGKILL"); }
+  }, o.readyTimeoutMs ?? 30000);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on("close", (code, signal) => res({ code, signal })));
+  child.on("error", (e) => { clearTimeout(timer); rejectReady(new BpfLoaderError(`cannot run ${loader}: ${e.message}`)); });
+  child.stdout!.on("data", (chunk: Buffer) => {
+    if (!isReady) {
+      // the first frame is the ready frame: once it is whole, every probe is attached
+      head = Buffer.concat([head, chunk]);
+      if (head.length >= 8 && head.length >= 4 + head.readUInt32LE(0)) {
+        isReady = true;
+        clearTimeout(timer);
+        if (head[4] !== 82) rejectReady(new BpfLoaderError("the eBPF loader's first frame is not its ready frame"));
+        else resolveReady();
+      }
+    }
+    o.onData(chunk);
+  });
+  const done = exited.then((s) => {
+    clearTimeout(timer);
+    if (!isReady) {
+      const how = s.signal ? `killed by ${s.signal}` : `exit ${s.code}`;
+      rejectReady(new BpfLoaderError(said ? `${said.replace(/^leastpriv-bpf: /, "the eBPF loader: ")} (${how})` : `the eBPF loader ended before it was ready (${how})`));
+    }
+    return s;
+  });
+  return { child, ready, done, stop: () => { if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT"); } };
+}
+
+/** A command started stopped (the launcher stops itself, then execs it on SIGCONT), so that its pid can
+ *  be traced from its first instruction: resolves once it is stopped. */
+export async function launchStopped(command: string[], o: { path?: string; stdio?: ("inherit" | "ignore" | "pipe" | number)[]; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ChildProcess> {
+  const argv = launcherArgv(command, ["stop"], o.path);
+  const child = spawn(argv[0], argv.slice(1), { stdio: o.stdio ?? ["ignore", "inherit", "inherit"], env: o.env, cwd: o.cwd });
+  for (let i = 0; i < 1000; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new BpfLoaderError("the command ended before it could be traced");
+    try {
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return child;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill("SIGKILL");
+  throw new BpfLoaderError("the command did not stop for the tracer within 5 s");
+}
+
+/** Runs the stopped command on. */
+export function release(child: ChildProcess): void {
+  try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ }
+}

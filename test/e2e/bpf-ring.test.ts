@@ -1,0 +1,102 @@
+// The batched eBPF backend's parts for real: the loader built by npm run build (bpf/build.mjs), as
+// root, started for a command's process tree; its frames read by lib/bpf/ring-reader.ts.
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT, run } from "../helpers.js";
+import { RingReader } from "../../lib/bpf/ring-reader.js";
+import { launchStopped, loaderUnavailable, release, startLoader } from "../../lib/bpf/start.js";
+import type { SyscallRecord, TraceRecord } from "../../lib/records.js";
+
+const tmp = mkdtempSync(tmpdir() + "/trace-ring-");
+const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");
+
+/** Traces an absolute command from its first instruction to the exit of its last task. */
+async function trace(command: string[], o: { tickMs?: number; ringMb?: number; wakeMark?: number; cwd?: string } = {}) {
+  const cwd = o.cwd ?? ROOT;
+  // the environment trace-run's tests give it (test/helpers.ts), so that the two backends' runs agree
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C" };
+  const child = await launchStopped(command, { stdio: ["ignore", "ignore", "ignore"], cwd, env });
+  const recs: TraceRecord[] = [];
+  const reader = new RingReader((r) => recs.push(r), { cwd });
+  const loader = startLoader({ tree: child.pid!, cwd }, { onData: (c) => reader.push(c), tickMs: o.tickMs, ringMb: o.ringMb, wakeMark: o.wakeMark });
+  await loader.ready;
+  release(child);
+  const status = await new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+  // the end is when every task of the tree has been read exiting
+  await new Promise<void>((r) => { const t = setInterval(() => { if (reader.livePids().length === 0) { clearInterval(t); r(); } }, 10); });
+  loader.stop();
+  const done = await loader.done;
+  reader.end();
+  return { recs, reader, status, loader: done };
+}
+
+describe("the batched eBPF loader and its reader", () => {
+  beforeAll(() => { expect(loaderUnavailable()).toBeUndefined(); });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("a newline, a tab and bytes that are not UTF-8 in paths and arguments keep their records whole", async () => {
+    const long = "L".repeat(250);         // longer than the bpftrace backend's 199 bytes
+    const big = "B".repeat(10000);        // an argument longer than one ring buffer chunk
+    writeFileSync(tmp + "/hostile.py", [
+      "import os",
+      "os.mkdir(b'd')",
+      "for n in [b'd/a\\nb', b'd/t\\tx\\xff\\xfe', b'd/" + long + "']:",
+      "    os.close(os.open(n, os.O_CREAT | os.O_WRONLY, 0o600))",
+      "os.rename(b'd/a\\nb', b'd/new\\nline\\t\\xc3(')",
+      "args = [b'true', b'x\\ny', b'\\t', b'\\xff\\xc3(', b'" + big + "'] + [b'%d' % i for i in range(100)]",
+      "os.execv(b'/bin/true', args)",
+    ].join("\n") + "\n");
+    const { recs, reader, status } = await trace(["/usr/bin/python3", tmp + "/hostile.py"], { cwd: tmp });
+    expect(status).toBe(0);
+    expect(reader.counts.unparsed).toBe(0);
+    expect(reader.lost).toBe(0);
+    const c = calls(recs);
+    const d = tmp + "/d/";
+    const created = c.filter((x) => x.syscall === "openat" && x.op === "create").map((x) => x.path);
+    expect(created).toEqual([d + "a\nb", d + "t\tx\udcff\udcfe", d + long]);
+    expect(c.find((x) => x.syscall === "rename")).toMatchObject({ ok: true, path: d + "a\nb", path2: d + "new\nline\t\udcc3(" });
+    const exec = c.filter((x) => x.syscall === "execve" && x.ok).at(-1)!;
+    expect(exec.path).toBe("/bin/true");
+    expect(exec.argv).toEqual(["true", "x\ny", "\t", "\udcff\udcc3(", big, ...Array.from({ length: 100 }, (_, i) => String(i))]);
+    expect(exec.argvTruncated).toBeUndefined();
+    expect(recs.every((r) => r.type !== "syscall" || !(r as SyscallRecord).missing)).toBe(true);
+  }, 60000);
+
+  it("agrees with strace on the programs run and the files named", async () => {
+    writeFileSync(tmp + "/in.txt", "hi\n");
+    writeFileSync(tmp + "/work.sh", [
+      "cd \"$(dirname \"$0\")\"",
+      "cat in.txt /etc/hostname > out.txt",
+      "mkdir -p w; cd w; ls .. > /dev/null; mv ../out.txt moved.txt; rm moved.txt; cd ..; rmdir w",
+      "/usr/bin/python3 -c 'import os; os.stat(\"/etc/passwd\")'",
+      "(sleep 0.2; cat /etc/hostname > /dev/null) &",
+      "exit 3",
+    ].join("\n") + "\n");
+    const s = run("trace-run", ["--", "/bin/sh", tmp + "/work.sh"]).records();
+    const b = await trace(["/bin/sh", tmp + "/work.sh"]);
+    expect(b.status).toBe(3);
+    const execs = (recs: any[]) => calls(recs).filter((x) => x.kind === "exec" && x.ok).map((x) => [x.path, x.argv]);
+    expect(execs(b.recs)).toEqual(execs(s));
+    const PATH_ARG = /^(open|openat|creat|stat|lstat|newfstatat|statx|access|faccessat2?|readlink|mkdir|rmdir|unlink|unlinkat|rename|renameat2?|chdir|execve)$/;
+    const named = (recs: any[]) => new Set(calls(recs).filter((r) => PATH_ARG.test(r.syscall) && r.path !== undefined && !(r.syscall === "newfstatat" && r.args[1] === ""))
+      .map((r) => `${r.syscall} ${r.path}${r.path2 ? " " + r.path2 : ""} ${r.ok}`));
+    const [ns, nb] = [named(s), named(b.recs)];
+    expect([...nb].filter((x) => !ns.has(x))).toEqual([]);
+    expect([...ns].filter((x) => !nb.has(x))).toEqual([]);
+    // the exits: the script's status, and every process seen ending
+    const exits = (recs: any[]) => recs.filter((x) => x.type === "exit" && !x.supersededBy).map((x) => x.code ?? x.signal).sort();
+    expect(exits(b.recs)).toEqual(exits(s));
+  }, 60000);
+
+  it("what the ring buffer has no room for is counted, never silent", async () => {
+    // a ring of 1 MiB drained once a second, never woken early, cannot hold a walk of /usr: the kernel
+    // side counts each frame it could not write, the loader reports them, the reader counts them
+    const { reader, recs } = await trace(["/usr/bin/find", "/usr/share", "-name", "*.h"], { tickMs: 1000, ringMb: 1, wakeMark: 1 << 20 });
+    expect(reader.ended).toBe(true);
+    expect(reader.lost).toBeGreaterThan(0);
+    expect(reader.lostKinds.events).toBeGreaterThan(0);
+    expect(reader.lost).toBe((reader.lostKinds.events ?? 0) + (reader.lostKinds.argv ?? 0));
+    expect(recs.some((r) => r.type === "info" && /^eBPF: lost \d+ events$/.test(r.text))).toBe(true);
+  }, 60000);
+});
