@@ -3,7 +3,7 @@
 // probes are in, records through lib/bpf/ring-reader.ts), for the benchmarks until trace-run has the
 // backend: records to stdout as NDJSON, and at the end one JSON line on stderr (records, lost, start-up).
 // Usage: node bench/ring-trace.mjs [--raw FILE] [--quiet] -- COMMAND [ARGS...]   (root; npm run build first)
-import { createWriteStream } from "node:fs";
+import { accessSync, constants, createWriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -20,7 +20,10 @@ while (args.length && args[0] !== "--") {
 }
 args.shift();
 const t0 = performance.now();
-const child = await launchStopped(args, { stdio: ["ignore", "inherit", "inherit"] });
+// the program found on PATH, as trace-run finds it (the launcher then execs it, not a PATH walk)
+const path = args[0].includes("/") ? args[0] : (process.env.PATH ?? "/usr/bin:/bin").split(":").map((d) => d + "/" + args[0])
+  .find((f) => { try { accessSync(f, constants.X_OK); return true; } catch { return false; } });
+const child = await launchStopped(args, { stdio: ["ignore", "inherit", "inherit"], path });
 const t1 = performance.now();
 let out = [];
 let outBytes = 0;

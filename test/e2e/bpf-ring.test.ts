@@ -89,6 +89,36 @@ describe("the batched eBPF loader and its reader", () => {
     expect(exits(b.recs)).toEqual(exits(s));
   }, 60000);
 
+  it("makes the records the bpftrace backend makes: files, sockets, pipes, execs, forks, exits", async () => {
+    writeFileSync(tmp + "/net.py", [
+      "import socket, os",
+      "def tryto(f, *a):",
+      "    try: f(*a)",
+      "    except OSError: pass",
+      "tryto(socket.socket().connect, ('127.0.0.1', 9))",
+      "tryto(socket.socket(socket.AF_INET6).connect, ('::1', 9))",
+      "tryto(socket.socket(socket.AF_UNIX).connect, '/run/leastpriv-none.sock')",
+      "tryto(socket.socket(socket.AF_UNIX).connect, '\\0leastpriv-abstract')",
+      "r, w = os.pipe2(os.O_CLOEXEC)",
+      "os.mkdir('d2'); os.rename('d2', 'd3'); os.rmdir('d3')",
+    ].join("\n") + "\n");
+    writeFileSync(tmp + "/both.sh", `cd "${tmp}"; cat /etc/hostname > /dev/null; /usr/bin/python3 net.py; ls -l /etc/hostname > /dev/null; exit 4\n`);
+    const bt = run("trace-run", ["--backend", "bpftrace", "--", "/bin/sh", tmp + "/both.sh"]).records();
+    const rb = await trace(["/bin/sh", tmp + "/both.sh"]);
+    expect(rb.status).toBe(4);
+    // the pids and times differ from run to run, and so do the pids forks return
+    const same = (recs: any[]) => recs.filter((r) => r.type === "syscall" || r.type === "exit").map((r) => {
+      const { pid: _p, time: _t, ...x } = r;
+      if (x.op === "fork") x.ret = x.ok ? "child" : x.ret;
+      return JSON.stringify(x);
+    }).sort();
+    expect(same(rb.recs)).toEqual(same(bt));
+    const c = calls(rb.recs);
+    expect(c.filter((x) => x.syscall === "connect" && x.comm === "python3").map((x) => x.args[1]).filter((a: any) => a.sun_path !== "/var/run/nscd/socket")).toEqual([
+      { sa_family: "AF_INET", sin_port: 9, sin_addr: "127.0.0.1" }, { sa_family: "AF_INET6", sin6_port: 9, sin6_addr: "::1" },
+      { sa_family: "AF_UNIX", sun_path: "/run/leastpriv-none.sock" }, { sa_family: "AF_UNIX", sun_path: { abstract: "leastpriv-abstract" } }]);
+  }, 60000);
+
   it("what the ring buffer has no room for is counted, never silent", async () => {
     // a ring of 1 MiB drained once a second, never woken early, cannot hold a walk of /usr: the kernel
     // side counts each frame it could not write, the loader reports them, the reader counts them
