@@ -17,6 +17,8 @@ rmSync(note, { force: true });
 
 const INSTALL = "apt-get install clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev";
 function fail(why) {
+  // a loader left from an earlier build would be of another source, or another kernel's types
+  rmSync(root + "dist/leastpriv-bpf", { force: true });
   writeFileSync(note, `${why}: install the eBPF toolchain (Debian/Ubuntu: ${INSTALL}) and run npm run build again\n`);
   process.stderr.write(`bpf/build.mjs: ${why}: the batched eBPF backend is not built (${INSTALL})\n`);
   process.exit(0);
