@@ -18,7 +18,9 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536); __type(key
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, u64); __type(value, u8); } cgroups SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, LP_NR_MAX); __type(key, u32); __type(value, struct lp_call); } calls SEC(".maps");
 struct inflight { u32 nr; u32 pad; u64 a[6]; };
-struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536); __type(key, u32); __type(value, struct inflight); } on SEC(".maps");
+// the call a task is in, from its entry to its exit: task-local (no hash insert and delete per call; it
+// goes with the task, and stays with a thread that execs and becomes its leader)
+struct { __uint(type, BPF_MAP_TYPE_TASK_STORAGE); __uint(map_flags, BPF_F_NO_PREALLOC); __type(key, int); __type(value, struct inflight); } on SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct lp_scratch); } scratch SEC(".maps");
 // what could not be written, by kind (LP_DROP_*): read by the loader, never silent
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, LP_DROP_KINDS); __type(key, u32); __type(value, u64); } drops SEC(".maps");
@@ -156,14 +158,15 @@ int sys_enter(struct trace_event_raw_sys_enter *ctx) {
     u64 cmd = ctx->args[1];
     if (cmd != 0 && cmd != 2 && cmd != 1030) return 0;
   }
-  struct inflight f = { .nr = nr };
+  struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!f) { dropped(LP_DROP_EVENT); return 0; }
+  f->nr = nr + 1;      // 0: not in a traced call
   // one by one: the verifier refuses a moved context pointer
-  f.a[0] = BPF_CORE_READ(ctx, args[0]); f.a[1] = BPF_CORE_READ(ctx, args[1]); f.a[2] = BPF_CORE_READ(ctx, args[2]);
-  f.a[3] = BPF_CORE_READ(ctx, args[3]); f.a[4] = BPF_CORE_READ(ctx, args[4]); f.a[5] = BPF_CORE_READ(ctx, args[5]);
-  bpf_map_update_elem(&on, &tid, &f, BPF_ANY);
+  f->a[0] = BPF_CORE_READ(ctx, args[0]); f->a[1] = BPF_CORE_READ(ctx, args[1]); f->a[2] = BPF_CORE_READ(ctx, args[2]);
+  f->a[3] = BPF_CORE_READ(ctx, args[3]); f->a[4] = BPF_CORE_READ(ctx, args[4]); f->a[5] = BPF_CORE_READ(ctx, args[5]);
   // a successful exec replaces the memory its strings are in: they are read now
-  if (c->flags & LP_CALL_EXECVE) exec_start(nr, (const char *)f.a[0], (const u64 *)f.a[1]);
-  else if (c->flags & LP_CALL_EXECVEAT) exec_start(nr, (const char *)f.a[1], (const u64 *)f.a[2]);
+  if (c->flags & LP_CALL_EXECVE) exec_start(nr, (const char *)f->a[0], (const u64 *)f->a[1]);
+  else if (c->flags & LP_CALL_EXECVEAT) exec_start(nr, (const char *)f->a[1], (const u64 *)f->a[2]);
   return 0;
 }
 
@@ -175,13 +178,13 @@ static __always_inline u64 argn(struct inflight *f, u32 k) {
 
 SEC("tracepoint/raw_syscalls/sys_exit")
 int sys_exit(struct trace_event_raw_sys_exit *ctx) {
-  u32 tid = (u32)bpf_get_current_pid_tgid();
-  struct inflight *f = bpf_map_lookup_elem(&on, &tid);
-  if (!f) return 0;
-  u32 nr = f->nr;
+  struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, 0);
+  if (!f || !f->nr) return 0;
+  u32 nr = f->nr - 1;
+  f->nr = 0;
   struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
   struct lp_scratch *s = buf();
-  if (!c || !s) { bpf_map_delete_elem(&on, &tid); return 0; }
+  if (!c || !s) return 0;
   struct lp_callrec *r = (void *)s->b;
   head(&r->h, LP_CALL, nr);
   r->ret = ctx->ret;
@@ -205,7 +208,6 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx) {
   if (c->dr) off = piece_raw(s, off, 'f', c->dr - 1, (const void *)argn(f, c->dr), 8);
   r->h.extra = off;
   send(s, off, LP_DROP_EVENT);
-  bpf_map_delete_elem(&on, &tid);
   return 0;
 }
 
@@ -222,9 +224,10 @@ int fork(struct trace_event_raw_sched_process_fork *ctx) {
   head(&e->h, LP_FORK, 0);
   e->child = child; e->pad = 0; e->flags = 0;
   // the clone flags say whether the child shares its parent's cwd and fd table
-  struct inflight *f = bpf_map_lookup_elem(&on, &tid);
-  if (f) {
-    struct lp_call *c = bpf_map_lookup_elem(&calls, &f->nr);
+  struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, 0);
+  if (f && f->nr) {
+    u32 nr = f->nr - 1;
+    struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
     if (c && (c->flags & LP_CALL_CLONE)) e->flags = f->a[0];
     else if (c && (c->flags & LP_CALL_CLONE3)) { if (bpf_probe_read_user(&e->flags, 8, (const void *)f->a[0])) e->flags = 0; }
     else if (c && (c->flags & LP_CALL_VFORK)) e->flags = 0x4100;
@@ -249,7 +252,6 @@ int exit_(void *ctx) {
     send(s, sizeof(*e), LP_DROP_EVENT);
   }
   bpf_map_delete_elem(&tasks, &tid);
-  bpf_map_delete_elem(&on, &tid);
   return 0;
 }
 
@@ -263,8 +265,7 @@ int exec_(struct trace_event_raw_sched_process_exec *ctx) {
   if (!was && target_mode == 1) return 0;
   if (!was) { u64 cg = bpf_get_current_cgroup_id(); if (!bpf_map_lookup_elem(&cgroups, &cg)) return 0; }
   if (was) { bpf_map_update_elem(&tasks, &n, &one, BPF_ANY); bpf_map_delete_elem(&tasks, &o); }
-  struct inflight *f = bpf_map_lookup_elem(&on, &o);
-  if (f) { struct inflight g = *f; bpf_map_update_elem(&on, &n, &g, BPF_ANY); bpf_map_delete_elem(&on, &o); }
+  // (the call it is in stays with its task)
   struct lp_scratch *s = buf();
   if (!s) return 0;
   struct lp_super *e = (void *)s->b;

@@ -102,7 +102,9 @@ describe("the batched eBPF loader and its reader", () => {
       "r, w = os.pipe2(os.O_CLOEXEC)",
       "os.mkdir('d2'); os.rename('d2', 'd3'); os.rmdir('d3')",
     ].join("\n") + "\n");
-    writeFileSync(tmp + "/both.sh", `cd "${tmp}"; cat /etc/hostname > /dev/null; /usr/bin/python3 net.py; ls -l /etc/hostname > /dev/null; exit 4\n`);
+    // a thread that execs: it goes on as its leader, whose exit is "superseded"
+    writeFileSync(tmp + "/thread.py", "import os, threading\nt = threading.Thread(target=lambda: os.execv('/bin/cat', ['cat', '/etc/hostname']))\nt.start(); t.join()\n");
+    writeFileSync(tmp + "/both.sh", `cd "${tmp}"; cat /etc/hostname > /dev/null; /usr/bin/python3 net.py; ls -l /etc/hostname > /dev/null; /usr/bin/python3 thread.py > /dev/null; exit 4\n`);
     const bt = run("trace-run", ["--backend", "bpftrace", "--", "/bin/sh", tmp + "/both.sh"]).records();
     const rb = await trace(["/bin/sh", tmp + "/both.sh"]);
     expect(rb.status).toBe(4);
@@ -110,9 +112,11 @@ describe("the batched eBPF loader and its reader", () => {
     const same = (recs: any[]) => recs.filter((r) => r.type === "syscall" || r.type === "exit").map((r) => {
       const { pid: _p, time: _t, ...x } = r;
       if (x.op === "fork") x.ret = x.ok ? "child" : x.ret;
+      if (x.supersededBy) x.supersededBy = "thread";
       return JSON.stringify(x);
     }).sort();
     expect(same(rb.recs)).toEqual(same(bt));
+    expect(rb.recs.filter((r: any) => r.type === "exit" && r.supersededBy)).toHaveLength(1);
     const c = calls(rb.recs);
     expect(c.filter((x) => x.syscall === "connect" && x.comm === "python3").map((x) => x.args[1]).filter((a: any) => a.sun_path !== "/var/run/nscd/socket")).toEqual([
       { sa_family: "AF_INET", sin_port: 9, sin_addr: "127.0.0.1" }, { sa_family: "AF_INET6", sin6_port: 9, sin6_addr: "::1" },
