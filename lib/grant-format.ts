@@ -74,7 +74,8 @@ function targets(g: Grant): string[] {
 
 /**
  * A POSIX shell script: `sh plan.sh` applies, `sh plan.sh undo` takes back, both may be run again;
- * `sh plan.sh check` says which grants are no longer in force (exit 1) and apply restores them.
+ * `sh plan.sh check` says which grants are no longer in force (exit 1) and apply restores them;
+ * `sh plan.sh run -- COMMAND` holds the grants only while COMMAND runs as the user.
  * Names are single-quoted words in commands and escaped in comments; a command that is not one line of
  * code outside its quotes (only a forged record has one) is refused with a warning.
  */
@@ -86,7 +87,8 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   out.push(shNote`on ${h.host}: ${grantSummary(h)}.`);
   out.push(shNote`${h.note}`);
   out.push(shNote`Review it, then run it as root: 'sh THIS apply' (the default) grants, 'sh THIS undo' takes the grants back,`,
-    shNote`'sh THIS check' exits 1 naming each grant no longer in force (a file replaced, an entry or membership removed).`);
+    shNote`'sh THIS check' exits 1 naming each grant no longer in force (a file replaced, an entry or membership removed),`,
+    shNote`'sh THIS run -- COMMAND [ARG]...' applies, runs COMMAND as ${h.user}, undoes, and exits with COMMAND's status.`);
   out.push(shNote`Both may be run again; a file that is gone is skipped with a message. Each step first checks that its path still`,
     shNote`names the file planned on (device and inode), with no link on the way and nothing on the way that anyone but root`,
     shNote`could replace, and that its ACL is as planned; a step that finds otherwise is refused, and the script exits 1.`);
@@ -181,10 +183,56 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   }
   out.push(shLine`  [ "$status" != 0 ] || said ${"every grant of the plan is in force"}`);
   out.push(shLine`}`, shLine``);
+  out.push(...SH_RUN.map((l) => shCommand(l)!), shLine``);
   out.push(shLine`case "\${1:-apply}" in`, shLine`  apply) apply ;;`, shLine`  undo) undo ;;`, shLine`  check) check ;;`,
-    shLine`  *) echo "usage: $0 [apply|undo|check]" >&2; exit 2 ;;`, shLine`esac`, shLine`exit $status`);
+    shLine`  run) shift; [ "\${1:-}" != -- ] || shift; run_job ${h.user} ${String(h.uid)} ${escapeText(h.user)} "$@" ;;`,
+    shLine`  *) echo "usage: $0 [apply|undo|check|run -- COMMAND [ARG]...]" >&2; exit 2 ;;`, shLine`esac`, shLine`exit $status`);
   return { text: document(out), warnings };
 }
+
+// run_job USER UID SHOWN COMMAND [ARG]...: the grants exist only while COMMAND runs. Applied (all of them,
+// or COMMAND is not run), COMMAND run as USER (by number, its groups as they are after apply) with the
+// environment trace-run --user gives (reset as sudo does, the user's HOME, SHELL and a fixed PATH;
+// TERM and the locale kept), in a session of its own (it cannot push input into our terminal), with
+// its arguments exactly as given: setpriv execs them, no shell reads them again. Undone on the way out
+// whatever ends it (the EXIT trap; HUP, INT and TERM are passed on to COMMAND, which ends, and then we
+// do); the script's own messages go to stderr, so COMMAND's stdout is its alone. Exit: COMMAND's
+// status (128+N when signal N killed it), or 125 when the script could not apply or undo every grant.
+const SH_RUN = [
+  "run_job() {",
+  "  [ $# -gt 3 ] || { echo \"usage: $0 run -- COMMAND [ARG]...\" >&2; exit 2; }",
+  "  u=$1 uid=$2 shown=$3 pid= got= rc=0",
+  "  shift 3",
+  "  uid_is \"$u\" \"$uid\" || { refuse \"$shown\" \"not uid $uid on this host now (gone, or made again): not run, make the plan again\"; exit 125; }",
+  "  gid=$(id -g -- \"$u\") home=$(getent passwd -- \"$u\" | cut -d: -f6) shell=$(getent passwd -- \"$u\" | cut -d: -f7)",
+  "  trap 'run_end' EXIT",
+  "  for s in HUP INT TERM; do trap \"got=$s; [ -z \\\"\\$pid\\\" ] || kill -s $s \\\"\\$pid\\\" 2>/dev/null || :\" $s; done",
+  "  apply >&2",
+  "  if [ \"$status\" != 0 ] || [ -n \"$got\" ]; then printf '%s: not every grant could be applied: the command is not run\\n' \"$0\" >&2; rc=125; exit 125; fi",
+  "  set -- setpriv --reuid=\"$uid\" --regid=\"$gid\" --init-groups -- \"$@\"",
+  "  for v in LC_IDENTIFICATION LC_MEASUREMENT LC_TELEPHONE LC_ADDRESS LC_NAME LC_PAPER LC_MESSAGES LC_MONETARY LC_COLLATE LC_TIME LC_NUMERIC LC_CTYPE LC_ALL LANGUAGE LANG TERM; do",
+  "    eval \"if [ -n \\\"\\${$v+x}\\\" ]; then set -- \\\"$v=\\${$v}\\\" \\\"\\$@\\\"; fi\"",
+  "  done",
+  "  set -- HOME=\"$home\" SHELL=\"$shell\" USER=\"$u\" LOGNAME=\"$u\" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \"$@\"",
+  // a job started with & would read /dev/null and ignore INT and QUIT: it gets our stdin and their defaults
+  "  exec 3<&0",
+  "  setsid env -i --default-signal=INT,QUIT \"$@\" <&3 3<&- &",
+  "  pid=$!",
+  "  exec 3<&-",
+  "  wait \"$pid\" || rc=$?",
+  // a signal interrupts wait (status 128+N) before the job has ended: wait again for its own status; a
+  // wait that finds it reported already (127) came after it ended, and rc is its status
+  "  while [ -n \"$got\" ]; do got=; r=0; wait \"$pid\" || r=$?; [ \"$r\" = 127 ] && [ \"$rc\" -le 128 ] || rc=$r; done",
+  "  exit \"$rc\"",
+  "}",
+  "run_end() {",
+  "  trap - EXIT HUP INT TERM",
+  "  status=0",
+  "  undo >&2",
+  "  if [ \"$status\" != 0 ]; then printf '%s: not every grant could be taken back (the command exited %s): see above, then sh %s check\\n' \"$0\" \"$rc\" \"$0\" >&2; exit 125; fi",
+  "  exit \"$rc\"",
+  "}",
+];
 
 /** The entries an ACL grant added or changed, as undo takes them back: "user:1001:r--" (the mask follows them). */
 function taken(acl: { before: string; after: string }): string {

@@ -1,0 +1,130 @@
+// Grants that exist only while the job runs: `sh plan.sh run -- COMMAND` applies, runs COMMAND as the
+// user, undoes, and passes on its status; the systemd drop-in does the same in ExecStartPre=+ and
+// ExecStopPost=+. Real accounts and files; needs root (to make the account and apply the plan).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT, run, withHostLock } from "../helpers.js";
+
+const USER = "lp-grants-run";
+const GROUP = "lp-grants-rgrp";
+const DIR = "/srv/lp-grants-run";
+const tmp = mkdtempSync(tmpdir() + "/grant-run-");
+chmodSync(tmp, 0o755);                                     // the user reaches the fifo, and only that
+const files = [`${DIR}/secret`, `${DIR}/logs/a.log`, `${DIR}/logs/b.log`];
+
+const sh = (cmd: string, input?: string) => spawnSync("sh", ["-c", cmd], { encoding: "utf8", input });
+/** Everything a grant could change: each granted file's ACL, owner, mode and inode; the user's groups. */
+const state = () => sh(`getfacl -n -p -R -- ${DIR} 2>&1; stat -c '%n %u %g %a %i' -- ${DIR} ${DIR}/logs ${files.join(" ")}; id -nG ${USER}`).stdout;
+
+let script = "";
+beforeAll(() => {
+  if (process.getuid?.() !== 0) throw new Error("these tests make an account and grant as root: run them as root (.ci/run does)");
+  execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
+  withHostLock(() => {
+    if (spawnSync("getent", ["group", GROUP]).status !== 0) execFileSync("groupadd", [GROUP]);
+    if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+  });
+  // a root-only file (an ACL grant) and two logs of a group of their own (a group grant)
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(`${DIR}/logs`, { recursive: true });
+  chmodSync(DIR, 0o755);
+  writeFileSync(files[0], "root's\n");
+  chmodSync(files[0], 0o600);
+  for (const f of files.slice(1)) { writeFileSync(f, "log\n"); chmodSync(f, 0o640); }
+  execFileSync("chown", ["-R", `root:${GROUP}`, `${DIR}/logs`]);
+  chmodSync(`${DIR}/logs`, 0o750);
+  const ev = run("trace-run", ["--", "cat", ...files]);
+  expect(ev.status, ev.stderr).toBe(0);
+  const plan = run("trace-grant", ["--user", USER, "--format", "sh"], ev.stdout);
+  expect(plan.status, plan.stderr).toBe(0);
+  script = `${tmp}/plan.sh`;
+  writeFileSync(script, plan.stdout);
+}, 900_000);
+afterAll(() => {
+  rmSync(DIR, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
+  withHostLock(() => {
+    spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    spawnSync("groupdel", [GROUP], { stdio: "ignore" });
+  });
+}, 900_000);
+
+describe("sh plan.sh run -- COMMAND", () => {
+  it("the job works as the user while it runs, and afterwards nothing of the grants is left", () => withHostLock(() => {
+    const before = state();
+    expect(before).not.toMatch(/user:\d+:/);
+    // the job reads all three as the user, and says who it is and what it was given
+    const r = sh(`sh ${script} run -- sh -c 'cat "$@"; id -un; id -nG; env | sort' job ${files.join(" ")}`);
+    expect(r.status, r.stderr).toBe(0);
+    const uid = sh(`id -u ${USER}`).stdout.trim();
+    expect(r.stdout.split("\n").slice(0, 5)).toEqual(["root's", "log", "log", USER, expect.stringContaining(GROUP)]);
+    // the environment of trace-run --user: reset, the user's own; none of the runner's
+    const env = r.stdout.split("\n").slice(5).filter(Boolean).map((l) => l.split("=")[0]);
+    expect(env.filter((k) => !["HOME", "SHELL", "USER", "LOGNAME", "PATH", "PWD", "TERM", "LANG"].includes(k) && !k.startsWith("LC_"))).toEqual([]);
+    expect(r.stdout).toContain(`HOME=/home/${USER}\n`);
+    // the script's own words are on stderr: stdout is the job's
+    expect(r.stderr).toContain(`${files[0]}: removed user:${uid}:r--; its ACL is as before the grant`);
+    expect(state()).toBe(before);
+  }), 300_000);
+
+  it("passes the arguments on exactly: no shell reads them again", () => withHostLock(() => {
+    const before = state();
+    const args = ["a b", "$(id)", "'", ";", "*", "x=y", "-n", ""];
+    const r = spawnSync("sh", [script, "run", "--", "printf", "[%s]\\n", ...args], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(args.map((a) => `[${a}]\n`).join(""));
+    expect(state()).toBe(before);
+  }), 300_000);
+
+  it("passes on the job's status, a death by signal as 128+N, and undoes every time", () => withHostLock(() => {
+    const before = state();
+    for (const [job, want] of [["exit 0", 0], ["exit 3", 3], ["kill -KILL $$", 137], ["kill -SEGV $$", 139]] as const) {
+      // (a command started with & in sh ignores INT: the script is started as a terminal would start it)
+      const r = sh(`env --default-signal=INT sh ${script} run -- sh -c '${job}'`);
+      expect([job, r.status]).toEqual([job, want]);
+      expect(state()).toBe(before);
+    }
+    // a command not there: env's 127; the grants are undone as well
+    const none = sh(`sh ${script} run -- /nonexistent/job`);
+    expect(none.status).toBe(127);
+    expect(state()).toBe(before);
+  }), 300_000);
+
+  it("the script killed (TERM, INT, HUP) while the job runs: the job gets the signal, the grants are undone", () => withHostLock(() => {
+    const before = state();
+    for (const sig of ["TERM", "INT", "HUP"]) {
+      const fifo = `${tmp}/ready-${sig}`;
+      execFileSync("mkfifo", ["-m", "0666", fifo]);
+      // the job says it holds the grant (it has read the secret), then waits; the signal comes only then
+      // (a command started with & in sh ignores INT: the script is started as a terminal would start it)
+      const r = sh(`env --default-signal=INT sh ${script} run -- sh -c 'cat ${files[0]} > /dev/null && echo ready > ${fifo}; exec sleep 600' & p=$!; ` +
+        `read x < ${fifo}; [ "$x" = ready ] || exit 99; kill -s ${sig} $p; wait $p`);
+      const n = { TERM: 15, INT: 2, HUP: 1 }[sig]!;
+      expect([sig, r.status, r.stderr]).toEqual([sig, 128 + n, expect.stringContaining("removed user:")]);
+      expect(state()).toBe(before);
+    }
+  }), 300_000);
+
+  it("does not run the job when a grant cannot be applied, and takes back what was", () => withHostLock(() => {
+    const acl = () => sh(`getfacl -n -p -R -- ${DIR}; id -nG ${USER}`).stdout;
+    const before = acl();
+    // the secret replaced by a link of someone else's making: its step is refused
+    rmSync(files[0]);
+    execFileSync("ln", ["-s", "/etc/hostname", files[0]]);
+    try {
+      // (a command started with & in sh ignores INT: the script is started as a terminal would start it)
+      const r = sh(`env --default-signal=INT sh ${script} run -- sh -c 'echo ran'`);
+      expect(r.status).toBe(125);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain("not every grant could be applied: the command is not run");
+      expect(sh(`id -nG ${USER}`).stdout.split(/\s+/)).not.toContain(GROUP);
+    } finally {
+      rmSync(files[0]);
+      writeFileSync(files[0], "root's\n");
+      chmodSync(files[0], 0o600);
+    }
+    expect(acl()).toBe(before);
+  }), 300_000);
+});
