@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "../lib/cli.js";
 import { homeOf, lookupUser, W } from "../lib/access.js";
-import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, refusals, resolveNeeds, type PlanHeader } from "../lib/grant.js";
+import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, refusals, resolveNeeds, tmpOutputs, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
 import { accountHomes, realHost } from "../lib/grant-host.js";
 import { loadSensitive } from "../lib/verdict.js";
@@ -25,8 +25,14 @@ const a = cli(prog, "Usage: $0 --user NAME [OPTIONS] [FILE|-]...\n       trace-r
   .option("groups", { type: "boolean", default: true, describe: "offer membership of a safe group that owns what is needed (--no-groups: ACLs instead)" })
   .option("allow-incomplete", { type: "boolean", default: false, describe: "make the plan even from a trace that is not complete: cut short, lossy, or of a command that did not run" })
   .option("sensitive", { type: "string", describe: "file of globs, one a line, that replaces the list of sensitive files (as trace-summarize): a grant on one says it exposes secrets" })
+  .option("script", { type: "string", describe: "--format systemd: where the sh plan is installed, which the drop-in runs as root before start and after stop (default /etc/trace-grant/NAME.sh)" })
   .option("rules", { type: "string", describe: "file of normalisation rules, one 'REGEX => REPLACEMENT' a line (as trace-summarize)" })
-  .check((x) => { if (!(x.collapse >= 0)) throw new Error("--collapse wants a number >= 0"); return true; })
+  .check((x) => {
+    if (!(x.collapse >= 0)) throw new Error("--collapse wants a number >= 0");
+    // root runs it at every start: a plain absolute path, nothing for systemd or sh to read into
+    if (x.script !== undefined && !/^(\/[A-Za-z0-9._+-]+)+$/.test(x.script)) throw new Error("--script wants an absolute path of letters, digits and ._+-");
+    return true;
+  })
   .example("trace-run -- lynis audit system | trace-grant --user auditor --format text", "what auditor would be denied, and the grants")
   .example("trace-grant --user auditor --format sh root.ndjson > grants.sh && sh grants.sh", "apply the plan (sh grants.sh undo takes it back)")
   .example("trace-run --user auditor -- lynis audit system | trace-grant --user auditor", "from a run as the user: what it was denied")
@@ -83,7 +89,7 @@ await main(prog, async () => {
   else if (format === "sh") emit(shPlan(header, grants, version()));
   else if (format === "systemd") {
     const written = [...new Set(needs.filter((n) => n.mode & W).map((n) => n.path))].sort();
-    emit(systemdPlan(header, grants, written, version()));
+    emit(systemdPlan(header, grants, written, version(), { script: a.script, outputs: tmpOutputs(items, host) }));
   } else {
     const out = new RecordWriter();
     out.write(header);

@@ -88,14 +88,15 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   out.push(shNote`${h.note}`);
   out.push(shNote`Review it, then run it as root: 'sh THIS apply' (the default) grants, 'sh THIS undo' takes the grants back,`,
     shNote`'sh THIS check' exits 1 naming each grant no longer in force (a file replaced, an entry or membership removed),`,
-    shNote`'sh THIS run -- COMMAND [ARG]...' applies, runs COMMAND as ${h.user}, undoes, and exits with COMMAND's status.`);
+    shNote`'sh THIS run -- COMMAND [ARG]...' applies, runs COMMAND as ${h.user}, undoes, and exits with COMMAND's status;`,
+    shNote`'sh THIS start' and 'sh THIS stop' apply and undo the file grants only (the systemd drop-in's ExecStartPre=+, ExecStopPost=+).`);
   out.push(shNote`Both may be run again; a file that is gone is skipped with a message. Each step first checks that its path still`,
     shNote`names the file planned on (device and inode), with no link on the way and nothing on the way that anyone but root`,
     shNote`could replace, and that its ACL is as planned; a step that finds otherwise is refused, and the script exits 1.`);
   out.push(shNote`Grants are for ${h.user} as uid ${String(h.uid)} (ACL entries are by number): apply refuses if the name has another`,
     shNote`number now; undo takes back by number, also once the user is gone, and says what it took back.`);
   out.push(shNote`Names are quoted as they are; where a name holds control characters, the comment above its step shows it escaped.`);
-  out.push(shLine`set -eu`, shLine`status=0`, shLine``);
+  out.push(shLine`set -eu`, shLine`status=0 files_only=`, shLine``);
   out.push(...SH_GUARDS.map((l) => shCommand(l)!), shLine``);
   // each command that acts on a file runs only when its guards say it is still the file planned on; the
   // name in their messages is the escaped one (the raw name may hold terminal escapes)
@@ -112,9 +113,10 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
       if (g.grant === "group" && g.gid !== undefined) {
         // joined only while the name is still the group planned on; left only while the user is the one planned on
         const gs = escapeText(g.group!), us = escapeText(g.user);
+        // start and stop (the systemd drop-in's) leave memberships alone: the unit gives SupplementaryGroups=
         lines.push(undo
-          ? shLine`  if in_group ${g.user} ${String(g.uid)} ${g.group!} ${us} ${gs}; then ${code} && said ${`removed ${us} (uid ${g.uid}) from group ${gs} (gid ${g.gid})`}; fi`
-          : shLine`  if group_is ${g.group!} ${String(g.gid)} ${gs}; then ${code}; fi`);
+          ? shLine`  if [ -z "$files_only" ] && in_group ${g.user} ${String(g.uid)} ${g.group!} ${us} ${gs}; then ${code} && said ${`removed ${us} (uid ${g.uid}) from group ${gs} (gid ${g.gid})`}; fi`
+          : shLine`  if [ -z "$files_only" ] && group_is ${g.group!} ${String(g.gid)} ${gs}; then ${code}; fi`);
         continue;
       }
       if (target === undefined || !f) { lines.push(shLine`  ${code}`); continue; }
@@ -185,8 +187,9 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   out.push(shLine`}`, shLine``);
   out.push(...SH_RUN.map((l) => shCommand(l)!), shLine``);
   out.push(shLine`case "\${1:-apply}" in`, shLine`  apply) apply ;;`, shLine`  undo) undo ;;`, shLine`  check) check ;;`,
+    shLine`  start) files_only=1; apply ;;`, shLine`  stop) files_only=1; undo ;;`,
     shLine`  run) shift; [ "\${1:-}" != -- ] || shift; run_job ${h.user} ${String(h.uid)} ${escapeText(h.user)} "$@" ;;`,
-    shLine`  *) echo "usage: $0 [apply|undo|check|run -- COMMAND [ARG]...]" >&2; exit 2 ;;`, shLine`esac`, shLine`exit $status`);
+    shLine`  *) echo "usage: $0 [apply|undo|check|start|stop|run -- COMMAND [ARG]...]" >&2; exit 2 ;;`, shLine`esac`, shLine`exit $status`);
   return { text: document(out), warnings };
 }
 
@@ -318,16 +321,27 @@ const SH_GUARDS = [
  * name is refused with a warning. A user name that is not one is an error: without User= the service
  * would run as root.
  */
-export function systemdPlan(h: PlanHeader, grants: Grant[], written: string[], version: string): Generated {
+export function systemdPlan(h: PlanHeader, grants: Grant[], written: string[], version: string,
+  opt: { script?: string; outputs?: string[] } = {}): Generated {
   const out: Rendered<"systemd">[] = [];
   const warnings: string[] = [];
   const user = unitName(h.user);
   if (!user) throw new UserError(`${h.user}: not a user name systemd takes as it is: no drop-in written`);
   out.push(unitNote`trace-grant ${version}: run ${what(h)} as ${h.user} (${grantSummary(h)}).`);
   out.push(unitNote`${h.note}`);
-  const files = grants.filter((g) => g.grant === "acl" || g.grant === "search" || g.grant === "owner");
-  if (files.length) out.push(unitNote`The ${files.reduce((a, g) => a + (g.paths?.length ?? 1), 0)} file grants (ACLs, search bits) are not unit settings: apply them with trace-grant --format sh.`);
+  const files = grants.filter((g) => (g.grant === "acl" || g.grant === "search" || g.grant === "owner") && g.apply.length && !g.rootEquivalent);
+  const script = opt.script ?? `/etc/trace-grant/${h.user}.sh`;
   out.push(unitLine`[Service]`, unitLine`User=${user}`);
+  if (files.length) {
+    // the plan is run from a file of root's, not written inline: one reviewed script, whose guards and
+    // quoting are the sh plan's, rather than every traced name through systemd's unquoting and then sh's
+    const n = files.reduce((a, g) => a + (g.paths?.length ?? 1), 0);
+    out.push(unitNote`The ${n} file grants (ACLs, search bits, ownership) are applied before every start, so that a file replaced since`,
+      unitNote`(useradd rewrites /etc/shadow, an upgrade replaces a configuration file) is granted again, and taken back after every stop.`,
+      unitNote`They are the sh plan's, installed where only root can change it (whoever can write it is root at the next start):`,
+      unitNote`  trace-grant --user ${h.user} --format sh TRACE | install -D -m 0700 -o root -g root /dev/stdin ${script}`,
+      unitLine`ExecStartPre=+/bin/sh ${unitWord(script)} start`, unitLine`ExecStopPost=+/bin/sh ${unitWord(script)} stop`);
+  }
   const names = (xs: string[], what: string) => xs.flatMap((x) => {
     const r = unitName(x);
     if (!r) warnings.push(`${what} ${x}: not a name systemd takes as it is: left out of the drop-in`);
@@ -352,9 +366,20 @@ export function systemdPlan(h: PlanHeader, grants: Grant[], written: string[], v
   for (const g of grants.filter((x) => x.grant === "none")) {
     out.push(unitNote`not covered: ${join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text")} (${g.capability ?? "no grant"})`);
   }
-  const rw = written.filter((p) => !/^\/(tmp|var\/tmp|dev)(\/|$)/.test(p));
+  // a private /tmp goes when the service stops: only when nothing the job writes there must outlive it.
+  // Otherwise /tmp is the host's, read-only under ProtectSystem=strict but for where the job writes.
+  const tmp = (p: string) => /^\/(tmp|var\/tmp)(\/|$)/.test(p);
+  const outputs = (opt.outputs ?? []).filter(tmp);
+  // an output is made anew by each run: its directory must be writable, not only the file the trace left
+  const dirs = outputs.map((p) => p.slice(0, p.lastIndexOf("/")) || "/");
+  const rw = [...new Set([...written.filter((p) => !/^\/dev(\/|$)/.test(p) && (outputs.length || !tmp(p))), ...dirs])].sort();
   out.push(unitNote`everything read-only but what the run wrote (ReadOnlyPaths= is implied for the rest)`, unitLine`ProtectSystem=strict`);
   if (rw.length) out.push(unitLine`ReadWritePaths=${join(rw.map((p) => unitWord(p, "-")), " ", "systemd")}`);
-  out.push(unitLine`PrivateTmp=yes`);
+  if (outputs.length) {
+    out.push(unitNote`no private /tmp: the run left ${join(outputs.slice(0, 3).map((p) => txt`${p}`), ", ", "text")}${outputs.length > 3 ? txt`, … ${outputs.length - 3} more` : txt``} there, which a private /tmp would lose at stop`,
+      unitLine`PrivateTmp=no`);
+  } else {
+    out.push(unitNote`a private /tmp: nothing the run wrote under /tmp outlived it`, unitLine`PrivateTmp=yes`);
+  }
   return { text: document(out), warnings };
 }

@@ -611,6 +611,18 @@ function byRank(a: Grant, b: Grant): number {
   return RANK.indexOf(a.grant) - RANK.indexOf(b.grant) || (x < y ? -1 : x > y ? 1 : 0);
 }
 
+/**
+ * What the run wrote under /tmp or /var/tmp and left there: files it wrote under a name of their own
+ * (a temporary it removed or renamed is DIR/<tmp> in the profile) that are still on this host. A
+ * systemd service with a private /tmp would lose them when it stops.
+ */
+export function tmpOutputs(items: Summary[], host: Pick<Host, "exists">): string[] {
+  const out = items.filter((s) => s.kind === "file" && !s.probe && s.path !== undefined && /^\/(tmp|var\/tmp)\/./.test(s.path) &&
+    globStart(s, s.path) < 0 && (s.okOps ?? []).some((o) => WRITES.has(o)) && host.exists(s.path));
+  return [...new Set(out.map((s) => s.path!))].sort();
+}
+const WRITES = new Set(["write", "readwrite", "create", "rename", "link", "symlink", "mknod", "mkdir"]);
+
 /** The counts by kind of grant, for the header and the report. */
 export function countGrants(grants: Grant[]): { [kind: string]: number } {
   const c: { [kind: string]: number } = {};

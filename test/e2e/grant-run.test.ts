@@ -128,3 +128,76 @@ describe("sh plan.sh run -- COMMAND", () => {
     expect(acl()).toBe(before);
   }), 300_000);
 });
+
+describe("the systemd drop-in: file grants applied before every start, taken back after every stop", () => {
+  const job = `${tmp}/job.sh`, out = "/tmp/lp-grants-run.out";
+  const units = `${tmp}/units`, unit = "lp-grants-run.service";
+  const lines = (d: string, key: string) => d.split("\n").filter((l) => l.startsWith(key + "=")).map((l) => l.slice(key.length + 1));
+  /** An Exec line's words: ours are plain or double-quoted paths, without specifiers. */
+  const argv = (v: string) => v.replace(/^\+/, "").split(" ").map((w) => w.replace(/^"(.*)"$/, "$1"));
+  let d = "";
+  beforeAll(() => {
+    // the job reads the three files into an output in /tmp that outlives it, and uses a temporary it removes
+    writeFileSync(job, `#!/bin/sh\nset -e\ncat ${files.join(" ")} > ${out}\nt=$(mktemp)\necho x > "$t"\nrm "$t"\n`);
+    chmodSync(job, 0o755);
+    const ev = run("trace-run", ["--", job]);
+    expect(ev.status, ev.stderr).toBe(0);
+    const r = run("trace-grant", ["--user", USER, "--format", "systemd", "--script", script], ev.stdout);
+    expect(r.status, r.stderr).toBe(0);
+    d = r.stdout;
+    mkdirSync(`${units}/${unit}.d`, { recursive: true });
+    writeFileSync(`${units}/${unit}`, `[Unit]\nDescription=leastpriv grant test\n[Service]\nType=oneshot\nExecStart=${job}\n`);
+    writeFileSync(`${units}/${unit}.d/grant.conf`, d);
+  }, 300_000);
+  afterAll(() => rmSync(out, { force: true }));
+
+  it("systemd-analyze verify accepts the unit with the drop-in", () => {
+    const v = spawnSync("systemd-analyze", ["verify", `${units}/${unit}`], { encoding: "utf8", env: { ...process.env, SYSTEMD_UNIT_PATH: units + ":" } });
+    expect(v.status, v.stderr).toBe(0);
+    expect(v.stderr).not.toMatch(/grant\.conf/);
+    expect(lines(d, "ExecStartPre")).toEqual([`+/bin/sh ${script} start`]);
+    expect(lines(d, "ExecStopPost")).toEqual([`+/bin/sh ${script} stop`]);
+    expect(lines(d, "SupplementaryGroups")).toEqual([GROUP]);
+    // the output in /tmp outlives the job: no private /tmp, and /tmp writable under ProtectSystem=strict
+    expect(lines(d, "PrivateTmp")).toEqual(["no"]);
+    expect(lines(d, "ReadWritePaths")[0].split(" ")).toContain("-/tmp");
+  });
+
+  it("its Exec lines, run in order as systemd would (Pre as root, the job as the user, Post as root), work and leave nothing", () => withHostLock(() => {
+    const before = state();
+    const gid = sh(`getent group ${GROUP} | cut -d: -f3`).stdout.trim();
+    const asUser = () => spawnSync("setpriv", [`--reuid=${USER}`, `--regid=${sh(`id -g ${USER}`).stdout.trim()}`, `--groups=${gid}`,
+      "--", ...argv(job)], { encoding: "utf8", env: { PATH: "/usr/bin:/bin", HOME: `/home/${USER}` } });
+    for (const round of [1, 2]) {
+      if (round === 2) {
+        // between two starts root replaces the granted file (as useradd does /etc/shadow): a new inode, no grant
+        execFileSync("sh", ["-c", `cp -p ${files[0]} ${files[0]}.new && mv ${files[0]}.new ${files[0]}`]);
+      }
+      rmSync(out, { force: true });                   // the job makes its output anew
+      for (const l of lines(d, "ExecStartPre")) {
+        const r = spawnSync(argv(l)[0], argv(l).slice(1), { encoding: "utf8" });
+        expect([round, r.status, r.stderr]).toEqual([round, 0, expect.not.stringMatching(/refused/)]);
+      }
+      expect(sh(`id -nG ${USER}`).stdout.split(/\s+/)).not.toContain(GROUP);    // the unit's group, not a membership
+      const j = asUser();
+      expect([round, j.status, j.stderr]).toEqual([round, 0, ""]);
+      expect(sh(`cat ${out}`).stdout).toBe("root's\nlog\nlog\n");
+      for (const l of lines(d, "ExecStopPost")) {
+        const r = spawnSync(argv(l)[0], argv(l).slice(1), { encoding: "utf8" });
+        expect([round, r.status, r.stderr]).toEqual([round, 0, ""]);
+        expect(r.stdout).toContain(`${files[0]}: removed user:`);
+      }
+      expect(asUser().status).not.toBe(0);               // stopped: the grant is gone
+      if (round === 1) expect(state()).toBe(before);
+      else expect(sh(`getfacl -n -p -R -- ${DIR}`).stdout).toBe(before.slice(0, before.indexOf(`${DIR} 0 0 755`)));
+    }
+  }), 300_000);
+
+  it("a job whose writes under /tmp it removes itself gets a private /tmp", () => {
+    const ev = run("trace-run", ["--", "sh", "-c", `t=$(mktemp); cat ${files[0]} > "$t"; rm "$t"`]);
+    expect(ev.status, ev.stderr).toBe(0);
+    const r = run("trace-grant", ["--user", USER, "--format", "systemd", "--script", script], ev.stdout);
+    expect(lines(r.stdout, "PrivateTmp")).toEqual(["yes"]);
+    expect(lines(r.stdout, "ReadWritePaths")).toEqual([]);
+  });
+});

@@ -115,7 +115,8 @@ describe("a written file whose name holds systemd directives", () => {
     const gk = directives(grant).map((l) => l.split("=")[0]);
     expect(gk.filter((k) => k === "User")).toEqual(["User"]);
     expect(directives(grant).find((l) => l.startsWith("User="))).toBe(`User=${USER}`);
-    expect(gk).not.toContain("ExecStartPre");
+    // the only Exec lines are the drop-in's own: the plan's script, before start and after stop
+    expect(directives(grant).filter((l) => l.startsWith("Exec"))).toEqual([`ExecStartPre=+/bin/sh /etc/trace-grant/${USER}.sh start`, `ExecStopPost=+/bin/sh /etc/trace-grant/${USER}.sh stop`]);
     const g = unitVerify(grant, "grant");
     expect(g.status, g.stderr).toBe(0);
     expect(g.stderr).not.toMatch(/x\.conf/);
