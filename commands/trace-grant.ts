@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "../lib/cli.js";
 import { homeOf, lookupUser, W } from "../lib/access.js";
-import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, refusals, resolveNeeds, tmpOutputs, type PlanHeader } from "../lib/grant.js";
+import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, jobOutputs, refusals, resolveNeeds, tmpOutputs, type PlanHeader } from "../lib/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
 import { accountHomes, realHost } from "../lib/grant-host.js";
 import { loadSensitive } from "../lib/verdict.js";
@@ -56,7 +56,7 @@ await main(prog, async () => {
 
   // the home of whoever was traced (root, when the input does not say)
   const homes = (profile.users.length ? profile.users : ["root"]).map(homeOf).filter((h): h is string => !!h);
-  const asked = accessNeeds(items, host, homes);
+  const asked = accessNeeds(items, host, homes, profile.start);
   // planned on the files the kernel will grant on, never through what anyone but root could redirect
   const needs = resolveNeeds(asked.needs, host);
   // only root can ask the kernel with a group added
@@ -78,6 +78,7 @@ await main(prog, async () => {
     type: "plan", v: 1, user: user.name, uid: user.uid, groups, host: hostname(), at, commands: profile.commands,
     checked, denied: verdicts.filter((v) => v !== "ok" && v !== "gone").length, grants: countGrants(grants),
     unchecked,
+    ...(asked.outputs.length ? { outputs: jobOutputs(asked.outputs, needs, verdicts, grants) } : {}),
     note: `Decided by the kernel of ${hostname()} at ${new Date(at * 1000).toISOString()}, checking each access as ${user.name} ` +
       `(groups ${groups.join(", ")}): on another host, or on this one after changes, the answer may differ.`,
     warning: PROFILE_WARNING,

@@ -36,6 +36,13 @@ function subject(g: Grant): string {
   return [g.group, g.capability, g.path].filter((x) => x !== undefined).join(" ");
 }
 
+/** What the plan says of an output of the job: made anew by each run, so its directory, never the file, is what counts. */
+function outputText(h: PlanHeader, o: NonNullable<PlanHeader["outputs"]>[number]): Rendered<"text"> {
+  const how = o.allowed === "already" ? txt`${h.user} may already create it in ${o.dir}`
+    : o.allowed === "granted" ? txt`write on ${o.dir} is granted above` : txt`write on ${o.dir} is not granted (see above)`;
+  return txt`${o.path}: output of the job, made anew by each run: no grant on the file; ${how}. The copy the traced run left is not ${h.user}'s: remove it before ${h.user}'s first run`;
+}
+
 export function textPlan(h: PlanHeader, grants: Grant[]): string {
   const out: Rendered<"text">[] = [];
   out.push(txt`To run \`${what(h)}\` as \`${h.user}\` on ${h.host}: ${grantSummary(h)}.`);
@@ -57,6 +64,11 @@ export function textPlan(h: PlanHeader, grants: Grant[]): string {
     out.push(txt``);
   }
   if (!grants.length) out.push(txt`Nothing the run did is denied to ${h.user} on this host.`, txt``);
+  if (h.outputs?.length) {
+    out.push(txt`Outputs of the job (${h.outputs.length}):`);
+    for (const o of h.outputs) out.push(txt`  ${outputText(h, o)}`);
+    out.push(txt``);
+  }
   if (h.unchecked.length) {
     out.push(txt`Not checked (${h.unchecked.length}):`);
     for (const u of h.unchecked.slice(0, 10)) out.push(txt`  ${u.path}: ${u.why}`);
@@ -134,6 +146,7 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
   };
   // write on a directory last (and undone first): while its entries are granted, only root can change them
   const ordered = [...grants.filter((x) => !x.dirWrite), ...grants.filter((x) => x.dirWrite)];
+  for (const o of h.outputs ?? []) out.push(shNote`${outputText(h, o)}.`);
   out.push(shLine`apply() {`);
   // every grant is for the uid planned on: not for an account made later under the name, or given the number
   out.push(shLine`  user_is ${h.user} ${String(h.uid)} ${escapeText(h.user)} || return 0`);
@@ -363,6 +376,7 @@ export function systemdPlan(h: PlanHeader, grants: Grant[], written: string[], v
   }
   // file grants are the script's, but what a service run as the user can read is said here too
   for (const g of grants.filter((x) => x.secret)) out.push(unitNote`exposes secrets (${g.grant} ${subject(g)}): ${g.secret!}`);
+  for (const o of h.outputs ?? []) out.push(unitNote`${outputText(h, o)}.`);
   for (const g of grants.filter((x) => x.grant === "none")) {
     out.push(unitNote`not covered: ${join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text")} (${g.capability ?? "no grant"})`);
   }

@@ -3,7 +3,7 @@
 // may bind low ports.
 
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, statfsSync, type Stats } from "node:fs";
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, statfsSync, statSync, type Stats } from "node:fs";
 import type { FileInfo, Host, Resolution } from "./grant.js";
 
 // statfs magic numbers of file systems that hold no POSIX ACLs
@@ -99,6 +99,10 @@ export function realHost(): Host {
     stat(p) {
       const e = lstat(p);
       return e && { dev: e.dev, ino: e.ino, uid: e.uid, gid: e.gid, mode: e.mode, dir: e.dir };
+    },
+    bornSince(p, t) {
+      // birth time from statx(2); 0 where the file system keeps none (then: not known to be made since)
+      try { const b = statSync(p).birthtimeMs; return b > 0 && b >= t * 1000; } catch { return false; }
     },
     isScript(p) {
       let fd: number | undefined;

@@ -57,6 +57,7 @@ export interface PlanHeader {
   denied: number;
   grants: { [kind: string]: number };
   unchecked: { path: string; why: string; refused?: boolean }[];
+  outputs?: { path: string; dir: string; allowed: "already" | "granted" | "not granted" }[];   // the job's own output files
   note: string;
   warning: string;
 }
@@ -75,6 +76,8 @@ export interface Host {
   /** The entry the path names (lstat: a link is the link); undefined when gone. */
   stat(p: string): FileInfo | undefined;
   isScript(p: string): boolean;
+  /** The file was made at or after `t` (epoch seconds; its birth time, statx(2)): false when unknown. */
+  bornSince?(p: string, t: number): boolean;
   /** The file system type when it cannot hold ACLs (proc, sysfs, …), else undefined. */
   noAcl(p: string): string | undefined;
   /** The access ACL of each path as getfacl -n prints it ("user::rw-", "user:1000:r--", …); absent when unknown. */
@@ -126,10 +129,14 @@ export function byDescriptor(e: SyscallRecord): boolean {
  * checked as they were (the pid or temporary file is gone): /proc/<pid> is checked on PID 1 (a process
  * of another user), a temporary name through its directory, and the rest are listed as unchecked.
  */
-export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScript">, homes: string[] = []):
-  { needs: Need[]; unchecked: { path: string; why: string }[] } {
+export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScript" | "bornSince">, homes: string[] = [],
+  start?: number): { needs: Need[]; unchecked: { path: string; why: string }[]; outputs: string[] } {
   const needs = new Map<string, Need>();
   const unchecked: { path: string; why: string }[] = [];
+  const outputs: string[] = [];
+  // a file the traced run made (O_CREAT, and born since the trace began) is the job's own output: each
+  // run makes it anew, so what it needs is its directory, not an entry on the copy the traced run left
+  const made = (p: string) => start !== undefined && !!host.bornSince?.(p, start);
   const add = (path: string, mode: number, why: string, programs: string[], extra: Partial<Need> = {}) => {
     const key = path + "\0" + (extra.owner ? "owner" : extra.how ?? "");
     let n = needs.get(key);
@@ -175,13 +182,16 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
     const generated = !stand && glob >= 0;
     const renamedOver = ops.includes("create") && s.syscalls.some((c) => c.startsWith("rename"));
     const what = (op: string) => `${op} ${s.path}`;
+    const output = !stand && !generated && ops.includes("create") && host.exists(path) && made(path);
+    if (output && !outputs.includes(path)) outputs.push(path);
     for (const op of ops) {
-      const inParent = IN_PARENT.has(op) || renamedOver ||
+      const inParent = IN_PARENT.has(op) || renamedOver || (output && (op === "create" || op === "write" || op === "readwrite")) ||
         ((op === "create" || op === "mkdir") && (generated || !host.exists(path)));
       if (op === "mkdir" && !inParent) continue;                                   // made by the traced run itself
       if (inParent) {
         const dir = parent(path);
-        if (dir !== undefined && (!generated || dir.length < glob)) { add(dir, W | X, `${op} ${s.path}`, s.programs); ancestors(dir, what(op), s.programs); }
+        const tell = output ? `${op} ${s.path} (output of the job, made anew by each run)` : `${op} ${s.path}`;
+        if (dir !== undefined && (!generated || dir.length < glob)) { add(dir, W | X, tell, s.programs); ancestors(dir, what(op), s.programs); }
         else unchecked.push({ path: s.path, why: `${op} in a directory with a generated name` });
         continue;
       }
@@ -196,7 +206,7 @@ export function accessNeeds(items: Summary[], host: Pick<Host, "exists" | "isScr
     if (generated) ancestors(path, `${ops.join(",")} ${s.path}`, s.programs, glob);
   }
   const seen = new Set<string>();
-  return { needs: [...needs.values()], unchecked: unchecked.filter((u) => !seen.has(u.path) && seen.add(u.path)) };
+  return { needs: [...needs.values()], unchecked: unchecked.filter((u) => !seen.has(u.path) && seen.add(u.path)), outputs };
 }
 
 /**
@@ -622,6 +632,16 @@ export function tmpOutputs(items: Summary[], host: Pick<Host, "exists">): string
   return [...new Set(out.map((s) => s.path!))].sort();
 }
 const WRITES = new Set(["write", "readwrite", "create", "rename", "link", "symlink", "mknod", "mkdir"]);
+
+/** For each output of the job (accessNeeds): its directory, and whether the user may create in it already, by a grant of the plan, or not. */
+export function jobOutputs(paths: string[], needs: Need[], verdicts: Verdict[], grants: Grant[]): NonNullable<PlanHeader["outputs"]> {
+  return paths.map((path) => {
+    const dir = parent(path) ?? "/";
+    const i = needs.findIndex((n) => n.path === dir && n.mode & W && !n.owner);
+    const granted = grants.some((g) => g.path === dir && g.apply.length && !g.rootEquivalent);
+    return { path, dir, allowed: i < 0 || verdicts[i] === "ok" ? "already" : granted ? "granted" : "not granted" };
+  });
+}
 
 /** The counts by kind of grant, for the header and the report. */
 export function countGrants(grants: Grant[]): { [kind: string]: number } {

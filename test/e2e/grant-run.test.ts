@@ -201,3 +201,40 @@ describe("the systemd drop-in: file grants applied before every start, taken bac
     expect(lines(r.stdout, "ReadWritePaths")).toEqual([]);
   });
 });
+
+describe("the job's own output", () => {
+  // a directory of another account's (not root's: write on root's directories is never applied), and /tmp
+  const RES = "/home/lp-grants-results", mine = "/tmp/lp-grants-run.out2";
+  afterAll(() => { rmSync(RES, { recursive: true, force: true }); rmSync(mine, { force: true }); });
+
+  it("a file the traced run made is planned as its directory, and the job makes it anew as the user", () => withHostLock(() => {
+    rmSync(RES, { recursive: true, force: true });
+    mkdirSync(RES, { mode: 0o755 });
+    execFileSync("chown", ["nobody", RES]);
+    rmSync(mine, { force: true });
+    const job = ["sh", "-c", `cat ${files[0]} > ${RES}/out; echo done > ${mine}`];
+    const ev = run("trace-run", ["--", ...job]);
+    expect(ev.status, ev.stderr).toBe(0);
+    const [plan, ...grants] = run("trace-grant", ["--user", USER], ev.stdout).records();
+    expect(plan.outputs).toEqual([{ path: `${RES}/out`, dir: RES, allowed: "granted" }, { path: mine, dir: "/tmp", allowed: "already" }]);
+    // no grant on either file the traced run left; write and search on the results directory instead
+    expect(grants.filter((g: any) => g.path === `${RES}/out` || g.path === mine)).toEqual([]);
+    expect(grants.filter((g: any) => g.path === RES).map((g: any) => [g.grant, g.perms, g.accesses])).toEqual([
+      ["acl", "rwx", [`create ${RES}/out (output of the job, made anew by each run)`]],
+    ]);
+    const text = run("trace-grant", ["--user", USER, "--format", "text"], ev.stdout).stdout;
+    expect(text).toContain(`  ${mine}: output of the job, made anew by each run: no grant on the file; ${USER} may already create it in /tmp.`);
+    const p = `${tmp}/out-plan.sh`;
+    writeFileSync(p, run("trace-grant", ["--user", USER, "--format", "sh"], ev.stdout).stdout);
+    // the outputs are absent when the plan is applied: the job makes them, as the user
+    rmSync(`${RES}/out`);
+    rmSync(mine);
+    const before = sh(`getfacl -n -p -- ${RES}; stat -c '%n %u %a' -- ${RES}`).stdout;
+    const r = sh(`sh ${p} run -- ${job.slice(0, 2).join(" ")} '${job[2]}'`);
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining(`${RES}: removed user:`)]);
+    const uid = sh(`id -u ${USER}`).stdout.trim();
+    expect(sh(`stat -c %u -- ${RES}/out ${mine}`).stdout).toBe(`${uid}\n${uid}\n`);
+    expect(sh(`cat ${RES}/out`).stdout).toBe("root's\n");
+    expect(sh(`getfacl -n -p -- ${RES}; stat -c '%n %u %a' -- ${RES}`).stdout).toBe(before);
+  }), 300_000);
+});
