@@ -60,6 +60,10 @@ export function textPlan(h: PlanHeader, grants: Grant[]): string {
       out.push(txt`      for: ${acc}${g.accesses.length > 3 ? txt`; … ${g.accesses.length - 3} more` : txt``}`);
       out.push(txt`      why: ${g.because}`);
       if (g.secret) out.push(txt`      exposes secrets: ${g.secret}`);
+      if (g.lasts === false) {
+        out.push(txt`      does not last: ${join(g.lostBy!.slice(0, 3).map((w) => txt`${w}`), "; ", "text")}${g.lostBy!.length > 3 ? txt`; … ${g.lostBy!.length - 3} more` : txt``}`);
+        if (g.lasting) out.push(txt`      lasting way: ${g.lasting}`);
+      }
     }
     out.push(txt``);
   }
@@ -154,6 +158,10 @@ export function shPlan(h: PlanHeader, grants: Grant[], version: string): Generat
     const acc = join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text");
     out.push(shLine`  ${shNote`${subject(g) ? txt`${g.grant} ${subject(g)}` : txt`${g.grant}`}: ${acc}${g.accesses.length > 2 ? "; …" : ""}`}`);
     if (g.secret) out.push(shLine`  ${shNote`EXPOSES SECRETS: ${g.secret}`}`);
+    if (g.lasts === false) {
+      out.push(shLine`  ${shNote`does not last: ${join(g.lostBy!.slice(0, 3).map((w) => txt`${w}`), "; ", "text")}`}`);
+      if (g.lasting) out.push(shLine`  ${shNote`lasting way: ${g.lasting}`}`);
+    }
     if (g.apply.length && g.rootEquivalent) {
       out.push(shLine`  ${shNote`not applied: ${g.because}`}`, shLine`  ${shNote`To grant it all the same, remove the '#' before the command:`}`);
       // a name with a newline would leave the rest of the command uncommented: not shown then
@@ -377,6 +385,11 @@ export function systemdPlan(h: PlanHeader, grants: Grant[], written: string[], v
   // file grants are the script's, but what a service run as the user can read is said here too
   for (const g of grants.filter((x) => x.secret)) out.push(unitNote`exposes secrets (${g.grant} ${subject(g)}): ${g.secret!}`);
   for (const o of h.outputs ?? []) out.push(unitNote`${outputText(h, o)}.`);
+  // ExecStartPre=+ grants them again at every start; said so that the admin knows why it matters
+  for (const g of grants.filter((x) => x.lasts === false)) {
+    out.push(unitNote`does not last (${g.grant} ${subject(g)}): ${join(g.lostBy!.slice(0, 2).map((w) => txt`${w}`), "; ", "text")}; granted again at every start`);
+    if (g.lasting) out.push(unitNote`lasting way: ${g.lasting}`);
+  }
   for (const g of grants.filter((x) => x.grant === "none")) {
     out.push(unitNote`not covered: ${join(g.accesses.slice(0, 2).map((a) => txt`${a}`), "; ", "text")} (${g.capability ?? "no grant"})`);
   }

@@ -104,6 +104,35 @@ export function realHost(): Host {
       // birth time from statx(2); 0 where the file system keeps none (then: not known to be made since)
       try { const b = statSync(p).birthtimeMs; return b > 0 && b >= t * 1000; } catch { return false; }
     },
+    packagesOf(paths) {
+      const out = new Map<string, { packages: string[]; conffile: boolean }>();
+      // with /usr merged, dpkg may know a file by its old name (/bin/cat for /usr/bin/cat)
+      const alias = (p: string) => (/^\/usr\/(s?bin|lib[^/]*)\//.test(p) ? p.slice(4) : undefined);
+      const names = [...new Set(paths.flatMap((p) => [p, alias(p)].filter((x): x is string => !!x)))];
+      const owners = new Map<string, string[]>();
+      for (let i = 0; i < names.length; i += 200) {
+        const r = spawnSync("dpkg-query", ["-S", "--", ...names.slice(i, i + 200)], { encoding: "utf8", maxBuffer: 1 << 26 });
+        if (r.error) return out;                         // no dpkg: nothing known
+        for (const l of r.stdout.split("\n")) {
+          const m = /^([^:\s][^:]*): (\/.*)$/.exec(l);  // "pkg1, pkg2: /path" (diversions read "diversion by ...")
+          if (m && !m[1].startsWith("diversion ")) owners.set(m[2], m[1].split(", ").map((x) => x.replace(/:[a-z0-9]+$/, "")));
+        }
+      }
+      const pkgs = [...new Set([...owners.values()].flat())];
+      const conf = new Set<string>();
+      if (pkgs.length) {
+        const r = spawnSync("dpkg-query", ["-W", "-f", "${Conffiles}\n", "--", ...pkgs], { encoding: "utf8", maxBuffer: 1 << 26 });
+        for (const l of (r.stdout ?? "").split("\n")) { const m = /^ (\/\S+) [0-9a-f]+( obsolete)?$/.exec(l); if (m && !m[2]) conf.add(m[1]); }
+      }
+      for (const p of paths) {
+        const k = owners.get(p) ?? owners.get(alias(p) ?? "");
+        if (k) out.set(p, { packages: k, conffile: conf.has(p) });
+      }
+      return out;
+    },
+    onTmpfs(p) {
+      try { return Number(statfsSync(p).type) === 0x01021994; } catch { return false; }
+    },
     isScript(p) {
       let fd: number | undefined;
       try {

@@ -30,6 +30,9 @@ export interface Grant {
   capability?: string;
   blunt?: boolean;           // a capability standing in where no file-level grant is possible
   rootEquivalent?: boolean;  // the capability (or write on the system directory) would let the user become root
+  lasts?: boolean;           // file grants: false when a fact of this host says the grant may go without a word
+  lostBy?: string[];         // with lasts false: each reason (the file is rewritten by account tools, owned by a package, on tmpfs)
+  lasting?: string;          // where one exists: the way to the same access that outlives those (a group, a tmpfiles line, the drop-in)
   dirWrite?: boolean;        // write on a directory: the user may replace any entry in it
   secret?: string;           // the grant exposes secrets: which (a file on the sensitive list, another user's home), why
   alternative?: string;      // with dirWrite: the narrower way to give the job a place to write
@@ -78,6 +81,10 @@ export interface Host {
   isScript(p: string): boolean;
   /** The file was made at or after `t` (epoch seconds; its birth time, statx(2)): false when unknown. */
   bornSince?(p: string, t: number): boolean;
+  /** The packages that own each path (dpkg -S), and whether it is a conffile of one; absent when no package does. */
+  packagesOf?(paths: string[]): Map<string, { packages: string[]; conffile: boolean }>;
+  /** The file system holding p is a tmpfs (emptied at reboot). */
+  onTmpfs?(p: string): boolean;
   /** The file system type when it cannot hold ACLs (proc, sysfs, …), else undefined. */
   noAcl(p: string): string | undefined;
   /** The access ACL of each path as getfacl -n prints it ("user::rw-", "user:1000:r--", …); absent when unknown. */
@@ -505,7 +512,60 @@ export function planGrants(inp: PlanInput): Grant[] {
         `Run this part as root or leave it out.`));
     }
   }
-  return grants.sort(byRank);
+  return durability(grants.sort(byRank), host, user);
+}
+
+// Files that account tools and visudo write anew (a new inode: an ACL entry goes with the old file)
+const REWRITTEN: { [path: string]: string } = {
+  "/etc/passwd": "account tools (useradd, usermod, userdel, chfn, chsh, vipw)", "/etc/shadow": "account tools (useradd, usermod, passwd, chpasswd, chage, vipw -s)",
+  "/etc/group": "account tools (groupadd, groupmod, usermod -G, gpasswd, vigr)", "/etc/gshadow": "account tools (groupadd, gpasswd, usermod -G, vigr -s)",
+  "/etc/subuid": "account tools (useradd, usermod --add-subuids)", "/etc/subgid": "account tools (useradd, usermod --add-subgids)",
+  "/etc/sudoers": "visudo",
+};
+// Groups whose membership is root in all but name: never offered, not even as the lasting way
+const ROOT_EQUIVALENT = new Set(["root", "sudo", "wheel", "admin", "disk", "kmem", "docker", "lxd", "libvirt", "staff"]);
+
+/**
+ * Whether each file grant lasts, from facts of this host: the files account tools and visudo write
+ * anew, files a package owns (an upgrade may replace them; a conffile when it changes), files on a
+ * tmpfs or under /run (gone at reboot). And where one exists, the lasting way to the same access: the
+ * group the distribution made for exactly it (the file's group already allows what is needed; never
+ * a root-equivalent group), a systemd-tmpfiles line for /run, else granting at every start.
+ */
+export function durability(grants: Grant[], host: Host, user: UserInfo): Grant[] {
+  const fileGrants = grants.filter((g) => (g.grant === "acl" || g.grant === "search" || g.grant === "owner") && g.path);
+  const paths = fileGrants.flatMap((g) => g.paths ?? [g.path!]);
+  const pkgs = paths.length && host.packagesOf ? host.packagesOf(paths) : new Map<string, { packages: string[]; conffile: boolean }>();
+  for (const g of fileGrants) {
+    const why: string[] = [];
+    const ps = g.paths ?? [g.path!];
+    for (const p of ps) {
+      if (REWRITTEN[p]) why.push(`${p} is written anew by ${REWRITTEN[p]}: the grant goes with the old file`);
+      const k = pkgs.get(p);
+      if (k) why.push(k.conffile ? `${p} is a configuration file of ${k.packages.join(", ")}: an upgrade that changes it replaces it`
+        : `${p} belongs to ${k.packages.join(", ")}: an upgrade replaces it`);
+      if (/^\/run(\/|$)/.test(p) || host.onTmpfs?.(p)) why.push(`${p} is on ${/^\/run(\/|$)/.test(p) ? "/run" : "a tmpfs"}: gone at reboot`);
+    }
+    g.lasts = why.length === 0;
+    if (g.lasts) continue;
+    g.lostBy = why.slice(0, LIST_MAX);
+    // a group that already has the access on every file of the grant: membership does not go with the file
+    const st = ps.map((p) => host.stat(p));
+    const want = [..."rwx"].reduce((m, c, i) => (g.perms?.includes(c) ? m | (4 >> i) : m), 0);
+    const gid = st[0]?.gid;
+    const groupOk = g.grant !== "owner" && gid !== undefined && gid !== 0 && st.every((f) => f && f.gid === gid && (((f.mode >> 3) & 7) & want) === want);
+    const name = groupOk ? host.groupName(gid!) : undefined;
+    if (name && !ROOT_EQUIVALENT.has(name) && !user.groups.some((x) => x.gid === gid)) {
+      g.lasting = `group ${name} (gid ${gid}), the group the distribution gave ${ps.length === 1 ? "the file" : "the files"}, already has it on ${ps.length === 1 ? ps[0] : `these ${ps.length} files`}: ` +
+        `membership lasts when the file is written anew` + (DANGEROUS_GROUPS[name] ? `; it also ${DANGEROUS_GROUPS[name]}` : KNOWN_GROUPS[name] ? `; it also ${KNOWN_GROUPS[name]}` : `; review what else group ${name} can access`) +
+        ` (usermod -a -G ${name} ${user.name})`;
+    } else if (ps.every((p) => /^\/run\//.test(p)) && g.grant !== "owner" && g.perms) {
+      g.lasting = `a systemd-tmpfiles line, applied at every boot: ${ps.map((p) => `a+ ${p} - - - - u:${user.uid}:${g.perms}`).join("; ")} (in /etc/tmpfiles.d/)`;
+    } else {
+      g.lasting = `grant it at every start: the drop-in's ExecStartPre=+ (trace-grant --format systemd), or sh PLAN run -- COMMAND; sh PLAN check says when it is gone`;
+    }
+  }
+  return grants;
 }
 
 function capability(u: Who, path: string | undefined, accesses: string[], programs: string[], cap: string, blunt: boolean, because: string): Grant {

@@ -238,3 +238,46 @@ describe("the job's own output", () => {
     expect(sh(`getfacl -n -p -- ${RES}; stat -c '%n %u %a' -- ${RES}`).stdout).toBe(before);
   }), 300_000);
 });
+
+describe("whether each grant lasts, from facts of this host", () => {
+  const shm = "/dev/shm/lp-grants-run", runf = "/run/lp-grants-run";
+  const pkgFiles = ["/etc/issue.net", "/usr/share/base-files/dot.profile"];   // base-files: a conffile, a plain file
+  afterAll(() => { rmSync(shm, { force: true }); rmSync(runf, { force: true }); });
+
+  it("account files, package files, tmpfs and /run are said not to last, with the lasting way; a plain file lasts", () => withHostLock(() => {
+    for (const f of [shm, runf]) { writeFileSync(f, "x\n"); chmodSync(f, 0o600); }
+    const modes = pkgFiles.map((f) => sh(`stat -c %a ${f}`).stdout.trim());
+    let events = "";
+    try {
+      // made root's for the trace only: the plan is on files the user is denied
+      for (const f of pkgFiles) chmodSync(f, 0o600);
+      const ev = run("trace-run", ["--", "cat", "/etc/shadow", ...pkgFiles, shm, runf, files[0]]);
+      expect(ev.status, ev.stderr).toBe(0);
+      events = ev.stdout;
+      const grants = run("trace-grant", ["--user", USER], events).records().slice(1);
+      const by = new Map(grants.map((g: any) => [g.path, g]));
+      const lasts = (p: string) => [by.get(p)?.lasts, by.get(p)?.lostBy ?? null];
+      expect(lasts(files[0])).toEqual([true, null]);
+      expect(lasts("/etc/shadow")).toEqual([false, [expect.stringMatching(/^\/etc\/shadow is written anew by account tools \(useradd.*: the grant goes with the old file$/)]]);
+      expect(lasts(pkgFiles[0])).toEqual([false, ["/etc/issue.net is a configuration file of base-files: an upgrade that changes it replaces it"]]);
+      expect(lasts(pkgFiles[1])).toEqual([false, ["/usr/share/base-files/dot.profile belongs to base-files: an upgrade replaces it"]]);
+      expect(lasts(shm)).toEqual([false, [`${shm} is on a tmpfs: gone at reboot`]]);
+      expect(lasts(runf)).toEqual([false, [`${runf} is on /run: gone at reboot`]]);
+      // the lasting ways: the file's own group where it already allows the read (and is no root-equivalent group)
+      const [grp, mode] = sh("stat -c '%G %A' /etc/shadow").stdout.trim().split(" ");
+      if (grp !== "root" && mode[4] === "r") expect(by.get("/etc/shadow").lasting).toMatch(new RegExp(`^group ${grp} \\(gid \\d+\\), the group the distribution gave the file, already has it on /etc/shadow: .*\\(usermod -a -G ${grp} ${USER}\\)$`));
+      const uid = sh(`id -u ${USER}`).stdout.trim();
+      expect(by.get(runf).lasting).toBe(`a systemd-tmpfiles line, applied at every boot: a+ ${runf} - - - - u:${uid}:r (in /etc/tmpfiles.d/)`);
+      expect(by.get(shm).lasting).toMatch(/^grant it at every start: the drop-in's ExecStartPre=\+/);
+      // said in the report, the script and the drop-in
+      const text = run("trace-grant", ["--user", USER, "--format", "text"], events).stdout;
+      expect(text).toContain(`      does not last: ${shm} is on a tmpfs: gone at reboot\n      lasting way: grant it at every start`);
+      const script = run("trace-grant", ["--user", USER, "--format", "sh"], events).stdout;
+      expect(script).toContain(`  # does not last: ${runf} is on /run: gone at reboot\n  # lasting way: a systemd-tmpfiles line`);
+      const drop = run("trace-grant", ["--user", USER, "--format", "systemd"], events).stdout;
+      expect(drop).toContain(`# does not last (acl ${pkgFiles[0]}): ${pkgFiles[0]} is a configuration file of base-files: an upgrade that changes it replaces it; granted again at every start\n`);
+    } finally {
+      pkgFiles.forEach((f, i) => chmodSync(f, parseInt(modes[i], 8)));
+    }
+  }), 300_000);
+});
