@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ROOT, run, withHostLock } from "../helpers.js";
+import { run, withHostLock } from "../helpers.js";
 
 const USER = "lp-grants-run";
 const GROUP = "lp-grants-rgrp";
@@ -21,7 +21,6 @@ const state = () => sh(`getfacl -n -p -R -- ${DIR} 2>&1; stat -c '%n %u %g %a %i
 let script = "";
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error("these tests make an account and grant as root: run them as root (.ci/run does)");
-  execFileSync("npx", ["tsc", "-p", "."], { cwd: ROOT });
   withHostLock(() => {
     if (spawnSync("getent", ["group", GROUP]).status !== 0) execFileSync("groupadd", [GROUP]);
     if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
