@@ -359,7 +359,7 @@ export function systemdPlan(h: PlanHeader, grants: Grant[], written: string[], v
     const n = files.reduce((a, g) => a + (g.paths?.length ?? 1), 0);
     out.push(unitNote`${n === 1 ? "The file grant (ACL, search bit, ownership) is" : `The ${n} file grants (ACLs, search bits, ownership) are`} applied before every start, so that a file replaced since`,
       unitNote`(useradd rewrites /etc/shadow, an upgrade replaces a configuration file) is granted again, and taken back after every stop.`,
-      unitNote`They are the sh plan's, installed where only root can change it (whoever can write it is root at the next start):`,
+      unitNote`The script is the sh plan, installed where only root can change it (whoever can write it is root at the next start):`,
       unitNote`  trace-grant --user ${h.user} --format sh TRACE | install -D -m 0700 -o root -g root /dev/stdin ${script}`,
       unitLine`ExecStartPre=+/bin/sh ${unitWord(script)} start`, unitLine`ExecStopPost=+/bin/sh ${unitWord(script)} stop`);
   }
