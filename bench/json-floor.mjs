@@ -5,7 +5,7 @@
 //                   tool that checks every record it reads can take (trace-filter, trace-summarize)
 //   stringify FILE  the records of FILE serialised again with JSON.stringify, timed apart from reading
 //                   and parsing them: the least trace-parse can take to write those records
-import { readLines } from "../dist/lib/input.js";
+import { readLines } from "../dist/lib/io/input.js";
 
 const [mode, file] = process.argv.slice(2);
 if (!["parse", "stringify"].includes(mode) || !file) {

@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, openSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { straceFlags } from "../dist/lib/run.js";
+import { straceFlags } from "../dist/lib/run/strace.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 mkdirSync(here + "out", { recursive: true });

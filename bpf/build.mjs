@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the batched eBPF backend once, at npm run build: the kernel's types (vmlinux.h, from its BTF),
-// the call table (from lib/bpf-program.ts), the CO-RE program (clang -target bpf), its skeleton
+// the call table (from lib/bpf/program.ts), the CO-RE program (clang -target bpf), its skeleton
 // (bpftool) and the loader (cc + libbpf) into dist/leastpriv-bpf. Without the toolchain the build goes
 // on and leaves dist/bpf/unavailable, one line saying what to install, for the backend to repeat.
 
@@ -41,7 +41,7 @@ if (!existsSync("/sys/kernel/btf/vmlinux")) fail("this kernel has no BTF (/sys/k
 if (!existsSync("/usr/include/bpf/libbpf.h")) fail("libbpf's headers are not installed (libbpf-dev)");
 
 // the call table: which calls, and where their strings, addresses, fd pairs and flag pointers are
-const { BPF_CALLS, extrasOf } = await import(root + "dist/lib/bpf-program.js");
+const { BPF_CALLS, extrasOf } = await import(root + "dist/lib/bpf/program.js");
 const FLAGS = { execve: 1, execveat: 2, fcntl: 4, clone: 8, clone3: 16, vfork: 32 };
 const rows = [];
 for (const c of BPF_CALLS) {
@@ -52,7 +52,7 @@ for (const c of BPF_CALLS) {
   const one = (k) => (ex.find((e) => e.kind === k)?.arg ?? -1) + 1;
   rows.push(`  { ${nr}, { 1, ${FLAGS[c.name] ?? 0}, { ${[0, 1, 2].map((i) => s[i] ?? 0).join(", ")} }, ${one("a")}, ${one("m")}, ${one("p")}, ${one("f")}, {0} } },  /* ${c.name} */`);
 }
-writeFileSync(out + "calls.h", `/* written by bpf/build.mjs from lib/bpf-program.ts */
+writeFileSync(out + "calls.h", `/* written by bpf/build.mjs from lib/bpf/program.ts */
 #define LP_ARCH "${tableArch}"
 static const struct { uint32_t nr; struct lp_call c; } lp_calls[] = {
 ${rows.join("\n")}

@@ -1,6 +1,6 @@
-// Writes bpf/leastpriv.bt from lib/bpf-program.ts (built into dist/); `--check` fails when the file is stale.
+// Writes bpf/leastpriv.bt from lib/bpf/program.ts (built into dist/); `--check` fails when the file is stale.
 import { readFileSync, writeFileSync } from "node:fs";
-import { bpfProgram } from "../dist/lib/bpf-program.js";
+import { bpfProgram } from "../dist/lib/bpf/program.js";
 
 const file = new URL("./leastpriv.bt", import.meta.url);
 const text = bpfProgram();

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // trace-diff: compare a baseline profile with a new run; exit 1 when it does something new.
 
-import { cli, main, warn, EXIT_NO, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "../lib/cli.js";
-import { diffProfiles, diffText, loadAllowFile } from "../lib/diff.js";
-import { readRecords } from "../lib/ndjson-in.js";
-import { loadRules } from "../lib/normalize.js";
-import { RecordWriter, replaceFile } from "../lib/output.js";
-import { Profiler, type Summary } from "../lib/summary.js";
-import { gate } from "../lib/trust.js";
+import { cli, main, warn, EXIT_NO, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "./cli.js";
+import { diffProfiles, diffText, loadAllowFile } from "../lib/profile/diff.js";
+import { readRecords } from "../lib/io/ndjson-in.js";
+import { loadRules } from "../lib/profile/normalize.js";
+import { RecordWriter, replaceFile } from "../lib/io/output.js";
+import { Profiler, type Summary } from "../lib/profile/summary.js";
+import { gate } from "../lib/profile/trust.js";
 
 const prog = "trace-diff";
 const a = cli(prog, "Usage: $0 [OPTIONS] BASELINE [CURRENT|-]\n       trace-run -- COMMAND | $0 baseline.profile\n\nCompare a baseline profile with a current one (profiles or raw events, summarised as trace-summarize does). Exit 0: nothing that matters changed; 1: it did; 2: trouble.")

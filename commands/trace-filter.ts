@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // trace-filter: pass through the records (events or profile summaries) that match.
 
-import { cli, main, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "../lib/cli.js";
-import { buildPredicate, CONTEXT_TYPES } from "../lib/filter.js";
-import { readRecords } from "../lib/ndjson-in.js";
-import { RecordWriter } from "../lib/output.js";
+import { cli, main, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./cli.js";
+import { buildPredicate, CONTEXT_TYPES } from "../lib/profile/filter.js";
+import { readRecords } from "../lib/io/ndjson-in.js";
+import { RecordWriter } from "../lib/io/output.js";
 
 const prog = "trace-filter";
 const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0 --files --not-path '/usr/lib/**'\n\nPass through the records that match every selector given (repeated values of one selector: any of them).")

@@ -2,20 +2,20 @@
 // trace-grant: which accesses of a traced run a user would be denied on this host, and the narrowest grant for each.
 
 import { hostname } from "node:os";
-import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "../lib/cli.js";
-import { homeOf, lookupUser, W } from "../lib/access.js";
-import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, jobOutputs, refusals, resolveNeeds, tmpOutputs, type PlanHeader } from "../lib/grant.js";
-import { shPlan, systemdPlan, textPlan } from "../lib/grant-format.js";
-import { accountHomes, realHost } from "../lib/grant-host.js";
-import { loadSensitive } from "../lib/verdict.js";
-import { encodeBytes } from "../lib/bytes.js";
+import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "./cli.js";
+import { homeOf, lookupUser, W } from "../lib/grant/access.js";
+import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, jobOutputs, refusals, resolveNeeds, tmpOutputs, type PlanHeader } from "../lib/grant/grant.js";
+import { shPlan, systemdPlan, textPlan } from "../lib/grant/format.js";
+import { accountHomes, realHost } from "../lib/grant/host.js";
+import { loadSensitive } from "../lib/profile/verdict.js";
+import { encodeBytes } from "../lib/io/bytes.js";
 import type { Generated } from "../lib/render.js";
-import { readRecords } from "../lib/ndjson-in.js";
-import { RecordWriter } from "../lib/output.js";
-import type { SyscallRecord } from "../lib/records.js";
-import { loadRules, OwnProc } from "../lib/normalize.js";
-import { PROFILE_WARNING, Profiler } from "../lib/summary.js";
-import { gate } from "../lib/trust.js";
+import { readRecords } from "../lib/io/ndjson-in.js";
+import { RecordWriter } from "../lib/io/output.js";
+import type { SyscallRecord } from "../lib/io/records.js";
+import { loadRules, OwnProc } from "../lib/profile/normalize.js";
+import { PROFILE_WARNING, Profiler } from "../lib/profile/summary.js";
+import { gate } from "../lib/profile/trust.js";
 
 const prog = "trace-grant";
 const a = cli(prog, "Usage: $0 --user NAME [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0 --user NAME --format text\n\nSay which of the accesses a traced run made NAME would be denied on this host (the kernel decides, as NAME),\nand the narrowest grant that allows each. Reads events or profiles; run it as root.")

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // trace-parse: strace's text output into leastpriv records (see trace-records(5)).
 
-import { cli, main } from "../lib/cli.js";
-import { DEFAULT_MAX_LINE } from "../lib/lines.js";
-import { FORMATS, parseFiles, type Format } from "../lib/parse.js";
+import { cli, main } from "./cli.js";
+import { DEFAULT_MAX_LINE } from "../lib/io/lines.js";
+import { FORMATS, parseFiles, type Format } from "../lib/run/parse.js";
 
 const prog = "trace-parse";
 const argv = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       strace -f -o '|trace-parse' COMMAND\n\nRead strace (or bpftrace) output and write one NDJSON record per call, signal, exit and line not understood.")

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 // trace-policy: an enforceable policy from a trace: seccomp (Docker/OCI), AppArmor, or a systemd drop-in.
 
-import { cli, main, version, EXIT_OK, Reported, UserError, warn } from "../lib/cli.js";
-import { readRecords } from "../lib/ndjson-in.js";
-import { ARCHES, hostArch, seccompProfile } from "../lib/seccomp.js";
-import { apparmorProfile } from "../lib/apparmor.js";
-import { systemdDropIn } from "../lib/systemd.js";
-import { landlockRuleset, realHostFacts } from "../lib/landlock.js";
-import { Profiler } from "../lib/summary.js";
+import { cli, main, version, EXIT_OK, Reported, UserError, warn } from "./cli.js";
+import { readRecords } from "../lib/io/ndjson-in.js";
+import { ARCHES, hostArch, seccompProfile } from "../lib/policy/seccomp.js";
+import { apparmorProfile } from "../lib/policy/apparmor.js";
+import { systemdDropIn } from "../lib/policy/systemd.js";
+import { landlockRuleset, realHostFacts } from "../lib/policy/landlock.js";
+import { Profiler } from "../lib/profile/summary.js";
 import type { Generated } from "../lib/render.js";
-import { gate } from "../lib/trust.js";
+import { gate } from "../lib/profile/trust.js";
 
 const prog = "trace-policy";
 const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIONS] [FILE|-]...\n       trace-run --all-syscalls -- docker run IMAGE | $0 --format seccomp > profile.json\n\nWrite a policy that allows what the traced run did (events or profiles; several runs merged is the normal case).")

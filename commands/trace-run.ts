@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // trace-run: run a command under strace and stream its records (see trace-records(5)) as they happen.
 
-import { cli, main } from "../lib/cli.js";
-import { runTraced, EXIT_RUN_FAILED } from "../lib/run.js";
-import { runBpf } from "../lib/run-bpf.js";
-import { commandAsGiven } from "../lib/launch.js";
+import { cli, main } from "./cli.js";
+import { runTraced, EXIT_RUN_FAILED } from "../lib/run/strace.js";
+import { runBpf } from "../lib/run/bpftrace.js";
+import { commandAsGiven } from "../lib/run/launch.js";
 
 const prog = "trace-run";
 const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 --backend bpftrace --container ID|NAME\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace (or bpftrace) and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // trace-sandbox: run a command under a Landlock ruleset (trace-policy --format landlock), as whoever runs it.
 
-import { cli, main } from "../lib/cli.js";
-import { runSandboxed, EXIT_SANDBOX_FAILED } from "../lib/sandbox.js";
+import { cli, main } from "./cli.js";
+import { runSandboxed, EXIT_SANDBOX_FAILED } from "../lib/policy/sandbox.js";
 
 const prog = "trace-sandbox";
 const spec = cli(prog, "Usage: $0 [OPTIONS] POLICY -- COMMAND [ARGS...]\n       trace-run --user U -- $0 POLICY -- COMMAND | trace-filter --failed\n\nRun COMMAND confined by the Landlock ruleset in POLICY: it may use the files, TCP ports and scopes the policy allows, and the kernel refuses the rest (EACCES, EPERM). No root needed. COMMAND's status is passed on.")

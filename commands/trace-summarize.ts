@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // trace-summarize: fold events (or merge profiles) into a least-privilege profile.
 
-import { cli, main, warn, EXIT_OK, EXIT_TROUBLE } from "../lib/cli.js";
-import { readRecords } from "../lib/ndjson-in.js";
-import { loadRules } from "../lib/normalize.js";
-import { RecordWriter } from "../lib/output.js";
-import { textReport, useColour } from "../lib/report.js";
-import { Profiler } from "../lib/summary.js";
-import { loadSensitive, mountPoints, SENSITIVE, verdictOf, verdictText } from "../lib/verdict.js";
+import { cli, main, warn, EXIT_OK, EXIT_TROUBLE } from "./cli.js";
+import { readRecords } from "../lib/io/ndjson-in.js";
+import { loadRules } from "../lib/profile/normalize.js";
+import { RecordWriter } from "../lib/io/output.js";
+import { textReport, useColour } from "../lib/profile/report.js";
+import { Profiler } from "../lib/profile/summary.js";
+import { loadSensitive, mountPoints, SENSITIVE, verdictOf, verdictText } from "../lib/profile/verdict.js";
 
 const prog = "trace-summarize";
 const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAND | $0\n       $0 --merge run1.profile run2.profile\n\nFold records into a profile: one summary per file, program, peer, privilege and credential change, after a 'profile' header.")

@@ -203,7 +203,7 @@ export function joinLines(lines: Rendered<"text">[]): string {
 }
 
 /**
- * A shell command of a grant record (lib/grant.ts builds each with shWord): the one way code from a
+ * A shell command of a grant record (lib/grant/grant.ts builds each with shWord): the one way code from a
  * record enters a script. It is taken only if, outside its single quotes, it is one line of printable
  * ASCII; else undefined (a forged record), and the caller refuses that step.
  */

@@ -2,9 +2,9 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Assembler, type AssembleOptions } from "../lib/assemble.js";
-import { LineSplitter } from "../lib/lines.js";
-import type { SyscallRecord, TraceRecord } from "../lib/records.js";
+import { Assembler, type AssembleOptions } from "../lib/strace/assemble.js";
+import { LineSplitter } from "../lib/io/lines.js";
+import type { SyscallRecord, TraceRecord } from "../lib/io/records.js";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const FIX = ROOT + "test/fixtures/strace/";

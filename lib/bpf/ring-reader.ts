@@ -1,5 +1,5 @@
 // From the batched eBPF loader's frames (bpf/events.h: a u32 length, then the frame) to records: the
-// same values the bpftrace backend decodes (lib/bpftrace.ts), through the same Resolver, so that both
+// same values the bpftrace backend decodes (lib/bpf/bpftrace.ts), through the same Resolver, so that both
 // backends, and strace, give the same records. Frames come in any chunking; a frame's bytes are read in
 // place, and strings are bytes until they are decoded (no byte of a name can break a frame).
 //
@@ -8,13 +8,13 @@
 // the loader says so (L and Q frames): counted here in `lost`, and the resolver forgets what it knew.
 
 import { constants as osConstants } from "node:os";
-import { callsByNumber, type BpfCall } from "../bpf-program.js";
-import { decode, ipv6 } from "../bpftrace.js";
-import { decodeBytes, encodeBytes } from "../bytes.js";
-import { errnoOf } from "../errno.js";
-import { Resolver } from "../resolver.js";
-import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "../records.js";
-import type { CallParts } from "../strace-line.js";
+import { callsByNumber, type BpfCall } from "./program.js";
+import { decode, ipv6 } from "./bpftrace.js";
+import { decodeBytes, encodeBytes } from "../io/bytes.js";
+import { errnoOf } from "../trace/errno.js";
+import { Resolver } from "../trace/resolver.js";
+import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "../io/records.js";
+import type { CallParts } from "../trace/resolver.js";
 
 export type RingEmit = (rec: TraceRecord, cgroup?: number) => void;
 

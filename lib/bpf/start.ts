@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { launcherArgv } from "../launch.js";
+import { launcherArgv } from "../run/launch.js";
 
 // dist/lib/bpf/ when built; lib/bpf/ when a test runs the source: the loader is in dist/ either way
 const UP = fileURLToPath(new URL("../../", import.meta.url));

@@ -5,8 +5,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { FIX, ROOT, run } from "../helpers.js";
-import { invalid, MAX_DEPTH } from "../../lib/validate.js";
-import { MAX_NESTING, parseArgs } from "../../lib/strace-values.js";
+import { invalid, MAX_DEPTH } from "../../lib/io/validate.js";
+import { MAX_NESTING, parseArgs } from "../../lib/strace/values.js";
 
 const tmp = mkdtempSync(tmpdir() + "/bad-records-");
 const DEEP = "[".repeat(5000) + "]".repeat(5000);

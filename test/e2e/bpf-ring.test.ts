@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import { RingReader } from "../../lib/bpf/ring-reader.js";
 import { launchStopped, loaderUnavailable, release, startLoader } from "../../lib/bpf/start.js";
-import type { SyscallRecord, TraceRecord } from "../../lib/records.js";
+import type { SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-ring-");
 const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");

@@ -5,7 +5,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
-import type { SyscallRecord } from "../../lib/records.js";
+import type { SyscallRecord } from "../../lib/io/records.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-bpf-");
 const ctr = `leastpriv-bpf-test-${process.pid}`;

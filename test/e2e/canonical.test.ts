@@ -6,7 +6,7 @@ import { execFileSync, execSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { FIX, ROOT, run } from "../helpers.js";
-import { normalizePath } from "../../lib/normalize.js";
+import { normalizePath } from "../../lib/profile/normalize.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-canon-");
 // cron ignores file names with a dot: the file a test writes in /etc/cron.d never runs

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run, withHostLock } from "../helpers.js";
-import { containerdPid } from "../../lib/container.js";
+import { containerdPid } from "../../lib/run/container.js";
 import { end, execOf, has, nothingLeft, start, until, type Run } from "../faults.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-ctr-");

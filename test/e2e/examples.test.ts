@@ -47,7 +47,7 @@ beforeAll(() => {
 
   // the commands, as installed: trace-x on PATH
   mkdirSync(`${dir}/bin`);
-  for (const f of readdirSync(ROOT + "commands")) {
+  for (const f of readdirSync(ROOT + "commands").filter((x) => /^trace-.*\.ts$/.test(x))) {
     const c = f.replace(/\.ts$/, "");
     writeFileSync(`${dir}/bin/${c}`, `#!/bin/sh\nexec ${process.execPath} ${ROOT}dist/commands/${c}.js "$@"\n`);
     chmodSync(`${dir}/bin/${c}`, 0o755);
@@ -82,7 +82,7 @@ const pages = readdirSync(ROOT + "man").filter((f) => f.endsWith(".md"));
 
 describe("man page EXAMPLES, run as written", () => {
   it("every command page has examples to run", () => {
-    for (const c of readdirSync(ROOT + "commands")) expect(examples(c.replace(/\.ts$/, ".md")).length, c).toBeGreaterThan(1);
+    for (const c of readdirSync(ROOT + "commands").filter((x) => /^trace-.*\.ts$/.test(x))) expect(examples(c.replace(/\.ts$/, ".md")).length, c).toBeGreaterThan(1);
   });
   for (const page of pages) {
     const lines = examples(page);

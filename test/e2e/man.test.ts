@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { ROOT, run } from "../helpers.js";
 
-const commands = readdirSync(ROOT + "commands").filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3));
+const commands = readdirSync(ROOT + "commands").filter((f) => /^trace-.*\.ts$/.test(f)).map((f) => f.slice(0, -3));
 
 describe("man pages", () => {
   it("the roff pages are generated from the current sources", () => {

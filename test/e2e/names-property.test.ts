@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { isUtf8 } from "node:buffer";
 import fc from "fast-check";
-import { encodeBytes } from "../../lib/bytes.js";
+import { encodeBytes } from "../../lib/io/bytes.js";
 import { ROOT, run, withHostLock } from "../helpers.js";
 
 const USER = "lp-render-prop";
@@ -99,7 +99,7 @@ function check(names: Buffer[]): void {
     const stderrs: string[] = [];
     const tool = (cmd: string, args: string[]) => { const r = run(cmd, args, events); expect(r.status, r.stderr).toBe(0); stderrs.push(r.stderr); return r.stdout; };
     const expectedRw = files.map((f) => "-" + f.toString("latin1")).sort();
-    // Not yet granted: lib/access.ts and lib/grant-host.ts open paths as UTF-8 strings, so a name that
+    // Not yet granted: lib/grant/access.ts and lib/grant/host.ts open paths as UTF-8 strings, so a name that
     // is not UTF-8 reads as gone. The plan must still be safe for those names; its grants are for the others.
     // ("<" or "**" in a name is literal: trace-grant reads the summary's pattern for the tools' own globs.)
     const planned = (_i: number) => true;

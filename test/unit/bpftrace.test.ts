@@ -3,15 +3,15 @@
 // tcpconnect tools.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { BpfAssembler, decode, errnoOf, ipv6, printfData } from "../../lib/bpftrace.js";
-import { BPF_CALLS, bpfProgram, callsByNumber } from "../../lib/bpf-program.js";
-import { LineSplitter } from "../../lib/lines.js";
-import { SnoopReader } from "../../lib/snoop.js";
-import { sniff } from "../../lib/parse.js";
-import { RuntimeMarks } from "../../lib/container.js";
-import { childPid } from "../../lib/resolver.js";
+import { BpfAssembler, decode, errnoOf, ipv6, printfData } from "../../lib/bpf/bpftrace.js";
+import { BPF_CALLS, bpfProgram, callsByNumber } from "../../lib/bpf/program.js";
+import { LineSplitter } from "../../lib/io/lines.js";
+import { SnoopReader } from "../../lib/bpf/snoop.js";
+import { sniff } from "../../lib/run/parse.js";
+import { RuntimeMarks } from "../../lib/run/container.js";
+import { childPid } from "../../lib/trace/resolver.js";
 import { calls, ROOT } from "../helpers.js";
-import type { ExitRecord, SyscallRecord, TraceRecord } from "../../lib/records.js";
+import type { ExitRecord, SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
 const BFIX = ROOT + "test/fixtures/bpftrace/";
 const WORK = "/tmp/leastpriv-capture-bpf";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { decodeBytes, encodeBytes, unescapeC } from "../../lib/bytes.js";
+import { decodeBytes, encodeBytes, unescapeC } from "../../lib/io/bytes.js";
 
 describe("paths are bytes", () => {
   it("any byte string round-trips through decode, JSON and encode", () => {

@@ -3,9 +3,9 @@
 // (capture.sh: twoctr): each is kept by its id, and neither when the id is not known.
 import { describe, expect, it } from "vitest";
 import { calls, fixture } from "../helpers.js";
-import { ContainerScope, ParentageHold, dockerRunIndex, podmanRunIndex, withCidfile } from "../../lib/container.js";
-import { childPid } from "../../lib/resolver.js";
-import type { SyscallRecord, TraceRecord } from "../../lib/records.js";
+import { ContainerScope, ParentageHold, dockerRunIndex, podmanRunIndex, withCidfile } from "../../lib/run/container.js";
+import { childPid } from "../../lib/trace/resolver.js";
+import type { SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
 const all = fixture("two-containers.strace");
 const shimIds = [...new Set(calls(all, "execve").filter((r) => r.ok && /containerd-shim/.test(r.path ?? ""))

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import { calls, fixture, fixtureLines, fixtureNames, FIX, parseText } from "../helpers.js";
-import type { ExitRecord, SignalRecord, SyscallRecord, TraceRecord } from "../../lib/records.js";
+import type { ExitRecord, SignalRecord, SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
 const byType = (recs: TraceRecord[], t: string) => recs.filter((r) => r.type === t);
 

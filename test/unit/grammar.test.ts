@@ -1,12 +1,12 @@
 // The pure grammar, line by line; inputs are lines taken from the real captures.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { parseCall, parseLine } from "../../lib/strace-line.js";
-import { parseArgs, parseSocket } from "../../lib/strace-values.js";
-import { Assembler } from "../../lib/assemble.js";
-import { encodeBytes } from "../../lib/bytes.js";
-import { LineSplitter } from "../../lib/lines.js";
-import type { TraceRecord } from "../../lib/records.js";
+import { parseCall, parseLine } from "../../lib/strace/line.js";
+import { parseArgs, parseSocket } from "../../lib/strace/values.js";
+import { Assembler } from "../../lib/strace/assemble.js";
+import { encodeBytes } from "../../lib/io/bytes.js";
+import { LineSplitter } from "../../lib/io/lines.js";
+import type { TraceRecord } from "../../lib/io/records.js";
 import { fixtureLines, fixtureNames, parseText } from "../helpers.js";
 
 const lineOf = (file: string, re: RegExp) => fixtureLines(file).find((l) => re.test(l))!;

@@ -1,10 +1,10 @@
 // trace-grant's planning on a made-up host: which checks an access becomes, and which grant a denial gets.
 import { describe, expect, it } from "vitest";
-import { R, W, X, type UserInfo } from "../../lib/access.js";
-import { accessNeeds, aclGrant, planGrants, refusals, resolveNeeds, type Host, type PlanInput } from "../../lib/grant.js";
-import { resolvePath, type Entry } from "../../lib/grant-host.js";
-import { shPlan } from "../../lib/grant-format.js";
-import type { Summary } from "../../lib/summary.js";
+import { R, W, X, type UserInfo } from "../../lib/grant/access.js";
+import { accessNeeds, aclGrant, planGrants, refusals, resolveNeeds, type Host, type PlanInput } from "../../lib/grant/grant.js";
+import { resolvePath, type Entry } from "../../lib/grant/host.js";
+import { shPlan } from "../../lib/grant/format.js";
+import type { Summary } from "../../lib/profile/summary.js";
 
 const file = (path: string, ops: string[], extra: Partial<Summary> = {}): Summary => ({
   type: "summary", kind: "file", path, ops, okOps: ops, syscalls: ["openat"], calls: 1, ok: 1, errors: {}, programs: ["/usr/bin/tool"], ...extra,

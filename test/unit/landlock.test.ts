@@ -5,8 +5,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fixture } from "../helpers.js";
-import { landlockRuleset, realHostFacts, type HostFacts } from "../../lib/landlock.js";
-import { Profiler } from "../../lib/summary.js";
+import { landlockRuleset, realHostFacts, type HostFacts } from "../../lib/policy/landlock.js";
+import { Profiler } from "../../lib/profile/summary.js";
 
 // the captures come from another machine: nothing of theirs is on this host
 const ELSEWHERE: HostFacts = { type: () => undefined, interpreter: () => undefined, matches: () => [] };

@@ -1,7 +1,7 @@
 // The line splitter: CRLF ends a line as LF does, wherever the chunks of the input break.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { LineSplitter } from "../../lib/lines.js";
+import { LineSplitter } from "../../lib/io/lines.js";
 import { FIX, parseText } from "../helpers.js";
 
 function split(chunks: Buffer[], max?: number): string[] {

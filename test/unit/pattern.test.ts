@@ -1,10 +1,10 @@
 // Globs the tools made (normalised names, --collapse) are marked as such; the same text in a real name is not.
 import { describe, expect, it } from "vitest";
 import { fixture } from "../helpers.js";
-import { DEFAULT_RULES, normalizeName, normalizePath, tempName, type Rule } from "../../lib/normalize.js";
+import { DEFAULT_RULES, normalizeName, normalizePath, tempName, type Rule } from "../../lib/profile/normalize.js";
 import { patternText } from "../../lib/pattern.js";
-import { collapseDirs, Profiler, type Summary } from "../../lib/summary.js";
-import type { TraceRecord } from "../../lib/records.js";
+import { collapseDirs, Profiler, type Summary } from "../../lib/profile/summary.js";
+import type { TraceRecord } from "../../lib/io/records.js";
 
 describe("normalised names carry their globs", () => {
   it("default rules and temporary names: the placeholders are globs, the rest literal", () => {

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import fc from "fast-check";
-import { decodeBytes, encodeBytes } from "../../lib/bytes.js";
+import { decodeBytes, encodeBytes } from "../../lib/io/bytes.js";
 import { aaPath, escapeText, shLine, shNote, shWord, txt, unitNote, unitWord } from "../../lib/render.js";
 
 // names as the kernel holds them: any byte but NUL (and "/" inside a component), decoded as the tools carry them

@@ -2,12 +2,12 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { fixture, ROOT } from "../helpers.js";
-import { BpfAssembler } from "../../lib/bpftrace.js";
-import { LineSplitter } from "../../lib/lines.js";
-import { Profiler, type ProfileHeader } from "../../lib/summary.js";
-import { seccompProfile } from "../../lib/seccomp.js";
-import { MAX_VALUES, unionValues, valueNumber, CLONE, PR } from "../../lib/arg-values.js";
-import type { TraceRecord } from "../../lib/records.js";
+import { BpfAssembler } from "../../lib/bpf/bpftrace.js";
+import { LineSplitter } from "../../lib/io/lines.js";
+import { Profiler, type ProfileHeader } from "../../lib/profile/summary.js";
+import { seccompProfile } from "../../lib/policy/seccomp.js";
+import { MAX_VALUES, unionValues, valueNumber, CLONE, PR } from "../../lib/profile/arg-values.js";
+import type { TraceRecord } from "../../lib/io/records.js";
 
 const header = (recs: object[]): ProfileHeader => {
   const p = new Profiler();

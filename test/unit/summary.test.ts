@@ -1,10 +1,10 @@
 // Profiles from real captures: what they hold, merging, normalisation, collapse.
 import { describe, expect, it } from "vitest";
 import { fixture } from "../helpers.js";
-import { Profiler, type ProfileHeader, type Summary } from "../../lib/summary.js";
-import { verdictOf, verdictText } from "../../lib/verdict.js";
-import { normalizePath, tempName } from "../../lib/normalize.js";
-import type { TraceRecord } from "../../lib/records.js";
+import { Profiler, type ProfileHeader, type Summary } from "../../lib/profile/summary.js";
+import { verdictOf, verdictText } from "../../lib/profile/verdict.js";
+import { normalizePath, tempName } from "../../lib/profile/normalize.js";
+import type { TraceRecord } from "../../lib/io/records.js";
 
 const profile = (recs: object[], collapse?: number, rules = []) => {
   const p = new Profiler(rules);

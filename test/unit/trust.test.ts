@@ -1,8 +1,8 @@
 // untrusted(): the one judgement of a run's trace, from its run and end records, for end records of
 // today's tools (complete, incomplete, ended, lost) and of older ones (exit, container, lost, unparsed).
 import { describe, expect, it } from "vitest";
-import { NO_END, TrustTracker, untrusted } from "../../lib/trust.js";
-import type { EndRecord, RunRecord } from "../../lib/records.js";
+import { NO_END, TrustTracker, untrusted } from "../../lib/profile/trust.js";
+import type { EndRecord, RunRecord } from "../../lib/io/records.js";
 
 const run = (argv: string[]): RunRecord => ({ type: "run", v: 1, tracer: "strace", argv });
 const end = (f: Partial<EndRecord>): EndRecord => ({ type: "end", ...f });

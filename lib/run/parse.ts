@@ -1,0 +1,189 @@
+// The trace-parse job: tracer output from files or stdin, through the line splitter and the reader
+// for its format, to records on stdout, framed by a `run` header and an `end` footer. The format is
+// told by each file's first line: strace's text, the leastpriv bpftrace program's lines, or the output
+// of bpftrace's opensnoop, execsnoop or tcpconnect tools.
+
+import { Assembler, type AssembleOptions } from "../strace/assemble.js";
+import { BpfAssembler } from "../bpf/bpftrace.js";
+import { readLines } from "../io/input.js";
+import { DEFAULT_MAX_LINE } from "../io/lines.js";
+import { RecordWriter } from "../io/output.js";
+import { SnoopReader, snoopHeader, type SnoopTool } from "../bpf/snoop.js";
+import { EXIT_OK, EXIT_TROUBLE, UserError, warn } from "../../commands/cli.js";
+import { RECORD_VERSION, type TraceRecord } from "../io/records.js";
+
+export const FORMATS = ["auto", "strace", "bpftrace", "opensnoop", "execsnoop", "tcpconnect"] as const;
+export type Format = (typeof FORMATS)[number];
+
+export interface ParseOptions extends AssembleOptions {
+  files: string[];          // "-" for stdin; none: stdin
+  strict?: boolean;         // the first line not understood is an error
+  maxLine?: number;
+  ff?: boolean;             // operands are strace -ff files NAME.PID
+  format?: Format;
+}
+
+interface Reader {
+  line(text: string, no: number, fullLength?: number): void;
+  end(): void;
+  counts: { lines: number; records: number; unparsed: number };
+  lost?: number;            // events the tracer said it lost (bpftrace)
+}
+
+/**
+ * What a log shows of its own end, for the end record's `complete`: every process it shows must end in
+ * it (an exit, a detach, or a thread's exec taking over its leader), and no call may be left unfinished
+ * when it ends, unless strace let go of the processes (`<detached ...>`: -p and ^C). strace's text
+ * shows all this; the bpftrace tools' output none of it.
+ */
+class EndWatch {
+  private seen = new Set<number | null>();
+  private ended = new Set<number | null>();
+  unfinished = 0;            // calls the log left unfinished at its end
+  detached = false;          // strace detached from the processes (they ran on)
+  atEnd = false;             // set while the readers report what is still pending
+
+  record(rec: TraceRecord): void {
+    switch (rec.type) {
+      case "syscall":
+        this.seen.add(rec.pid);
+        if (rec.detached) this.detached = true;
+        else if (this.atEnd && rec.incomplete === "no-end") this.unfinished++;
+        return;
+      case "signal": this.seen.add(rec.pid); return;
+      case "exit":
+        this.seen.add(rec.pid);
+        if (rec.supersededBy !== undefined) { this.seen.add(rec.supersededBy); this.ended.add(rec.supersededBy); }
+        else this.ended.add(rec.pid);
+        return;
+      case "info": {
+        const m = /^strace: Process (\d+) detached/.exec(rec.text);
+        if (m) this.ended.add(Number(m[1]));
+        return;
+      }
+      default: return;
+    }
+  }
+
+  /** Processes the log shows that it does not show ending. */
+  running(): number {
+    let n = 0;
+    // lines without a pid are the first process's, until strace numbers it (when it has a child)
+    for (const p of this.seen) if (!this.ended.has(p) && !(p === null && this.seen.size > 1)) n++;
+    return n;
+  }
+}
+
+/** The end record's verdict on the input, by what the log can show (see trace-parse(1)). */
+function completeness(formats: Set<string>, counts: { records: number; unparsed: number }, lost: number, w: EndWatch): { ended?: "detached"; complete: boolean; incomplete?: string[] } {
+  const why: string[] = [];
+  // an empty log is a tracer that wrote nothing (it failed, or the file was cut), not a program that did nothing
+  if (counts.records === 0) why.push("the log is empty");
+  if (counts.unparsed > 0) why.push(`${counts.unparsed} line${counts.unparsed === 1 ? "" : "s"} not understood`);
+  if (lost > 0) why.push(`lost ${lost} event${lost === 1 ? "" : "s"}`);
+  const running = w.running();
+  if (!w.detached) {
+    if (w.unfinished > 0) why.push(`the log ends with ${w.unfinished} call${w.unfinished === 1 ? "" : "s"} unfinished`);
+    if (running > 0) why.push(`the log ends before ${running} of its processes did`);
+  }
+  for (const f of formats) if (f !== "strace" && f !== "bpftrace") why.push(`${f}.bt output does not show whether events were lost or the run ended`);
+  const ended = w.detached && running > 0 ? { ended: "detached" as const } : {};
+  return why.length ? { ...ended, complete: false, incomplete: why } : { ...ended, complete: true };
+}
+
+/** The format a file's first meaningful line shows; undefined while only blank or "Attaching" lines were seen. */
+export function sniff(line: string): Exclude<Format, "auto"> | undefined {
+  if (line.trim() === "" || /^Attaching \d+ probes?\.\.\./.test(line)) return undefined;
+  if (/^\{"type": "(printf|attached_probes|lost_events)", "data": /.test(line)) return "bpftrace";
+  // the program's text lines (format 1): its reader says which format it reads
+  if (/^[RCXFEMS+]\t\d+\t/.test(line) || /^Q\t\d+$/.test(line)) return "bpftrace";
+  return snoopHeader(line) ?? "strace";
+}
+
+export async function parseFiles(prog: string, opts: ParseOptions, writer = new RecordWriter()): Promise<number> {
+  const files = opts.files.length ? opts.files : ["-"];
+  const ff = opts.ff ?? (files.length > 1 && files.every((f) => /\.\d+$/.test(f)));
+  const watch = new EndWatch();
+  const emit = (rec: TraceRecord) => {
+    if (opts.strict && rec.type === "unparsed") {
+      throw new UserError(`${rec.file === "-" ? "<stdin>" : rec.file}:${rec.line}: ${rec.reason}: ${rec.text.slice(0, 200)}`);
+    }
+    writer.write(rec);
+  };
+  // only strace's text shows where each process ended
+  const emitStrace = (rec: TraceRecord) => { watch.record(rec); emit(rec); };
+  const readers = new Map<string, Reader & { startFile(file: string, pid?: number | null): void }>();
+  let header = false;
+  const writeHeader = (format: Exclude<Format, "auto">) => {
+    if (header) return;
+    header = true;
+    const run: TraceRecord = { type: "run", v: RECORD_VERSION, tracer: format === "strace" ? "strace" : "bpftrace", sources: files };
+    if (format !== "strace" && format !== "bpftrace") run.format = format;
+    if (opts.cwd) run.cwd = opts.cwd;
+    if (opts.date) run.date = opts.date;
+    writer.write(run);
+  };
+  const readerFor = (format: Exclude<Format, "auto">) => {
+    let r = readers.get(format);
+    if (!r) {
+      r = format === "strace" ? new Assembler(emitStrace, opts)
+        : format === "bpftrace" ? new BpfAssembler(emit, { cwd: opts.cwd })
+          : new SnoopReader(format as SnoopTool, emit);
+      readers.set(format, r);
+    }
+    return r;
+  };
+
+  let current: Reader | undefined;
+  let held: { text: string; no: number; full?: number }[] = [];
+  let fileName = "-";
+  let filePid: number | null = null;
+  let before = 0;
+  const unparsedNow = () => [...readers.values()].reduce((n, r) => n + r.counts.unparsed, 0);
+  const decide = (format: Exclude<Format, "auto">) => {
+    writeHeader(format);
+    const r = readerFor(format);
+    r.startFile(fileName, filePid);
+    current = r;
+    for (const h of held) r.line(h.text, h.no, h.full);
+    held = [];
+  };
+
+  const bad = await readLines(prog, files, {
+    start(file) {
+      fileName = file;
+      const pid = ff ? /\.(\d+)$/.exec(file) : null;
+      filePid = pid ? Number(pid[1]) : null;
+      current = undefined;
+      held = [];
+      before = unparsedNow();
+      if (opts.format && opts.format !== "auto") decide(opts.format);
+    },
+    line: (text, no, full) => {
+      if (current) { current.line(text, no, full); return; }
+      const f = full === undefined ? sniff(text) : "strace";
+      held.push({ text, no, full });
+      if (f) decide(f);
+      else if (held.length > 1000) decide("strace");
+    },
+    batch: async () => { await writer.flush(); return !writer.closed; },
+    end(_file, name) {
+      if (!current && held.length) decide("strace");
+      const n = unparsedNow() - before;
+      if (n > 0) warn(prog, `${name}: ${n} line${n === 1 ? "" : "s"} not understood`);
+    },
+  }, opts.maxLine ?? DEFAULT_MAX_LINE);
+  writeHeader(opts.format && opts.format !== "auto" ? opts.format : "strace");
+  const counts = { lines: 0, records: 0, unparsed: 0 };
+  let lost = 0;
+  watch.atEnd = true;
+  for (const r of readers.values()) {
+    r.end();
+    counts.lines += r.counts.lines; counts.records += r.counts.records; counts.unparsed += r.counts.unparsed;
+    lost += r.lost ?? 0;
+  }
+  writer.write({ type: "end", ...counts, ...(readers.has("bpftrace") ? { lost } : {}), ...completeness(new Set(readers.keys()), counts, lost, watch) });
+  await writer.end();
+  if (writer.error) throw writer.error;
+  return bad ? EXIT_TROUBLE : EXIT_OK;
+}
