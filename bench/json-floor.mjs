@@ -15,7 +15,7 @@ if (!["parse", "stringify"].includes(mode) || !file) {
 let records = 0, bytes = 0, stringifyMs = 0;
 let batch = [];
 const t0 = performance.now();
-await readLines("json-floor", [file], {
+await readLines({ warn: (m) => console.error("json-floor: " + m) }, [file], {
   line(text) {
     if (text === "") return;
     const r = JSON.parse(text);

@@ -6,14 +6,9 @@ import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { escapeText } from "../lib/render.js";
 
-export const EXIT_OK = 0;
-export const EXIT_NO = 1;         // "no": differences found, nothing matched when asked
-export const EXIT_TROUBLE = 2;    // usage, I/O or input errors
-
-/** An error that is the user's to fix: printed as one line, never with a stack. */
-export class UserError extends Error {
-  constructor(message: string, readonly exitCode = EXIT_TROUBLE) { super(message); }
-}
+export { EXIT_OK, EXIT_NO, EXIT_TROUBLE, UserError, describe } from "../lib/errors.js";
+import { EXIT_OK, EXIT_TROUBLE, UserError, describe, type Tell } from "../lib/errors.js";
+import { Progress } from "./progress.js";
 
 /** A failure already told on stderr (the reader says which file it could not read): only the exit status is left. */
 export class Reported extends UserError {
@@ -28,6 +23,15 @@ export function version(): string {
 /** One diagnostic line: the message escaped (lib/render.ts), since it may name a file a traced program chose. */
 export function warn(prog: string, msg: string): void {
   process.stderr.write(`${prog}: ${escapeText(msg)}\n`);
+}
+
+/** How this command hears the library: its warnings on stderr under its name, a tracer's lines as they are (escaped), progress on a terminal. */
+export function tell(prog: string): Tell {
+  return {
+    warn: (msg) => warn(prog, msg),
+    relay: (line) => { process.stderr.write(escapeText(line) + "\n"); },
+    progress: new Progress(prog),
+  };
 }
 
 /** The common yargs setup: usage errors print one line plus a hint and exit 2. */
@@ -119,23 +123,4 @@ function stdoutName(): string {
     if (st.isFile() || st.isCharacterDevice() || st.isBlockDevice()) return `${readlinkSync("/proc/self/fd/1")} (standard output)`;
   } catch { /* no /proc, or fd 1 closed */ }
   return "standard output";
-}
-
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: "No such file or directory", EACCES: "Permission denied", EPERM: "Operation not permitted", EISDIR: "Is a directory",
-  ENOTDIR: "Not a directory", EMFILE: "Too many open files", ENFILE: "Too many open files in system", ENOSPC: "No space left on device",
-  EDQUOT: "Disk quota exceeded", EFBIG: "File too large", EROFS: "Read-only file system", EIO: "Input/output error",
-  EEXIST: "File exists", ENAMETOOLONG: "File name too long", ELOOP: "Too many levels of symbolic links", EXDEV: "Invalid cross-device link",
-  EBUSY: "Device or resource busy", ETXTBSY: "Text file busy", ENXIO: "No such device or address", EBADF: "Bad file descriptor",
-  EINVAL: "Invalid argument",
-};
-
-/**
- * "FILE: No space left on device" rather than Node's "ENOSPC: no space left on device, write": the
- * C library's wording, with the file when the error names one (the caller adds it when it does not).
- */
-export function describe(err: NodeJS.ErrnoException, withPath = true): string {
-  const text = err.code ? ERRNO_TEXT[err.code] : undefined;
-  if (text) return withPath && err.path ? `${err.path}: ${text}` : text;
-  return err.message;
 }

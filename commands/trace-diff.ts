@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-diff: compare a baseline profile with a new run; exit 1 when it does something new.
 
-import { cli, main, warn, EXIT_NO, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "./cli.js";
+import { cli, main, tell, warn, EXIT_NO, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "./cli.js";
 import { diffProfiles, diffText, loadAllowFile } from "../lib/profile/diff.js";
 import { readRecords } from "../lib/io/ndjson-in.js";
 import { loadRules } from "../lib/profile/normalize.js";
@@ -35,7 +35,7 @@ await main(prog, async () => {
   const load = async (f: string, current: boolean) => {
     const p = new Profiler(rules);
     let n = 0;
-    const res = await readRecords(prog, [f], (r) => { n++; p.add(r); });
+    const res = await readRecords(tell(prog), [f], (r) => { n++; p.add(r); });
     const name = f === "-" ? "<stdin>" : f;
     if (res.badLines) throw new UserError(`${name}: cannot compare input that was not read whole`);
     if (res.badFiles) throw new Reported();          // the reader said why

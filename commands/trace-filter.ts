@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-filter: pass through the records (events or profile summaries) that match.
 
-import { cli, main, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./cli.js";
+import { cli, main, tell, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./cli.js";
 import { buildPredicate, CONTEXT_TYPES } from "../lib/profile/filter.js";
 import { readRecords } from "../lib/io/ndjson-in.js";
 import { RecordWriter } from "../lib/io/output.js";
@@ -51,7 +51,7 @@ await main(prog, async () => {
   });
   const out = new RecordWriter();
   let n = 0;
-  const res = await readRecords(prog, a._.map(String), (r, text) => {
+  const res = await readRecords(tell(prog), a._.map(String), (r, text) => {
     if (CONTEXT_TYPES.has(r.type) || r.type === "unparsed") { if (a.headers && !a.c) out.writeLine(text); return; }
     if (!keep(r)) return;
     n++;

@@ -2,7 +2,7 @@
 // trace-grant: which accesses of a traced run a user would be denied on this host, and the narrowest grant for each.
 
 import { hostname } from "node:os";
-import { cli, main, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "./cli.js";
+import { cli, main, tell, version, warn, EXIT_OK, EXIT_TROUBLE, Reported, UserError } from "./cli.js";
 import { homeOf, lookupUser, W } from "../lib/grant/access.js";
 import { accessNeeds, askKernel, byDescriptor, countGrants, planGrants, jobOutputs, refusals, resolveNeeds, tmpOutputs, type PlanHeader } from "../lib/grant/grant.js";
 import { shPlan, systemdPlan, textPlan } from "../lib/grant/format.js";
@@ -45,7 +45,7 @@ await main(prog, async () => {
   const host = realHost();
   const own = new OwnProc();
   const p = new Profiler(a.rules ? loadRules(a.rules) : []);
-  const res = await readRecords(prog, a._.map(String), (r) => {
+  const res = await readRecords(tell(prog), a._.map(String), (r) => {
     if (r.type !== "syscall" || !byDescriptor(r as SyscallRecord)) p.add(own.rewrite(r));
   });
   if (res.badLines) throw new UserError("the input was not read whole: no plan made");

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-parse: strace's text output into leastpriv records (see trace-records(5)).
 
-import { cli, main } from "./cli.js";
+import { cli, main, tell } from "./cli.js";
 import { DEFAULT_MAX_LINE } from "../lib/io/lines.js";
 import { FORMATS, parseFiles, type Format } from "../lib/run/parse.js";
 
@@ -26,7 +26,7 @@ const argv = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       strace -f -o '|t
   .example("opensnoop.bt > opens.txt; trace-parse opens.txt", "opensnoop's output, as a best effort")
   .parseSync();
 
-await main(prog, () => parseFiles(prog, {
+await main(prog, () => parseFiles(tell(prog), {
   files: argv._.map(String), cwd: argv.cwd, date: argv.date, strict: argv.strict, maxLine: argv["max-line"], ff: argv.ff,
   format: argv.format as Format,
 }));

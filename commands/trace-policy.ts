@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-policy: an enforceable policy from a trace: seccomp (Docker/OCI), AppArmor, or a systemd drop-in.
 
-import { cli, main, version, EXIT_OK, Reported, UserError, warn } from "./cli.js";
+import { cli, main, tell, version, EXIT_OK, Reported, UserError, warn } from "./cli.js";
 import { readRecords } from "../lib/io/ndjson-in.js";
 import { ARCHES, hostArch, seccompProfile } from "../lib/policy/seccomp.js";
 import { apparmorProfile } from "../lib/policy/apparmor.js";
@@ -31,7 +31,7 @@ const a = cli(prog, "Usage: $0 --format seccomp|apparmor|systemd|landlock [OPTIO
 
 await main(prog, async () => {
   const p = new Profiler();
-  const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
+  const res = await readRecords(tell(prog), a._.map(String), (r) => p.add(r));
   if (res.badLines) throw new UserError("the input was not read whole: no policy written");
   if (res.badFiles) throw new Reported();            // the reader said why
   const [h, ...items] = p.result(a.collapse);

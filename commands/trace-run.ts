@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-run: run a command under strace and stream its records (see trace-records(5)) as they happen.
 
-import { cli, main } from "./cli.js";
+import { cli, main, tell } from "./cli.js";
 import { runTraced, EXIT_RUN_FAILED } from "../lib/run/strace.js";
 import { runBpf } from "../lib/run/bpftrace.js";
 import { commandAsGiven } from "../lib/run/launch.js";
@@ -49,9 +49,9 @@ const argv = spec.parseSync();
 
 // the words as given, byte for byte (yargs reads numbers in them, Node's argv loses bytes that are not UTF-8)
 const command = commandAsGiven([...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)]);
-await main(prog, () => argv.backend === "bpftrace" ? runBpf(prog, {
+await main(prog, () => argv.backend === "bpftrace" ? runBpf(tell(prog), {
   command, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, bpftrace: argv.bpftrace, cost: argv.cost,
-}) : runTraced(prog, {
+}) : runTraced(tell(prog), {
   command, pid: argv.p, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, allSyscalls: argv["all-syscalls"],
   straceArgs: argv["strace-arg"], strace: argv.strace, cost: argv.cost,
 }), EXIT_RUN_FAILED);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // trace-summarize: fold events (or merge profiles) into a least-privilege profile.
 
-import { cli, main, warn, EXIT_OK, EXIT_TROUBLE } from "./cli.js";
+import { cli, main, tell, warn, EXIT_OK, EXIT_TROUBLE } from "./cli.js";
 import { readRecords } from "../lib/io/ndjson-in.js";
 import { loadRules } from "../lib/profile/normalize.js";
 import { RecordWriter } from "../lib/io/output.js";
@@ -27,7 +27,7 @@ const a = cli(prog, "Usage: $0 [OPTIONS] [FILE|-]...\n       trace-run -- COMMAN
 
 await main(prog, async () => {
   const p = new Profiler(a.rules ? loadRules(a.rules) : [], a.runtime, { containerRoot: a.root });
-  const res = await readRecords(prog, a._.map(String), (r) => p.add(r));
+  const res = await readRecords(tell(prog), a._.map(String), (r) => p.add(r));
   const [header, ...items] = p.result(a.collapse);
   // the profile carries the reasons in its header, so that the gates refuse it too
   if (header.incomplete) warn(prog, `the trace is incomplete: ${header.incomplete.join("; ")}: the profile says so`);

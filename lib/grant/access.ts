@@ -7,7 +7,7 @@
 // (fs.suid_dumpable), so the user can neither reopen those descriptors through /proc nor ptrace it.
 
 import { spawn, spawnSync } from "node:child_process";
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 
 export const R = 4, W = 2, X = 1;
 

@@ -2,7 +2,7 @@
 // that applies (and undoes) the grants, and a systemd drop-in for running the tool as a service. Every
 // traced name goes in through lib/render.ts: escaped in text and comments, quoted in commands.
 
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 import type { Grant, PlanHeader } from "./grant.js";
 import {
   escapeText, join, joinLines, shCommand, shLine, shNote, shWord, txt, unitLine, unitName, unitNote, unitWord, document,

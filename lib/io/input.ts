@@ -1,12 +1,11 @@
 // The one reader of every tool's input: file operands in turn, "-" or none for stdin, split into
-// counted, bounded lines a chunk at a time, with a progress line on a terminal. A file that cannot be
-// read is one stderr line and counts as trouble; the other operands are still read.
+// counted, bounded lines a chunk at a time, with progress told as it goes. A file that cannot be read
+// is one warning and counts as trouble; the other operands are still read.
 
 import { createReadStream, statSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { DEFAULT_MAX_LINE, LineSplitter } from "./lines.js";
-import { Progress } from "./progress.js";
-import { UserError, describe, warn } from "../../commands/cli.js";
+import { UserError, describe, type Tell } from "../errors.js";
 
 export interface LineHandler {
   /** Before a file's first line; `name` is "<stdin>" for "-". */
@@ -21,8 +20,8 @@ export interface LineHandler {
 const displayName = (file: string) => (file === "-" ? "<stdin>" : file);
 
 /** Reads every operand; returns how many could not be read. */
-export async function readLines(prog: string, files: string[], h: LineHandler, maxLine = DEFAULT_MAX_LINE): Promise<number> {
-  const progress = new Progress(prog);
+export async function readLines(tell: Tell, files: string[], h: LineHandler, maxLine = DEFAULT_MAX_LINE): Promise<number> {
+  const progress = tell.progress;
   let bad = 0;
   for (const file of files.length ? files : ["-"]) {
     const name = displayName(file);
@@ -35,7 +34,7 @@ export async function readLines(prog: string, files: string[], h: LineHandler, m
         input = createReadStream(file, { highWaterMark: 1 << 18 });
       }
     } catch (e) {
-      warn(prog, describe(e as NodeJS.ErrnoException));
+      tell.warn(describe(e as NodeJS.ErrnoException));
       bad++;
       continue;
     }
@@ -46,17 +45,17 @@ export async function readLines(prog: string, files: string[], h: LineHandler, m
       for await (const chunk of input) {
         for (const l of split.push(chunk as Buffer)) h.line(l.text, l.no, l.fullLength);
         if (h.batch && !(await h.batch())) { stopped = true; break; }
-        progress.update(name, split.bytes, total);
+        progress?.update(name, split.bytes, total);
       }
       if (!stopped) for (const l of split.end()) h.line(l.text, l.no, l.fullLength);
     } catch (e) {
       if (e instanceof UserError) throw e;
       const err = e as NodeJS.ErrnoException;
-      warn(prog, err.path ? describe(err) : `${name}: ${describe(err)}`);
+      tell.warn(err.path ? describe(err) : `${name}: ${describe(err)}`);
       bad++;
     } finally {
       if (file !== "-") input.destroy();
-      progress.done();
+      progress?.done();
     }
     if (stopped) break;
     h.end?.(file, name);

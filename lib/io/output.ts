@@ -3,7 +3,7 @@
 
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Writable } from "node:stream";
-import { UserError, describe } from "../../commands/cli.js";
+import { UserError, describe } from "../errors.js";
 
 /**
  * Replaces `path` with `text` through a temporary file beside it, synced and renamed over it: a

@@ -6,7 +6,7 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
 import { encodeBytes } from "../io/bytes.js";
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 import { FS_RIGHTS, NET_RIGHTS, SCOPES } from "./landlock.js";
 
 /** trace-sandbox's own failures (126, 127 and 128+N are the command's). */

@@ -5,7 +5,7 @@
 import micromatch from "micromatch";
 import { readFileSync } from "node:fs";
 import { keyOf, type Summary } from "./summary.js";
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 import { endpointText } from "./report.js";
 import { document, txt } from "../render.js";
 

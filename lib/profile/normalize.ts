@@ -3,7 +3,7 @@
 // it is folded into a profile, by trace-summarize and trace-diff alike.
 
 import { readFileSync } from "node:fs";
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 import { patternOfMask, type Pattern } from "../pattern.js";
 
 export interface Rule { re: RegExp; to: string }

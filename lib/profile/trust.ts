@@ -2,7 +2,7 @@
 // that did not happen, was cut short or lost events. One function judges a run from its `run` and `end`
 // records; a tracker applies it to each run of a stream and carries the reasons of profiles forward.
 
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 import type { EndRecord, RunRecord } from "../io/records.js";
 
 /** The reason given for a run whose `end` record never came. */

@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import micromatch from "micromatch";
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 import { endpointText } from "./report.js";
 import type { Addr } from "../io/records.js";
 import type { ProfileHeader, RunCost, Summary } from "./summary.js";

@@ -14,7 +14,7 @@ import { BpfAssembler } from "../bpf/bpftrace.js";
 import { CostMeter, cgroup2Root, type Cost } from "./cost.js";
 import { LineSplitter } from "../io/lines.js";
 import { RecordWriter } from "../io/output.js";
-import { UserError, warn } from "../../commands/cli.js";
+import { UserError, type Tell } from "../errors.js";
 import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./strace.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type SyscallRecord, type TraceRecord } from "../io/records.js";
@@ -98,7 +98,7 @@ function userArgs(a: Account): string[] {
   return ["setpriv", `--reuid=${a.uid}`, `--regid=${a.gid}`, "--init-groups", "--"];
 }
 
-export async function runBpf(prog: string, o: BpfRunOptions, writer = new RecordWriter()): Promise<number> {
+export async function runBpf(tell: Tell, o: BpfRunOptions, writer = new RecordWriter()): Promise<number> {
   const bpftrace = o.bpftrace ?? "bpftrace";
   if (process.getuid?.() !== 0) throw new UserError("the bpftrace backend needs root (bpftrace loads programs into the kernel)", EXIT_RUN_FAILED);
   const version = bpftraceVersion(bpftrace);
@@ -217,7 +217,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
       const m = /Lost (\d+) events/.exec(l);
       if (m) { lost += Number(m[1]); continue; }
       stderrTail = (stderrTail + l + "\n").slice(-2000);
-      warn(prog, `bpftrace: ${l}`);
+      tell.warn(`bpftrace: ${l}`);
     }
   });
 
@@ -262,7 +262,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   childDone?.then((s) => { childStatus = s; });
   let lastData = Date.now();
   const poll = setInterval(() => {
-    if (process.env.LEASTPRIV_DEBUG) warn(prog, `debug: ready=${asm.ready} child=${JSON.stringify(childStatus)} live=${asm.livePids().join(",")} stopping=${stopping}`);
+    if (process.env.LEASTPRIV_DEBUG) tell.warn(`debug: ready=${asm.ready} child=${JSON.stringify(childStatus)} live=${asm.livePids().join(",")} stopping=${stopping}`);
     if (mode === 1 && childStatus && asm.ready) {
       // the end is when every task of the tree has been read exiting: bpftrace may still hold a backlog
       // of earlier events, and stopping it sooner would drop them. Should an exit never come (lost),
@@ -291,7 +291,7 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
   for (const s of sigs) process.on(s, onSignal);
 
   const readyTimer = setTimeout(() => {
-    if (!asm.ready) { warn(prog, "bpftrace did not start within 120 s"); tracer.kill("SIGKILL"); }
+    if (!asm.ready) { tell.warn("bpftrace did not start within 120 s"); tracer.kill("SIGKILL"); }
   }, 120000);
   let began = false;
   const begin = () => {
@@ -390,9 +390,9 @@ export async function runBpf(prog: string, o: BpfRunOptions, writer = new Record
       throw new UserError(`${tracerDied}: the trace is cut short` + (killedTree ? "; the traced processes were killed" : client ? "; the docker client was stopped" : ""), EXIT_RUN_FAILED);
     }
     if (writer.closed) return 0;
-    if (lost > 0) warn(prog, `bpftrace lost ${lost} events: the trace is incomplete (a faster reader, or fewer events, would keep them)`);
-    if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of bpftrace output not understood`);
-    if (mode === 3 && stillRunning(o.command[0], scope.id)) warn(prog, DETACHED);
+    if (lost > 0) tell.warn(`bpftrace lost ${lost} events: the trace is incomplete (a faster reader, or fewer events, would keep them)`);
+    if (asm.counts.unparsed > 0) tell.warn(`${asm.counts.unparsed} lines of bpftrace output not understood`);
+    if (mode === 3 && stillRunning(o.command[0], scope.id)) tell.warn(DETACHED);
     return code;
   }
 }

@@ -6,7 +6,7 @@ import { spawnSync, type StdioOptions } from "node:child_process";
 import { closeSync, constants, openSync, readFileSync } from "node:fs";
 import tty from "node:tty";
 import { decodeBytes, encodeBytes } from "../io/bytes.js";
-import { UserError } from "../../commands/cli.js";
+import { UserError } from "../errors.js";
 
 /** The PATH a --user command gets (sudo's secure_path on Debian): never root's own. */
 export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -128,6 +128,8 @@ export class Session {
   start(): void {
     if (this.master === undefined) return;
     const s = this.stream = new tty.ReadStream(this.master);
+    // the command's own terminal output, in the place of the terminal it would have written to: not
+    // a diagnostic of ours (nothing is added or escaped), so it does not go through the command's Tell
     s.on("data", (d: Buffer) => { process.stderr.write(d); });
     // EIO: every holder of the pty's other side has closed it
     this.closed = new Promise((resolve) => { s.on("error", () => resolve()); s.on("close", () => resolve()); s.on("end", () => resolve()); });

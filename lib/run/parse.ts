@@ -9,7 +9,7 @@ import { readLines } from "../io/input.js";
 import { DEFAULT_MAX_LINE } from "../io/lines.js";
 import { RecordWriter } from "../io/output.js";
 import { SnoopReader, snoopHeader, type SnoopTool } from "../bpf/snoop.js";
-import { EXIT_OK, EXIT_TROUBLE, UserError, warn } from "../../commands/cli.js";
+import { EXIT_OK, EXIT_TROUBLE, UserError, type Tell } from "../errors.js";
 import { RECORD_VERSION, type TraceRecord } from "../io/records.js";
 
 export const FORMATS = ["auto", "strace", "bpftrace", "opensnoop", "execsnoop", "tcpconnect"] as const;
@@ -100,7 +100,7 @@ export function sniff(line: string): Exclude<Format, "auto"> | undefined {
   return snoopHeader(line) ?? "strace";
 }
 
-export async function parseFiles(prog: string, opts: ParseOptions, writer = new RecordWriter()): Promise<number> {
+export async function parseFiles(tell: Tell, opts: ParseOptions, writer = new RecordWriter()): Promise<number> {
   const files = opts.files.length ? opts.files : ["-"];
   const ff = opts.ff ?? (files.length > 1 && files.every((f) => /\.\d+$/.test(f)));
   const watch = new EndWatch();
@@ -149,7 +149,7 @@ export async function parseFiles(prog: string, opts: ParseOptions, writer = new 
     held = [];
   };
 
-  const bad = await readLines(prog, files, {
+  const bad = await readLines(tell, files, {
     start(file) {
       fileName = file;
       const pid = ff ? /\.(\d+)$/.exec(file) : null;
@@ -170,7 +170,7 @@ export async function parseFiles(prog: string, opts: ParseOptions, writer = new 
     end(_file, name) {
       if (!current && held.length) decide("strace");
       const n = unparsedNow() - before;
-      if (n > 0) warn(prog, `${name}: ${n} line${n === 1 ? "" : "s"} not understood`);
+      if (n > 0) tell.warn(`${name}: ${n} line${n === 1 ? "" : "s"} not understood`);
     },
   }, opts.maxLine ?? DEFAULT_MAX_LINE);
   writeHeader(opts.format && opts.format !== "auto" ? opts.format : "strace");

@@ -12,9 +12,8 @@ import { ContainerScope, ParentageHold, cidReader, containerdPid, threadsOf, doc
 import { LineSplitter } from "../io/lines.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "../io/output.js";
-import { UserError, warn } from "../../commands/cli.js";
+import { UserError, type Tell } from "../errors.js";
 import { encodeBytes } from "../io/bytes.js";
-import { escapeText } from "../render.js";
 import { Session, account, launcherArgv, userEnvironment } from "./launch.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "../io/records.js";
 import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending } from "./session.js";
@@ -105,7 +104,7 @@ function preflight(strace: string, user?: string): void {
   throw new UserError(`strace failed: ${msg}`, EXIT_RUN_FAILED);
 }
 
-export async function runTraced(prog: string, o: RunOptions, writer = new RecordWriter()): Promise<number> {
+export async function runTraced(tell: Tell, o: RunOptions, writer = new RecordWriter()): Promise<number> {
   const strace = o.strace ?? "strace";
   const version = straceVersion(strace);
   const runAt = dockerRunIndex(o.command);
@@ -195,7 +194,7 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
   const containerdThreads = new Set(container ? threadsOf(o.pid![0]) : []);
   if (container) {
     try {
-      await attached(child, o.pid![0]);
+      await attached(tell, child, o.pid![0]);
     } catch (e) {
       child.kill("SIGKILL");
       meter?.remove();
@@ -355,11 +354,11 @@ export async function runTraced(prog: string, o: RunOptions, writer = new Record
         : client ? "; the docker client was stopped" : attach ? "; the processes were let go and run on" : ""), EXIT_RUN_FAILED);
     }
     if (writer.closed) return 0;
-    if (nestedPtrace) warn(prog, "a traced program was refused ptrace (EPERM): a process under strace cannot trace another (a debugger or strace inside); trace it with --backend bpftrace");
+    if (nestedPtrace) tell.warn("a traced program was refused ptrace (EPERM): a process under strace cannot trace another (a debugger or strace inside); trace it with --backend bpftrace");
     if (detached) return 0;
-    if (asm.counts.unparsed > 0) warn(prog, `${asm.counts.unparsed} lines of strace output not understood`);
-    if (scope && scope.id === undefined && code === 0) warn(prog, "the container's start was not seen: nothing of it was traced");
-    if (running) warn(prog, DETACHED);
+    if (asm.counts.unparsed > 0) tell.warn(`${asm.counts.unparsed} lines of strace output not understood`);
+    if (scope && scope.id === undefined && code === 0) tell.warn("the container's start was not seen: nothing of it was traced");
+    if (running) tell.warn(DETACHED);
     return code;
   }
 }
@@ -373,7 +372,7 @@ function failNoContainerd(): never {
 }
 
 /** Resolves once strace says it has attached (it prints "Process N attached" on stderr), or fails. */
-function attached(child: ChildProcess, pid: number): Promise<void> {
+function attached(tell: Tell, child: ChildProcess, pid: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let text = "";
     let said = "";
@@ -386,8 +385,8 @@ function attached(child: ChildProcess, pid: number): Promise<void> {
       text = lines.pop()!;
       for (const l of lines) {
         if (/^strace: Process \d+ (attached|detached)/.test(l)) {
-          if (!ready) { ready = true; clearTimeout(timer); resolve(); if (early.length) process.stderr.write(early.map(escapeText).join("\n") + "\n"); }
-        } else if (ready) process.stderr.write(escapeText(l) + "\n");     // for the user; it may quote a traced name
+          if (!ready) { ready = true; clearTimeout(timer); resolve(); for (const e of early) tell.relay?.(e); }
+        } else if (ready) tell.relay?.(l);     // for the user (the command escapes it: it may quote a traced name)
         else { said ||= l.replace(/^strace: /, ""); early.push(l); }
       }
     });

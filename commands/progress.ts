@@ -1,8 +1,9 @@
 // A one-line progress indicator on stderr for long work, shown only when stderr is a terminal.
 
-import { escapeText } from "../render.js";
+import type { ProgressSink } from "../lib/errors.js";
+import { escapeText } from "../lib/render.js";
 
-export class Progress {
+export class Progress implements ProgressSink {
   private last = 0;
   private shown = false;
   constructor(private readonly prog: string, private readonly enabled = !!process.stderr.isTTY) {}
