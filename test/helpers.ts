@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync }
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Assembler, type AssembleOptions } from "../lib/strace/assemble.js";
-import { LineSplitter } from "../lib/io/lines.js";
+import { readAll } from "../lib/trace/reader.js";
 import type { SyscallRecord, TraceRecord } from "../lib/io/records.js";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -11,12 +11,7 @@ export const FIX = ROOT + "test/fixtures/strace/";
 
 export function parseText(text: string | Buffer, opts: AssembleOptions = {}, file = "-", pid: number | null = null): TraceRecord[] {
   const out: TraceRecord[] = [];
-  const asm = new Assembler((r) => out.push(r), opts);
-  asm.startFile(file, pid);
-  const split = new LineSplitter();
-  for (const l of split.push(Buffer.isBuffer(text) ? text : Buffer.from(text, "utf8"))) asm.line(l.text, l.no, l.fullLength);
-  for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);
-  asm.end();
+  readAll(new Assembler((r) => out.push(r), opts), text, file, pid);
   return out;
 }
 

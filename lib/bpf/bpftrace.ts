@@ -10,6 +10,8 @@
 import { constants as osConstants } from "node:os";
 import { ARGV_MAX, BPF_FORMAT, BPF_STRLEN, callsByNumber, extrasOf, type BpfCall } from "./program.js";
 import { Resolver, type CallParts } from "../trace/resolver.js";
+import { FORK_CALLS } from "../trace/syscalls.js";
+import { ReaderShell, type LineReader, type ReaderOptions } from "../trace/reader.js";
 import { decodeBytes, encodeBytes } from "../io/bytes.js";
 import { errnoOf } from "../trace/errno.js";
 import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "../io/records.js";
@@ -24,8 +26,8 @@ const MAX_HELD = 100_000;
 interface Held { ns: number; seq: number; run: () => void }
 interface Exec { filename: string; argv: string[]; truncated: boolean; lost: boolean }
 
-export class BpfAssembler {
-  private resolver: Resolver;
+export class BpfAssembler extends ReaderShell implements LineReader {
+  readonly input = "lines";
   private offset: number | undefined;      // epoch seconds at kernel time 0
   private held: Held[] = [];
   private newest = 0;
@@ -37,7 +39,6 @@ export class BpfAssembler {
   readonly lostKinds: { [kind: string]: number } = {};
   private seq = 0;
   private execs = new Map<number, Exec>();
-  private live = new Set<number>();
   private lastChild = new Map<number, number>();   // parent tid → the child its fork made, as the host numbers it
   private exiting = new Map<number, { supersededBy?: number }>();   // exits read but not yet released
   private pieces = new Map<string, Pieces>();  // "tid:ns" of a C or X line → its "+" lines
@@ -46,8 +47,6 @@ export class BpfAssembler {
   arch = "x86_64";
   private calls = callsByNumber("x86_64");
   mode: number | undefined;
-  file = "-";
-  counts = { lines: 0, records: 0, unparsed: 0 };
   ready = false;
 
   private cwdGiven: boolean;
@@ -55,25 +54,16 @@ export class BpfAssembler {
    *  comes at its return, often after the child's first calls. */
   onFork?: (parent: number, child: number) => void;
 
-  constructor(private readonly emitRaw: BpfEmit, opts: { cwd?: string } = {}) {
-    this.resolver = new Resolver(opts.cwd ?? null);
+  constructor(private readonly emitTagged: BpfEmit, opts: ReaderOptions = {}) {
+    super(emitTagged, opts);
     this.cwdGiven = opts.cwd !== undefined;
   }
 
   startFile(file: string): void { this.release(true); this.file = file; }
 
-  livePids(): number[] { return [...this.live]; }
-
-  private emit(rec: TraceRecord, cgroup?: number): void {
+  protected override emit(rec: TraceRecord, cgroup?: number): void {
     this.counts.records++;
-    this.emitRaw(rec, cgroup);
-  }
-
-  private unparsed(line: number, text: string, reason: string, truncated?: number): void {
-    this.counts.unparsed++;
-    const rec: TraceRecord = { type: "unparsed", file: this.file, line, text, reason };
-    if (truncated !== undefined) rec.truncated = truncated;
-    this.emit(rec);
+    this.emitTagged(rec, cgroup);
   }
 
   private time(ns: number): number | undefined {
@@ -301,7 +291,7 @@ export class BpfAssembler {
     if (call.name === "utimensat" && args[1] === "") args[1] = null;
     if ((call.name === "open" || call.name === "openat") && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
     const parts: CallParts = { args, closed: true, ret, hasRet: true };
-    if (call.name === "clone" || call.name === "clone3" || call.name === "fork" || call.name === "vfork") {
+    if (FORK_CALLS.has(call.name)) {
       // inside a pid namespace the call returns the child's number there; the fork event gave the host's
       const host = this.lastChild.get(pid);
       this.lastChild.delete(pid);

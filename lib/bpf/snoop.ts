@@ -5,7 +5,8 @@
 
 import { errnoOf } from "./bpftrace.js";
 import { normalize } from "../trace/paths.js";
-import type { SyscallRecord, TraceRecord } from "../io/records.js";
+import type { SyscallRecord } from "../io/records.js";
+import { ReaderShell, type Emit, type LineReader, type ReaderOptions } from "../trace/reader.js";
 
 export type SnoopTool = "opensnoop" | "execsnoop" | "tcpconnect";
 
@@ -17,29 +18,21 @@ export function snoopHeader(line: string): SnoopTool | undefined {
   return undefined;
 }
 
-export class SnoopReader {
-  file = "-";
-  counts = { lines: 0, records: 0, unparsed: 0 };
+export class SnoopReader extends ReaderShell implements LineReader {
+  readonly input = "lines";
 
-  constructor(private readonly tool: SnoopTool, private readonly emitRaw: (rec: TraceRecord) => void) {}
+  constructor(private readonly tool: SnoopTool, emit: Emit, opts: ReaderOptions = {}) { super(emit, opts); }
 
   startFile(file: string): void { this.file = file; }
   end(): void { /* nothing held */ }
 
-  private emit(rec: TraceRecord): void { this.counts.records++; this.emitRaw(rec); }
-
   line(text: string, no: number, fullLength?: number): void {
     this.counts.lines++;
-    if (fullLength !== undefined) {
-      this.counts.unparsed++;
-      this.emit({ type: "unparsed", file: this.file, line: no, text, reason: "line longer than the limit", truncated: fullLength });
-      return;
-    }
+    if (fullLength !== undefined) { this.unparsed(no, text, "line longer than the limit", fullLength); return; }
     if (text.trim() === "" || /^Attaching \d+ probes/.test(text) || snoopHeader(text)) return;
     const rec = this.tool === "opensnoop" ? open(text) : this.tool === "execsnoop" ? exec(text) : connect(text);
     if (rec) { this.emit(rec); return; }
-    this.counts.unparsed++;
-    this.emit({ type: "unparsed", file: this.file, line: no, text, reason: `not a line of ${this.tool}.bt` });
+    this.unparsed(no, text, `not a line of ${this.tool}.bt`);
   }
 }
 

@@ -7,6 +7,16 @@ import type { Readable } from "node:stream";
 import { DEFAULT_MAX_LINE, LineSplitter } from "./lines.js";
 import { UserError, describe, type Tell } from "../errors.js";
 
+export interface ChunkHandler {
+  /** Before a file's first chunk; `name` is "<stdin>" for "-". */
+  start?(file: string, name: string): void;
+  chunk(bytes: Buffer): void;
+  /** After each chunk (flush output here); false stops reading. */
+  batch?(): Promise<boolean>;
+  /** After a file was read to its end. */
+  end?(file: string, name: string): void;
+}
+
 export interface LineHandler {
   /** Before a file's first line; `name` is "<stdin>" for "-". */
   start?(file: string, name: string): void;
@@ -19,8 +29,8 @@ export interface LineHandler {
 
 const displayName = (file: string) => (file === "-" ? "<stdin>" : file);
 
-/** Reads every operand; returns how many could not be read. */
-export async function readLines(tell: Tell, files: string[], h: LineHandler, maxLine = DEFAULT_MAX_LINE): Promise<number> {
+/** Reads every operand a chunk at a time; returns how many could not be read. */
+export async function readChunks(tell: Tell, files: string[], h: ChunkHandler): Promise<number> {
   const progress = tell.progress;
   let bad = 0;
   for (const file of files.length ? files : ["-"]) {
@@ -39,15 +49,15 @@ export async function readLines(tell: Tell, files: string[], h: LineHandler, max
       continue;
     }
     h.start?.(file, name);
-    const split = new LineSplitter(maxLine);
     let stopped = false;
+    let done = 0;
     try {
       for await (const chunk of input) {
-        for (const l of split.push(chunk as Buffer)) h.line(l.text, l.no, l.fullLength);
+        h.chunk(chunk as Buffer);
+        done += (chunk as Buffer).length;
         if (h.batch && !(await h.batch())) { stopped = true; break; }
-        progress?.update(name, split.bytes, total);
+        progress?.update(name, done, total);
       }
-      if (!stopped) for (const l of split.end()) h.line(l.text, l.no, l.fullLength);
     } catch (e) {
       if (e instanceof UserError) throw e;
       const err = e as NodeJS.ErrnoException;
@@ -61,4 +71,16 @@ export async function readLines(tell: Tell, files: string[], h: LineHandler, max
     h.end?.(file, name);
   }
   return bad;
+}
+
+/** Reads every operand as lines; returns how many could not be read. */
+export async function readLines(tell: Tell, files: string[], h: LineHandler, maxLine = DEFAULT_MAX_LINE): Promise<number> {
+  let split = new LineSplitter(maxLine);
+  return readChunks(tell, files, {
+    start(file, name) { split = new LineSplitter(maxLine); h.start?.(file, name); },
+    chunk(bytes) { for (const l of split.push(bytes)) h.line(l.text, l.no, l.fullLength); },
+    batch: h.batch && (() => h.batch!()),
+    // a last line without its newline: only when the file was read to its end
+    end(file, name) { for (const l of split.end()) h.line(l.text, l.no, l.fullLength); h.end?.(file, name); },
+  });
 }

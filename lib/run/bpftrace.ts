@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { bpfProgram, BPF_STRLEN } from "../bpf/program.js";
 import { BpfAssembler } from "../bpf/bpftrace.js";
 import { CostMeter, cgroup2Root, type Cost } from "./cost.js";
-import { LineSplitter } from "../io/lines.js";
 import { RecordWriter } from "../io/output.js";
+import { Feed } from "../trace/reader.js";
 import { UserError, type Tell } from "../errors.js";
 import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./strace.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
@@ -308,13 +308,13 @@ export async function runBpf(tell: Tell, o: BpfRunOptions, writer = new RecordWr
     }
   };
 
-  const split = new LineSplitter();
+  const feed = new Feed(asm);
   let flushTimer: NodeJS.Timeout | undefined;
   try {
     for await (const chunk of tracer.stdout!) {
       lastData = Date.now();
       if (raw && !rawError) raw.write(chunk);
-      for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
+      feed.push(chunk as Buffer);
       if (asm.ready) begin();
       // a quiet moment: release what is held, so that a live reader sees it
       if (flushTimer) clearTimeout(flushTimer);
@@ -327,7 +327,7 @@ export async function runBpf(tell: Tell, o: BpfRunOptions, writer = new RecordWr
         stopTracer(0);
       }
     }
-    for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);
+    feed.close();
   } finally {
     if (flushTimer) clearTimeout(flushTimer);
     clearTimeout(readyTimer);

@@ -5,12 +5,13 @@
 
 import { Assembler, type AssembleOptions } from "../strace/assemble.js";
 import { BpfAssembler } from "../bpf/bpftrace.js";
-import { readLines } from "../io/input.js";
+import { readChunks } from "../io/input.js";
 import { DEFAULT_MAX_LINE } from "../io/lines.js";
 import { RecordWriter } from "../io/output.js";
 import { SnoopReader, snoopHeader, type SnoopTool } from "../bpf/snoop.js";
 import { EXIT_OK, EXIT_TROUBLE, UserError, type Tell } from "../errors.js";
 import { RECORD_VERSION, type TraceRecord } from "../io/records.js";
+import { Feed, type TraceReader } from "../trace/reader.js";
 
 export const FORMATS = ["auto", "strace", "bpftrace", "opensnoop", "execsnoop", "tcpconnect"] as const;
 export type Format = (typeof FORMATS)[number];
@@ -21,13 +22,6 @@ export interface ParseOptions extends AssembleOptions {
   maxLine?: number;
   ff?: boolean;             // operands are strace -ff files NAME.PID
   format?: Format;
-}
-
-interface Reader {
-  line(text: string, no: number, fullLength?: number): void;
-  end(): void;
-  counts: { lines: number; records: number; unparsed: number };
-  lost?: number;            // events the tracer said it lost (bpftrace)
 }
 
 /**
@@ -100,6 +94,12 @@ export function sniff(line: string): Exclude<Format, "auto"> | undefined {
   return snoopHeader(line) ?? "strace";
 }
 
+/** Every format trace-parse reads is a text of lines. */
+function deliver(r: TraceReader, text: string, no: number, full?: number): void {
+  if (r.input !== "lines") throw new Error(`a reader of ${r.input} in trace-parse`);
+  r.line(text, no, full);
+}
+
 export async function parseFiles(tell: Tell, opts: ParseOptions, writer = new RecordWriter()): Promise<number> {
   const files = opts.files.length ? opts.files : ["-"];
   const ff = opts.ff ?? (files.length > 1 && files.every((f) => /\.\d+$/.test(f)));
@@ -112,7 +112,7 @@ export async function parseFiles(tell: Tell, opts: ParseOptions, writer = new Re
   };
   // only strace's text shows where each process ended
   const emitStrace = (rec: TraceRecord) => { watch.record(rec); emit(rec); };
-  const readers = new Map<string, Reader & { startFile(file: string, pid?: number | null): void }>();
+  const readers = new Map<string, TraceReader>();
   let header = false;
   const writeHeader = (format: Exclude<Format, "auto">) => {
     if (header) return;
@@ -134,7 +134,7 @@ export async function parseFiles(tell: Tell, opts: ParseOptions, writer = new Re
     return r;
   };
 
-  let current: Reader | undefined;
+  let current: TraceReader | undefined;
   let held: { text: string; no: number; full?: number }[] = [];
   let fileName = "-";
   let filePid: number | null = null;
@@ -145,11 +145,21 @@ export async function parseFiles(tell: Tell, opts: ParseOptions, writer = new Re
     const r = readerFor(format);
     r.startFile(fileName, filePid);
     current = r;
-    for (const h of held) r.line(h.text, h.no, h.full);
+    for (const h of held) deliver(r, h.text, h.no, h.full);
     held = [];
   };
 
-  const bad = await readLines(tell, files, {
+  // every file is fed through one feed: its lines go to the format's reader once the first ones told which
+  const maxLine = opts.maxLine ?? DEFAULT_MAX_LINE;
+  let feed = new Feed({ input: "lines", line: () => {} });
+  const line = (text: string, no: number, full?: number) => {
+    if (current) { deliver(current, text, no, full); return; }
+    const f = full === undefined ? sniff(text) : "strace";
+    held.push({ text, no, full });
+    if (f) decide(f);
+    else if (held.length > 1000) decide("strace");
+  };
+  const bad = await readChunks(tell, files, {
     start(file) {
       fileName = file;
       const pid = ff ? /\.(\d+)$/.exec(file) : null;
@@ -157,22 +167,18 @@ export async function parseFiles(tell: Tell, opts: ParseOptions, writer = new Re
       current = undefined;
       held = [];
       before = unparsedNow();
+      feed = new Feed({ input: "lines", line }, maxLine);
       if (opts.format && opts.format !== "auto") decide(opts.format);
     },
-    line: (text, no, full) => {
-      if (current) { current.line(text, no, full); return; }
-      const f = full === undefined ? sniff(text) : "strace";
-      held.push({ text, no, full });
-      if (f) decide(f);
-      else if (held.length > 1000) decide("strace");
-    },
+    chunk: (bytes) => feed.push(bytes),
     batch: async () => { await writer.flush(); return !writer.closed; },
     end(_file, name) {
+      feed.close();
       if (!current && held.length) decide("strace");
       const n = unparsedNow() - before;
       if (n > 0) tell.warn(`${name}: ${n} line${n === 1 ? "" : "s"} not understood`);
     },
-  }, opts.maxLine ?? DEFAULT_MAX_LINE);
+  });
   writeHeader(opts.format && opts.format !== "auto" ? opts.format : "strace");
   const counts = { lines: 0, records: 0, unparsed: 0 };
   let lost = 0;

@@ -9,9 +9,9 @@ import { Socket } from "node:net";
 import { delimiter, join } from "node:path";
 import { Assembler } from "../strace/assemble.js";
 import { ContainerScope, ParentageHold, cidReader, containerdPid, threadsOf, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
-import { LineSplitter } from "../io/lines.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "../io/output.js";
+import { Feed } from "../trace/reader.js";
 import { UserError, type Tell } from "../errors.js";
 import { encodeBytes } from "../io/bytes.js";
 import { Session, account, launcherArgv, userEnvironment } from "./launch.js";
@@ -284,14 +284,14 @@ export async function runTraced(tell: Tell, o: RunOptions, writer = new RecordWr
   const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of sigs) process.on(s, onSignal);
 
-  const split = new LineSplitter();
+  const feed = new Feed(asm);
   try {
     // an event-driven stream: reading as soon as strace writes keeps it from waiting on a full pipe
     let stopping = false;
     for await (const chunk of new Socket({ fd: readFd, readable: true, writable: false })) {
       if (stopping) continue;       // drain what strace still writes, so it never meets a broken pipe
       if (raw && !rawError) raw.write(chunk);
-      for (const l of split.push(chunk as Buffer)) asm.line(l.text, l.no, l.fullLength);
+      feed.push(chunk as Buffer);
       if (!holdForDumps) asm.flushHeld();
       await writer.flush();
       if (writer.closed) {
@@ -304,7 +304,7 @@ export async function runTraced(tell: Tell, o: RunOptions, writer = new RecordWr
         stopping = true;
       }
     }
-    for (const l of split.end()) asm.line(l.text, l.no, l.fullLength);
+    feed.close();
   } finally {
     const status = clientDone ? await clientDone : await exited;
     if (clientDone) await exited;

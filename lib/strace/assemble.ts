@@ -5,23 +5,23 @@
 
 import { parseCall, parseLine, type ParsedLine, type Prefix } from "./line.js";
 import { MAX_NESTING } from "./values.js";
-import { Resolver, childPid } from "../trace/resolver.js";
+import { childPid } from "../trace/resolver.js";
+import { FORK_CALLS } from "../trace/syscalls.js";
+import { ReaderShell, type Emit, type LineReader, type ReaderOptions } from "../trace/reader.js";
 import type { ExitRecord, InfoRecord, SignalRecord, SyscallRecord, TraceRecord } from "../io/records.js";
 
-export interface AssembleOptions {
-  cwd?: string;            // working directory of the first process, when the log does not say
+export interface AssembleOptions extends ReaderOptions {
   date?: string;           // YYYY-MM-DD of the first line, for -t/-tt time-of-day stamps
 }
 
 interface Pending { name: string; head: string; pfx: Prefix; time?: number; file: string; line: number }
 
-export type Emit = (rec: TraceRecord) => void;
+export type { Emit };
 
-export class Assembler {
-  private resolver: Resolver;
+export class Assembler extends ReaderShell implements LineReader {
+  readonly input = "lines";
   private pending = new Map<number, Pending>();     // pid (-1 for none) → its unfinished call
   private children = new Set<number>();             // pids first seen as a fork's result
-  private live = new Set<number>();
   private held: SyscallRecord | null = null;        // the last call, until its dump/stack lines are past
   private splice = "";                              // text before a spliced-in strace message
   private spliceLine = 0;
@@ -31,12 +31,10 @@ export class Assembler {
   private relTime = 0;
   private lastHms = "";
   private lastHmsSec = 0;
-  file = "-";
   filePid: number | null = null;                    // -ff: the pid from the file name
-  counts = { lines: 0, records: 0, unparsed: 0 };
 
-  constructor(private readonly emitRaw: Emit, opts: AssembleOptions = {}) {
-    this.resolver = new Resolver(opts.cwd ?? null);
+  constructor(emit: Emit, opts: AssembleOptions = {}) {
+    super(emit, opts);
     if (opts.date) {
       const [y, m, d] = opts.date.split("-").map(Number);
       this.dayBase = new Date(y, m - 1, d).getTime() / 1000;
@@ -46,7 +44,7 @@ export class Assembler {
   /** Starts a new input file; `pid` is set for strace -ff files (NAME.PID). */
   startFile(file: string, pid: number | null = null): void {
     this.flushHeld();
-    if (this.splice) this.unparsed(this.file, this.spliceLine, this.splice, "cut off by the end of the file");
+    if (this.splice) this.unparsed(this.spliceLine, this.splice, "cut off by the end of the file");
     this.splice = "";
     this.file = file;
     this.filePid = pid;
@@ -55,24 +53,12 @@ export class Assembler {
     this.relTime = 0;
   }
 
-  private emit(rec: TraceRecord): void {
-    this.counts.records++;
-    this.emitRaw(rec);
-  }
-
-  private unparsed(file: string, line: number, text: string, reason: string, truncated?: number): void {
-    this.counts.unparsed++;
-    const rec: TraceRecord = { type: "unparsed", file, line, text, reason };
-    if (truncated !== undefined) rec.truncated = truncated;
-    this.emit(rec);
-  }
-
   /** One line of strace output (without its newline). `fullLength` is set when the reader cut it. */
   line(text: string, lineNo: number, fullLength?: number): void {
     this.counts.lines++;
     if (fullLength !== undefined) {
       this.flushHeld();
-      this.unparsed(this.file, lineNo, text, "line longer than the limit", fullLength);
+      this.unparsed(lineNo, text, "line longer than the limit", fullLength);
       return;
     }
     if (this.splice) { text = this.splice + text; this.splice = ""; lineNo = this.spliceLine; }
@@ -89,7 +75,7 @@ export class Assembler {
     const p = parseLine(text);
     if (p.t === "dump" || p.t === "stack") {
       const h = this.held;
-      if (!h) { this.unparsed(this.file, lineNo, text, p.t === "dump" ? "data dump without a call" : "stack frame without a call"); return; }
+      if (!h) { this.unparsed(lineNo, text, p.t === "dump" ? "data dump without a call" : "stack frame without a call"); return; }
       if (p.t === "dump") h.data = (h.data ?? "") + p.hex;
       else (h.stack ??= []).push(p.frame);
       return;
@@ -102,7 +88,7 @@ export class Assembler {
     switch (p.t) {
       case "blank": return;
       case "decor": return;
-      case "bad": this.unparsed(this.file, lineNo, text, p.reason); return;
+      case "bad": this.unparsed(lineNo, text, p.reason); return;
       case "count": {
         const r = p.row;
         const rec: TraceRecord = { type: "count", syscall: r.syscall, calls: r.calls, errors: r.errors, seconds: r.seconds, percent: r.percent, usecsPerCall: r.usecsPerCall };
@@ -174,22 +160,17 @@ export class Assembler {
   private call(pid: number | null, comm: string | undefined, time: number | undefined, name: string, body: string,
     incomplete: "no-start" | "no-end" | undefined, lineNo: number, text: string, detached = false): void {
     const parts = parseCall(body, name.length);
-    if (parts.tooDeep) { this.unparsed(this.file, lineNo, text, `values nested deeper than ${MAX_NESTING} levels`); return; }
+    if (parts.tooDeep) { this.unparsed(lineNo, text, `values nested deeper than ${MAX_NESTING} levels`); return; }
     if (!parts.hasRet && incomplete === undefined) {
-      this.unparsed(this.file, lineNo, text, "call without a result (cut off?)");
+      this.unparsed(lineNo, text, "call without a result (cut off?)");
       return;
     }
     const rec = this.resolver.record({ pid, comm, time, name, parts, incomplete, detached });
-    if (parts.ret !== null && (name === "clone" || name === "clone3" || name === "fork" || name === "vfork")) {
+    if (parts.ret !== null && FORK_CALLS.has(name)) {
       const c = childPid(parts);
       if (c !== undefined) { this.children.add(c); this.live.add(c); }
     }
     this.held = rec;
-  }
-
-  /** Pids of the processes the trace shows alive now. */
-  livePids(): number[] {
-    return [...this.live];
   }
 
   /** Emits the last call now instead of waiting for dump or stack lines that may follow it. */
@@ -256,7 +237,7 @@ export class Assembler {
   /** Ends the input: whatever is still unfinished is reported as such. */
   end(): void {
     this.flushHeld();
-    if (this.splice) { this.unparsed(this.file, this.spliceLine, this.splice, "cut off by the end of the input"); this.splice = ""; }
+    if (this.splice) { this.unparsed(this.spliceLine, this.splice, "cut off by the end of the input"); this.splice = ""; }
     for (const pid of [...this.pending.keys()]) this.orphanOf(pid === -1 ? null : pid);
   }
 }

@@ -118,6 +118,9 @@ const SPECS = new Map<string, Spec>();
 for (const [name, [kind, op, extra]] of Object.entries(TABLE)) SPECS.set(name, { kind, op, ...extra });
 const OTHER: Spec = { kind: "other", op: "other" };
 
+/** The calls that make a process or thread (op fork): a reader learns a child's pid from their result. */
+export const FORK_CALLS: ReadonlySet<string> = new Set([...SPECS].filter(([, s]) => s.op === "fork").map(([n]) => n));
+
 export function specOf(syscall: string): Spec {
   return SPECS.get(syscall) ?? OTHER;
 }

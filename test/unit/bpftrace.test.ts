@@ -7,6 +7,7 @@ import { BpfAssembler, decode, errnoOf, ipv6, printfData } from "../../lib/bpf/b
 import { BPF_CALLS, bpfProgram, callsByNumber } from "../../lib/bpf/program.js";
 import { LineSplitter } from "../../lib/io/lines.js";
 import { SnoopReader } from "../../lib/bpf/snoop.js";
+import { readAll } from "../../lib/trace/reader.js";
 import { sniff } from "../../lib/run/parse.js";
 import { RuntimeMarks } from "../../lib/run/container.js";
 import { childPid } from "../../lib/trace/resolver.js";
@@ -196,8 +197,7 @@ describe("leastpriv's bpftrace program: the reader", () => {
 describe("bpftrace's tools, as a best effort", () => {
   const snoop = (name: string, tool: "opensnoop" | "execsnoop" | "tcpconnect") => {
     const out: TraceRecord[] = [];
-    const r = new SnoopReader(tool, (x) => out.push(x));
-    for (const l of lines(name)) r.line(l.text, l.no, l.fullLength);
+    readAll(new SnoopReader(tool, (x) => out.push(x)), readFileSync(BFIX + name));
     return out;
   };
   it("opensnoop.bt: pid, comm, result and path; relative paths stay relative", () => {
@@ -293,9 +293,7 @@ describe("a podman container under bpftrace (capture.sh: podman)", () => {
     const marks = new RuntimeMarks();
     const asm = new BpfAssembler((r) => out.push(marks.mark(r, "c")));
     if (withForks) asm.onFork = (parent, child) => marks.forked(parent, child);
-    asm.startFile("podman.out");
-    for (const l of lines("podman.out")) asm.line(l.text, l.no, l.fullLength);
-    asm.end();
+    readAll(asm, readFileSync(BFIX + "podman.out"), "podman.out");
     return calls(out);
   }
   const read = (sys: SyscallRecord[]) => sys.find((r) => r.syscall === "openat" && r.path === "/data/secret.txt")!;
