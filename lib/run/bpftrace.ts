@@ -19,7 +19,7 @@ import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./strace.
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type SyscallRecord, type TraceRecord } from "../io/records.js";
 import { Session, account, launcherArgv, userEnvironment, type Account } from "./launch.js";
-import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending } from "./session.js";
+import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending, type ProcStatus } from "./session.js";
 
 export interface BpfRunOptions {
   command: string[];
@@ -169,7 +169,7 @@ export async function runBpf(tell: Tell, o: BpfRunOptions, writer = new RecordWr
     child = spawn(argv[0], argv.slice(1), { stdio: session?.stdio ?? ["inherit", stdoutFd ?? 2, "inherit"], env, detached: session !== undefined });
     session?.start();
   }
-  const childDone = child ? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+  const childDone = child ? new Promise<ProcStatus>((resolve) =>
     child!.on("close", (code, signal) => resolve({ code, signal }))) : undefined;
   let spawnError: Error | undefined;
   child?.on("error", (e) => { spawnError = e; });
@@ -195,7 +195,7 @@ export async function runBpf(tell: Tell, o: BpfRunOptions, writer = new RecordWr
   const tree = () => child ? [...new Set([...(meter?.procs() ?? []), ...asm.livePids().filter(alive), ...(childStatus ? [] : [child.pid!])])] : [];
   let tracerDied: string | undefined;
   let killedTree = false;
-  const tracerDone = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => tracer.on("close", (code, signal) => {
+  const tracerDone = new Promise<ProcStatus>((resolve) => tracer.on("close", (code, signal) => {
     // bpftrace ended before we asked it to: the rest of the run would go unseen, so it is stopped
     if (!stopping && began) {
       tracerDied = `bpftrace ${signal ? "killed by " + signal : "exited with " + code}`;
@@ -257,8 +257,8 @@ export async function runBpf(tell: Tell, o: BpfRunOptions, writer = new RecordWr
     }, delay);
   };
   let client: ChildProcess | undefined;
-  let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
-  let childStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let clientDone: Promise<ProcStatus> | undefined;
+  let childStatus: ProcStatus | undefined;
   childDone?.then((s) => { childStatus = s; });
   let lastData = Date.now();
   const poll = setInterval(() => {

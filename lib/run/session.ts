@@ -116,9 +116,12 @@ export class Watchman {
   }
 }
 
+/** How a process ended, as its "close" event tells it: an exit code, or the signal that killed it. */
+export interface ProcStatus { code: number | null; signal: NodeJS.Signals | null }
+
 /** How a trace ended, as trace-run saw it; turned into the end record's fields. */
 export interface Ending {
-  status: { code: number | null; signal: NodeJS.Signals | null };   // the command's (or the client's)
+  status: ProcStatus;   // the command's (or the client's)
   started: boolean;                 // the command ran (false: trace-run failed before it could)
   detached?: boolean;               // -p: the tracer let go of the processes, which run on
   running?: boolean;                // still running when the trace ended (docker run -d)

@@ -16,7 +16,7 @@ import { UserError, type Tell } from "../errors.js";
 import { encodeBytes } from "../io/bytes.js";
 import { Session, account, launcherArgv, userEnvironment } from "./launch.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "../io/records.js";
-import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending } from "./session.js";
+import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending, type ProcStatus } from "./session.js";
 
 /** trace-run's own failures: not the traced command's status (126, 127, 128+N are taken). */
 export const EXIT_RUN_FAILED = 125;
@@ -187,7 +187,7 @@ export async function runTraced(tell: Tell, o: RunOptions, writer = new RecordWr
   // docker run: once strace has attached to containerd, start the client with a --cidfile of ours;
   // its status is ours, and strace detaches a moment after it ends
   let client: ChildProcess | undefined;
-  let clientDone: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  let clientDone: Promise<ProcStatus> | undefined;
   let stoppedTracer = false;               // we asked strace to end (docker run, after the client)
   let forwarded: NodeJS.Signals | undefined;   // -p: the signal passed to strace, which detaches on it
   let killedTree = false;                  // trace-run ended the command itself
@@ -230,7 +230,7 @@ export async function runTraced(tell: Tell, o: RunOptions, writer = new RecordWr
   // shows alive. Never what -p attached to, nor a container (docker's own cgroup).
   const tree = () => attach ? [] : meter?.measured ? meter.procs().filter((p) => p !== child.pid) : asm.livePids().filter(alive);
   let tracerDied: string | undefined;      // why the trace was cut short by the tracer's end
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+  const exited = new Promise<ProcStatus>((resolve) =>
     child.on("close", (code, signal) => {
       // strace ends after its last tracee: anything of the tree still there means strace died, and its
       // seccomp filter, left behind without a tracer, makes every filtered call fail (ENOSYS): stop it now
@@ -414,7 +414,7 @@ function tracerOf(pid: number): string | undefined {
   } catch { return undefined; }
 }
 
-export function exitCodeOf(s: { code: number | null; signal: NodeJS.Signals | null }): number {
+export function exitCodeOf(s: ProcStatus): number {
   if (s.signal) return 128 + signalNumber(s.signal);
   return s.code ?? EXIT_RUN_FAILED;
 }
