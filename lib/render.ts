@@ -117,8 +117,8 @@ const AA_GLOB: { [name: string]: string } = { "**": "**", pid: "@{pid}", tid: "@
 
 /**
  * A path, or a pattern whose glob parts the tools made, as an AppArmor path expression (apparmor.d(5)):
- * every character of a literal part stands for itself — glob characters (`* ? [ ] { } ^ @`), `"` and
- * `\` escaped, control and non-UTF-8 bytes in octal — and only the glob parts are globs.
+ * every character of a literal part stands for itself — glob characters (`* ? [ ] { } ^ @`) and `"`
+ * escaped; `\`, control and non-UTF-8 bytes in octal — and only the glob parts are globs.
  */
 export function aaPath(p: string | Pattern): Rendered<"apparmor"> {
   const parts = typeof p === "string" ? [p] : p;
@@ -129,7 +129,10 @@ export function aaPath(p: string | Pattern): Rendered<"apparmor"> {
       const ch = x[i];
       if (/[A-Za-z0-9_./+-]/.test(ch)) { out += ch; continue; }
       quote = true;
-      if (/[\\"*?[\]{}^@]/.test(ch)) out += "\\" + ch;
+      // a backslash in octal: apparmor_parser's lexer reads `\\"` as an escaped quote when another
+      // quote follows later in the file, and the rule then runs on into the next line
+      if (ch === "\\") out += "\\134";
+      else if (/["*?[\]{}^@]/.test(ch)) out += "\\" + ch;
       else if (unsafeAt(x, i)) out += bytesAt(x, i).map((b) => "\\" + oct3(b)).join("");
       else { out += ch; if (x.charCodeAt(i) >= 0xd800 && x.charCodeAt(i) <= 0xdbff) out += x[++i]; }
     }
