@@ -75,16 +75,17 @@ const rwWords = (t: string) => unitWords(directives(t).find((l) => l.startsWith(
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error("these tests make files in /var/lib and a user: run them as root (.ci/run does)");
-  if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-M", "-s", "/bin/sh", USER]);
+  // useradd and userdel rewrite /etc/shadow (a new inode): not while another test plans and applies on it
+  if (spawnSync("id", [USER]).status !== 0) withHostLock(() => execFileSync("useradd", ["-M", "-s", "/bin/sh", USER]));
   rmSync(BASE, { recursive: true, force: true });
   mkdirSync(BASE, { recursive: true });
   chmodSync(BASE, 0o755);
-});
+}, 900_000);
 afterAll(() => {
   rmSync(BASE, { recursive: true, force: true });
   rmSync(tmp, { recursive: true, force: true });
-  spawnSync("userdel", [USER], { stdio: "ignore" });
-});
+  withHostLock(() => spawnSync("userdel", [USER], { stdio: "ignore" }));
+}, 900_000);
 
 let n = 0;
 function check(names: Buffer[]): void {
@@ -121,7 +122,7 @@ function check(names: Buffer[]): void {
     for (const [what, d, keys, caps] of [
       ["policy", tool("trace-policy", ["--format", "systemd"]), ["[Service]", "RestrictAddressFamilies", "CapabilityBoundingSet", "NoNewPrivileges", "ProtectSystem", "ReadWritePaths", "PrivateTmp"], "CAP_CHOWN"],
       // chown is not the user's to be given (root in all but name): no capability, said in a comment
-      ["grant", tool("trace-grant", ["--user", USER, "--format", "systemd"]), ["[Service]", "User", "CapabilityBoundingSet", "NoNewPrivileges", "ProtectSystem", "ReadWritePaths", "PrivateTmp"], ""],
+      ["grant", tool("trace-grant", ["--user", USER, "--format", "systemd"]), ["[Service]", "User", ...(granted.length > 0 ? ["ExecStartPre", "ExecStopPost"] : []), "CapabilityBoundingSet", "NoNewPrivileges", "ProtectSystem", "ReadWritePaths", "PrivateTmp"], ""],
     ] as const) {
       const v = unitVerify(d, what);
       expect(v.status, v.stderr).toBe(0);
@@ -129,6 +130,8 @@ function check(names: Buffer[]): void {
       expect(directives(d).map((l) => l.split("=")[0]), what).toEqual(keys);
       expect(rwWords(d), what).toEqual(what === "grant" ? grantRw : expectedRw);
       expect(directives(d)).toContain(`CapabilityBoundingSet=${caps}`);
+      // the drop-in's only Exec lines run the reviewed plan script; no traced name reaches them
+      for (const l of directives(d).filter((x) => x.startsWith("Exec"))) expect(l).toMatch(/^Exec(StartPre|StopPost)=\+\/bin\/sh \/etc\/trace-grant\/[A-Za-z0-9._-]+\.sh (start|stop)$/);
     }
 
     // text for people: no raw control byte

@@ -38,16 +38,17 @@ function aaRules(profile: string, name: string): { status: number | null; stderr
 
 beforeAll(() => {
   if (process.getuid?.() !== 0) throw new Error("these tests make files in /var/lib and a user: run them as root (.ci/run does)");
-  if (spawnSync("id", [USER]).status !== 0) execFileSync("useradd", ["-M", "-s", "/bin/sh", USER]);
+  // useradd and userdel rewrite /etc/shadow (a new inode): not while another test plans and applies on it
+  if (spawnSync("id", [USER]).status !== 0) withHostLock(() => execFileSync("useradd", ["-M", "-s", "/bin/sh", USER]));
   rmSync(D, { recursive: true, force: true });
   mkdirSync(D, { recursive: true });
   chmodSync(D, 0o755);
-});
+}, 900_000);
 afterAll(() => {
   rmSync(D, { recursive: true, force: true });
   rmSync(tmp, { recursive: true, force: true });
-  spawnSync("userdel", [USER], { stdio: "ignore" });
-});
+  withHostLock(() => spawnSync("userdel", [USER], { stdio: "ignore" }));
+}, 900_000);
 
 describe("a file name that is a shell command", () => {
   it("the sh plan's comments and commands keep it a name: applying and undoing creates no PWNED4", () => withHostLock(() => {

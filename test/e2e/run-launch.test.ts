@@ -4,7 +4,7 @@ import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ROOT } from "../helpers.js";
+import { ROOT, withHostLock } from "../helpers.js";
 
 const TR = ROOT + "dist/commands/trace-run.js";
 const tmp = mkdtempSync(tmpdir() + "/trace-launch-");
@@ -49,13 +49,13 @@ describe("trace-run --user: like sudo", () => {
     chmodSync(tmp, 0o755);
     writeFileSync(tmp + "/terminal.py", TERMINAL);
     writeFileSync(tmp + "/inject.py", INJECT);
-    spawnSync("userdel", [user]);
-    execFileSync("useradd", ["-M", "-d", home, "-s", "/bin/sh", user]);
-  }, 120000);
+    // useradd and userdel rewrite /etc/shadow (a new inode): not while another test plans and applies on it
+    withHostLock(() => { spawnSync("userdel", [user]); execFileSync("useradd", ["-M", "-d", home, "-s", "/bin/sh", user]); });
+  }, 900_000);
   afterAll(() => {
-    spawnSync("userdel", [user]);
+    withHostLock(() => spawnSync("userdel", [user]));
     rmSync(tmp, { recursive: true, force: true });
-  });
+  }, 900_000);
 
   for (const backend of BACKENDS) {
     for (const stdin of ["tty", "notty"]) {
