@@ -37,7 +37,8 @@ export function run(cmd: string, args: string[], input?: string | Buffer, env: R
     input, cwd: ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C", ...env },
     maxBuffer: 1 << 28,
   });
-  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), records: () => r.stdout.toString().split("\n").filter(Boolean).map((l) => JSON.parse(l)) };
+  // stdout as text (UTF-8, invalid bytes replaced) and, for output whose bytes matter, as bytes
+  return { status: r.status, stdout: r.stdout.toString(), bytes: r.stdout as Buffer, stderr: r.stderr.toString(), records: () => r.stdout.toString().split("\n").filter(Boolean).map((l) => JSON.parse(l)) };
 }
 
 /**

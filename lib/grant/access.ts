@@ -8,6 +8,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { UserError } from "../errors.js";
+import { encodeBytes } from "../io/bytes.js";
 
 export const R = 4, W = 2, X = 1;
 
@@ -53,8 +54,9 @@ export interface Check { path: string; mode: number; how?: "open" | "readlink" |
 const BATCH = 400;          // descriptors one helper holds
 
 // The helper. Its input (stdin, so that the paths are not in a command line every user can read):
-// [uid, gid, groups, jobs], uid null for the caller itself; each job [path, mode, how, inode]. While
-// root it opens the files to check on their own (O_PATH, no link followed, the inode as planned);
+// [uid, gid, groups, jobs], uid null for the caller itself; each job [path, mode, how, inode], the
+// path in hex (its bytes, which need not be UTF-8). While root it opens the files to check on their
+// own (O_PATH, no link followed, the inode as planned);
 // then it takes the user's groups and ids, all of them, for good: from root that also drops every
 // capability and makes the process non-dumpable (the kernel sets fs.suid_dumpable when the effective
 // ids change), which it checks before it asks anything.
@@ -62,6 +64,8 @@ const HELPER = `"use strict";
 const fs = require("node:fs");
 const [uid, gid, groups, jobs] = JSON.parse(fs.readFileSync(0, "utf8"));
 const O_PATH = 0o10000000;
+// each path comes as the hex of its bytes, and goes to the kernel as those bytes
+for (const j of jobs) j[0] = Buffer.from(j[0], "hex");
 const held = jobs.map(([path, mode, how, inode]) => {
   if (how) return undefined;
   try {
@@ -105,7 +109,7 @@ export async function checkAccess(user: UserInfo, checks: Check[], extraGroups: 
   }
   const groups = [...new Set([...user.groups.map((g) => g.gid), ...extraGroups])];
   for (let i = 0; i < checks.length; i += BATCH) {
-    const jobs = checks.slice(i, i + BATCH).map((c) => [c.path, c.mode, c.how ?? null, c.inode ?? null]);
+    const jobs = checks.slice(i, i + BATCH).map((c) => [encodeBytes(c.path).toString("hex"), c.mode, c.how ?? null, c.inode ?? null]);
     verdicts.push(...await runHelper(user, self ? [null, 0, [], jobs] : [user.uid, user.gid, groups, jobs]));
   }
   return verdicts;

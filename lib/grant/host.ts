@@ -4,6 +4,7 @@
 
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, statfsSync, statSync, type Stats } from "node:fs";
+import { decodeBytes, encodeBytes } from "../io/bytes.js";
 import type { FileInfo, Host, Resolution } from "./grant.js";
 
 // statfs magic numbers of file systems that hold no POSIX ACLs
@@ -82,8 +83,9 @@ function entryOf(s: Stats): Entry {
 export function realHost(): Host {
   const groupNames = new Map<number, string>(), userNames = new Map<number, string>();
   // not cached: a file replaced while trace-grant runs is walked again as it is now
+  // paths go to the kernel as their bytes (encodeBytes): a name that is not UTF-8 is still that file
   const lstat = (p: string) => {
-    try { return entryOf(lstatSync(p)); } catch { return undefined; }
+    try { return entryOf(lstatSync(encodeBytes(p))); } catch { return undefined; }
   };
   const name = (db: "passwd" | "group", cache: Map<number, string>, id: number) => {
     if (!cache.has(id)) {
@@ -94,15 +96,15 @@ export function realHost(): Host {
   };
   const userName = (uid: number) => name("passwd", userNames, uid);
   return {
-    exists: (p) => existsSync(p),
-    resolve: (p) => resolvePath(p, { lstat, readlink: (q) => readlinkSync(q) }, userName),
+    exists: (p) => existsSync(encodeBytes(p)),
+    resolve: (p) => resolvePath(p, { lstat, readlink: (q) => decodeBytes(readlinkSync(encodeBytes(q), { encoding: "buffer" })) }, userName),
     stat(p) {
       const e = lstat(p);
       return e && { dev: e.dev, ino: e.ino, uid: e.uid, gid: e.gid, mode: e.mode, dir: e.dir };
     },
     bornSince(p, t) {
       // birth time from statx(2); 0 where the file system keeps none (then: not known to be made since)
-      try { const b = statSync(p).birthtimeMs; return b > 0 && b >= t * 1000; } catch { return false; }
+      try { const b = statSync(encodeBytes(p)).birthtimeMs; return b > 0 && b >= t * 1000; } catch { return false; }
     },
     packagesOf(paths) {
       const out = new Map<string, { packages: string[]; conffile: boolean }>();
@@ -131,13 +133,13 @@ export function realHost(): Host {
       return out;
     },
     onTmpfs(p) {
-      try { return Number(statfsSync(p).type) === 0x01021994; } catch { return false; }
+      try { return Number(statfsSync(encodeBytes(p)).type) === 0x01021994; } catch { return false; }
     },
     isScript(p) {
       let fd: number | undefined;
       try {
-        if (!lstat(p) || !lstatSync(p).isFile()) return false;
-        fd = openSync(p, "r");
+        if (!lstat(p) || !lstatSync(encodeBytes(p)).isFile()) return false;
+        fd = openSync(encodeBytes(p), "r");
         const b = Buffer.alloc(2);
         return readSync(fd, b, 0, 2, 0) === 2 && b.toString("latin1") === "#!";
       } catch { return false; } finally { if (fd !== undefined) closeSync(fd); }
@@ -145,16 +147,23 @@ export function realHost(): Host {
     noAcl(p) {
       // the nearest directory that can be asked (root itself may not stat /proc/1/cwd)
       for (let q = p; ; q = q.slice(0, Math.max(q.lastIndexOf("/"), 1))) {
-        try { return NO_ACL[Number(statfsSync(q).type)]; } catch { if (q === "/") return undefined; }
+        try { return NO_ACL[Number(statfsSync(encodeBytes(q)).type)]; } catch { if (q === "/") return undefined; }
       }
     },
     acl(paths) {
       const out = new Map<string, string[]>();
       // paths without links (resolved), so getfacl reads the entry named and nothing it points to
       const present = paths.filter((p) => lstat(p) && !lstat(p)!.link);
-      for (let i = 0; i < present.length; i += 500) {
-        const part = present.slice(i, i + 500);
-        const r = spawnSync("getfacl", ["-n", "-E", "-P", "--absolute-names", "--", ...part], { encoding: "utf8", maxBuffer: 1 << 28 });
+      // a command line carries only UTF-8, so a name that is not goes on getfacl's standard input, one
+      // a line ("-"); one that is neither UTF-8 nor free of newlines stays unknown (no grant planned)
+      const notUtf8 = (p: string) => /[\udc80-\udcff]/.test(p);
+      const batches: { part: string[]; stdin?: Buffer }[] = [];
+      const byArgv = present.filter((p) => !notUtf8(p)), byStdin = present.filter((p) => notUtf8(p) && !p.includes("\n"));
+      for (let i = 0; i < byArgv.length; i += 500) batches.push({ part: byArgv.slice(i, i + 500) });
+      if (byStdin.length) batches.push({ part: byStdin, stdin: Buffer.concat(byStdin.map((p) => Buffer.concat([encodeBytes(p), Buffer.from("\n")]))) });
+      for (const { part, stdin } of batches) {
+        const r = spawnSync("getfacl", ["-n", "-E", "-P", "--absolute-names", ...(stdin ? ["-"] : ["--", ...part])],
+          { encoding: "utf8", maxBuffer: 1 << 28, ...(stdin ? { input: stdin } : {}) });
         if (r.error) break;                              // no getfacl: no ACL grants can be planned
         // getfacl prints one block a file, in the order given, each ending with a blank line
         const blocks = r.stdout.split("\n\n").filter((b) => b.trim());
