@@ -2,7 +2,8 @@
 // trace-run: run a command under strace and stream its records (see trace-records(5)) as they happen.
 
 import { cli, main, tell } from "./cli.js";
-import { runTraced, EXIT_RUN_FAILED } from "../lib/run/strace.js";
+import { runTraced } from "../lib/run/strace.js";
+import { EXIT_RUN_FAILED } from "../lib/run/session.js";
 import { runBpf } from "../lib/run/bpftrace.js";
 import { commandAsGiven } from "../lib/run/launch.js";
 

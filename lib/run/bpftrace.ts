@@ -15,11 +15,12 @@ import { CostMeter, cgroup2Root, type Cost } from "./cost.js";
 import { RecordWriter } from "../io/output.js";
 import { Feed } from "../trace/reader.js";
 import { UserError, type Tell } from "../errors.js";
-import { DETACHED, EXIT_RUN_FAILED, exitCodeOf, resolveCommand } from "./strace.js";
+import { DETACHED } from "./strace.js";
+import { resolveCommand } from "./target.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type SyscallRecord, type TraceRecord } from "../io/records.js";
 import { Session, account, launcherArgv, userEnvironment, type Account } from "./launch.js";
-import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending, type ProcStatus } from "./session.js";
+import { EXIT_RUN_FAILED, Watchman, alive, endFields, endTree, exitCodeOf, runDir, writeFailure, type Ending, type ProcStatus } from "./session.js";
 
 export interface BpfRunOptions {
   command: string[];

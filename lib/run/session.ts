@@ -1,10 +1,10 @@
-// What both trace-run backends share about a run's life and end: its temporary directory (and the
+// What every trace-run backend shares about a run's life and end: its temporary directory (and the
 // leftovers of runs that died), ending the traced tree, and the end record's account of how the trace
 // and the command ended (trace-records(5): ended, complete, incomplete).
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { cgroup2Root } from "./cost.js";
 import type { EndRecord } from "../io/records.js";
@@ -118,6 +118,15 @@ export class Watchman {
 
 /** How a process ended, as its "close" event tells it: an exit code, or the signal that killed it. */
 export interface ProcStatus { code: number | null; signal: NodeJS.Signals | null }
+
+/** trace-run's own failures: not the traced command's status (126, 127, 128+N are taken). */
+export const EXIT_RUN_FAILED = 125;
+
+/** A status as a shell tells it: the exit code, or 128 + the signal's number. */
+export function exitCodeOf(s: ProcStatus): number {
+  if (s.signal) return 128 + (osConstants.signals[s.signal] ?? 15);
+  return s.code ?? EXIT_RUN_FAILED;
+}
 
 /** How a trace ended, as trace-run saw it; turned into the end record's fields. */
 export interface Ending {

@@ -3,23 +3,20 @@
 // command's exit status becomes ours; signals we receive are passed on, and nothing is left running.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, createWriteStream, openSync, readFileSync, rmSync, statSync, type WriteStream } from "node:fs";
-import { constants as osConstants, hostname, release, userInfo } from "node:os";
+import { closeSync, constants, createWriteStream, openSync, readFileSync, rmSync, type WriteStream } from "node:fs";
+import { hostname, release, userInfo } from "node:os";
 import { Socket } from "node:net";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { Assembler } from "../strace/assemble.js";
 import { ContainerScope, ParentageHold, cidReader, containerdPid, threadsOf, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { CostMeter, type Cost } from "./cost.js";
 import { RecordWriter } from "../io/output.js";
 import { Feed } from "../trace/reader.js";
 import { UserError, type Tell } from "../errors.js";
-import { encodeBytes } from "../io/bytes.js";
 import { Session, account, launcherArgv, userEnvironment } from "./launch.js";
 import { RECORD_VERSION, type Json, type RunRecord, type TraceRecord } from "../io/records.js";
-import { Watchman, alive, endFields, endTree, runDir, writeFailure, type Ending, type ProcStatus } from "./session.js";
-
-/** trace-run's own failures: not the traced command's status (126, 127, 128+N are taken). */
-export const EXIT_RUN_FAILED = 125;
+import { EXIT_RUN_FAILED, Watchman, alive, endFields, endTree, exitCodeOf, runDir, writeFailure, type Ending, type ProcStatus } from "./session.js";
+import { resolveCommand } from "./target.js";
 
 /** The calls traced by default: files, network, processes, credentials, privileged operations, and
  *  the fd bookkeeping that resolution needs. "?" lets strace skip names this architecture lacks. */
@@ -62,21 +59,6 @@ export function straceFlags(o: RunOptions & { seccomp?: boolean; quiet?: boolean
   for (const p of o.pid ?? []) f.push("-p", String(p));
   f.push(...(o.straceArgs ?? []));
   return f;
-}
-
-/** Finds a command the way execvp does; 127 when it is not there, 126 when it cannot be run. */
-export function resolveCommand(name: string, path = process.env.PATH ?? "/usr/bin:/bin"): string {
-  const candidates = name.includes("/") ? [name] : path.split(delimiter).filter(Boolean).map((d) => join(d, name));
-  let denied: string | undefined;
-  for (const c of candidates) {
-    let st;
-    try { st = statSync(encodeBytes(c)); } catch { continue; }
-    // root may run anything with an x bit, so the bits are checked as well as access(2)
-    if (!st.isFile() || (st.mode & 0o111) === 0) { denied ??= c; continue; }
-    try { accessSync(encodeBytes(c), constants.X_OK); return c; } catch { denied ??= c; }
-  }
-  if (denied) throw new UserError(`${name}: Permission denied`, 126);
-  throw new UserError(`${name}: command not found`, 127);
 }
 
 export function straceVersion(strace = "strace"): string {
@@ -412,15 +394,6 @@ function tracerOf(pid: number): string | undefined {
     try { comm = readFileSync(`/proc/${t}/comm`, "utf8").trim(); } catch { /* gone */ }
     return `${comm} (pid ${t})`;
   } catch { return undefined; }
-}
-
-export function exitCodeOf(s: ProcStatus): number {
-  if (s.signal) return 128 + signalNumber(s.signal);
-  return s.code ?? EXIT_RUN_FAILED;
-}
-
-function signalNumber(sig: NodeJS.Signals): number {
-  return osConstants.signals[sig] ?? 15;
 }
 
 function tryKill(pid: number, sig: NodeJS.Signals | number): void {
