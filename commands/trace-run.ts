@@ -2,7 +2,8 @@
 // trace-run: run a command under strace and stream its records (see trace-records(5)) as they happen.
 
 import { cli, main, tell } from "./cli.js";
-import { runTraced } from "../lib/run/strace.js";
+import { capture } from "../lib/run/capture.js";
+import { strace } from "../lib/run/strace.js";
 import { EXIT_RUN_FAILED } from "../lib/run/session.js";
 import { runBpf } from "../lib/run/bpftrace.js";
 import { commandAsGiven } from "../lib/run/launch.js";
@@ -52,7 +53,7 @@ const argv = spec.parseSync();
 const command = commandAsGiven([...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)]);
 await main(prog, () => argv.backend === "bpftrace" ? runBpf(tell(prog), {
   command, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, bpftrace: argv.bpftrace, cost: argv.cost,
-}) : runTraced(tell(prog), {
+}) : capture(tell(prog), strace, {
   command, pid: argv.p, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, allSyscalls: argv["all-syscalls"],
-  straceArgs: argv["strace-arg"], strace: argv.strace, cost: argv.cost,
+  straceArgs: argv["strace-arg"], tracer: argv.strace, cost: argv.cost,
 }), EXIT_RUN_FAILED);

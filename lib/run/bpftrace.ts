@@ -15,7 +15,7 @@ import { CostMeter, cgroup2Root, type Cost } from "./cost.js";
 import { RecordWriter } from "../io/output.js";
 import { Feed } from "../trace/reader.js";
 import { UserError, type Tell } from "../errors.js";
-import { DETACHED } from "./strace.js";
+import { DETACHED } from "./capture.js";
 import { resolveCommand } from "./target.js";
 import { RuntimeMarks, cidReader, dockerRunIndex, podmanRun, stillRunning, withCidfile } from "./container.js";
 import { RECORD_VERSION, type Json, type RunRecord, type SyscallRecord, type TraceRecord } from "../io/records.js";
