@@ -5,7 +5,7 @@ import { cli, main, tell } from "./cli.js";
 import { capture } from "../lib/run/capture.js";
 import { strace } from "../lib/run/strace.js";
 import { EXIT_RUN_FAILED } from "../lib/run/session.js";
-import { runBpf } from "../lib/run/bpftrace.js";
+import { bpftrace } from "../lib/run/bpftrace.js";
 import { commandAsGiven } from "../lib/run/launch.js";
 
 const prog = "trace-run";
@@ -51,9 +51,7 @@ const argv = spec.parseSync();
 
 // the words as given, byte for byte (yargs reads numbers in them, Node's argv loses bytes that are not UTF-8)
 const command = commandAsGiven([...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)]);
-await main(prog, () => argv.backend === "bpftrace" ? runBpf(tell(prog), {
-  command, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, bpftrace: argv.bpftrace, cost: argv.cost,
-}) : capture(tell(prog), strace, {
-  command, pid: argv.p, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw, allSyscalls: argv["all-syscalls"],
-  straceArgs: argv["strace-arg"], tracer: argv.strace, cost: argv.cost,
+await main(prog, () => capture(tell(prog), argv.backend === "bpftrace" ? bpftrace : strace, {
+  command, pid: argv.p, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw,
+  tracer: argv.backend === "bpftrace" ? argv.bpftrace : argv.strace, cost: argv.cost, allSyscalls: argv["all-syscalls"], straceArgs: argv["strace-arg"],
 }), EXIT_RUN_FAILED);
