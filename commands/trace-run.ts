@@ -3,15 +3,14 @@
 
 import { cli, main, tell } from "./cli.js";
 import { capture } from "../lib/run/capture.js";
-import { strace } from "../lib/run/strace.js";
+import { BACKENDS, backendNamed } from "../lib/run/registry.js";
 import { EXIT_RUN_FAILED } from "../lib/run/session.js";
-import { bpftrace } from "../lib/run/bpftrace.js";
 import { commandAsGiven } from "../lib/run/launch.js";
 
 const prog = "trace-run";
 const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 --backend bpftrace --container ID|NAME\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace (or bpftrace) and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
   .parserConfiguration({ "halt-at-non-option": true, "populate--": true, "greedy-arrays": false })
-  .option("backend", { choices: ["strace", "bpftrace"], default: "strace", describe: "the tracer: strace stops the program at each call; bpftrace watches from the kernel (root, faster, paths cut at 199 bytes)" })
+  .option("backend", { choices: BACKENDS.map((b) => b.name), default: BACKENDS[0].name, describe: "the tracer: strace stops the program at each call; bpftrace watches from the kernel (root, faster, paths cut at 199 bytes)" })
   .option("container", { type: "string", describe: "with --backend bpftrace: trace a running container (id or name) until ^C or until it stops" })
   .option("bpftrace", { type: "string", default: "bpftrace", describe: "the bpftrace program to run" })
   .option("p", { alias: "pid", type: "number", array: true, describe: "attach to a running process (and its threads and children from then on); repeatable" })
@@ -51,7 +50,9 @@ const argv = spec.parseSync();
 
 // the words as given, byte for byte (yargs reads numbers in them, Node's argv loses bytes that are not UTF-8)
 const command = commandAsGiven([...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)]);
-await main(prog, () => capture(tell(prog), argv.backend === "bpftrace" ? bpftrace : strace, {
+// each backend's own program option (--strace, --bpftrace)
+const tracer = (argv as unknown as Record<string, string | undefined>)[argv.backend];
+await main(prog, () => capture(tell(prog), backendNamed(argv.backend), {
   command, pid: argv.p, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw,
-  tracer: argv.backend === "bpftrace" ? argv.bpftrace : argv.strace, cost: argv.cost, allSyscalls: argv["all-syscalls"], straceArgs: argv["strace-arg"],
+  tracer, cost: argv.cost, allSyscalls: argv["all-syscalls"], straceArgs: argv["strace-arg"],
 }), EXIT_RUN_FAILED);
