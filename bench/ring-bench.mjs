@@ -24,7 +24,7 @@ for (let round = 0; round < 5; round++) {
   let n = 0;
   const reader = new RingReader(() => { n++; }, { cwd: "/" });
   const t = process.hrtime.bigint();
-  for (let at = 0; at < data.length; at += CHUNK) reader.push(data.subarray(at, at + CHUNK));
+  for (let at = 0; at < data.length; at += CHUNK) reader.chunk(data.subarray(at, at + CHUNK));
   reader.end();
   const s = Number(process.hrtime.bigint() - t) / 1e9;
   if (s < best) best = s;

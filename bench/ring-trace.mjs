@@ -11,11 +11,13 @@ const { launchStopped, release, startLoader } = await import(here + "../dist/lib
 const { RingReader } = await import(here + "../dist/lib/bpf/ring-reader.js");
 
 const args = process.argv.slice(2);
-let raw, quiet = false;
+let raw, quiet = false, count = false;
 while (args.length && args[0] !== "--") {
   const a = args.shift();
   if (a === "--raw") raw = createWriteStream(args.shift());
   else if (a === "--quiet") quiet = true;
+  // the frames are read from the pipe and counted, not decoded: the floor of what a reader costs
+  else if (a === "--count-only") { count = true; quiet = true; }
   else throw new Error(`unknown option ${a}`);
 }
 args.shift();
@@ -26,6 +28,7 @@ const path = args[0].includes("/") ? args[0] : (process.env.PATH ?? "/usr/bin:/b
 const child = await launchStopped(args, { stdio: ["ignore", "inherit", "inherit"], path });
 const t1 = performance.now();
 let out = [];
+let bytes = 0;
 let outBytes = 0;
 const flush = () => { if (out.length) process.stdout.write(out.join("")); out = []; outBytes = 0; };
 const reader = new RingReader((r) => {
@@ -34,7 +37,7 @@ const reader = new RingReader((r) => {
   out.push(s); outBytes += s.length;
   if (outBytes > 1 << 20) flush();
 }, { cwd: process.cwd() });
-const loader = startLoader({ tree: child.pid, cwd: process.cwd() }, { onData: (c) => { raw?.write(c); reader.push(c); } });
+const loader = startLoader({ tree: child.pid, cwd: process.cwd() }, { onData: (c) => { raw?.write(c); if (count) bytes += c.length; else reader.chunk(c); } });
 await loader.ready;
 const t2 = performance.now();
 release(child);

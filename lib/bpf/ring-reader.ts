@@ -13,6 +13,7 @@ import { decode, ipv6 } from "./bpftrace.js";
 import { decodeBytes, encodeBytes } from "../io/bytes.js";
 import { errnoOf } from "../trace/errno.js";
 import { Resolver } from "../trace/resolver.js";
+import { ReaderShell, type ByteReader, type ReaderOptions } from "../trace/reader.js";
 import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "../io/records.js";
 import type { CallParts } from "../trace/resolver.js";
 
@@ -38,16 +39,15 @@ function specsOf(call: BpfCall): ArgKind[] {
   return s;
 }
 
-export interface RingReaderOptions { cwd?: string; file?: string }
+export interface RingReaderOptions extends ReaderOptions { file?: string }
 
-export class RingReader {
-  private resolver: Resolver;
+export class RingReader extends ReaderShell implements ByteReader {
+  readonly input = "bytes";
   private cwdGiven: boolean;
   private rest: Buffer | undefined;     // a frame cut by the end of a chunk
   private offset: number | undefined;   // epoch seconds at kernel time 0
   private calls = callsByNumber("x86_64");
   private execs = new Map<number, Exec>();
-  private live = new Set<number>();
   private groups = new Map<number, Set<number>>();   // thread group → its threads seen
   private lastChild = new Map<number, number>();
   private leaderExits = new Map<number, { raw: number; comm: string; ns: number; cgroup: number }>();
@@ -58,7 +58,6 @@ export class RingReader {
   mode: number | undefined;
   /** The target the loader was started for (a pid, or a cgroup id), from its ready frame. */
   id: number | undefined;
-  file: string;
   ready = false;
   /** The loader's end frame was read: its counts are final. */
   ended = false;
@@ -67,21 +66,24 @@ export class RingReader {
   /** By kind: `events` and `argv` (frames and exec argument chunks the ring had no room for), and
    *  `argument` (records written with an argument missing: a piece lost or unreadable). */
   readonly lostKinds: { [kind: string]: number } = {};
-  counts = { lines: 0, records: 0, unparsed: 0 };
   /** Told of each fork before any record of the child. */
   onFork?: (parent: number, child: number) => void;
   onReady?: () => void;
 
-  constructor(private readonly emitRaw: RingEmit, opts: RingReaderOptions = {}) {
-    this.resolver = new Resolver(opts.cwd ?? null);
+  constructor(private readonly emitTagged: RingEmit, opts: RingReaderOptions = {}) {
+    super(emitTagged, opts);
     this.cwdGiven = opts.cwd !== undefined;
     this.file = opts.file ?? "leastpriv-bpf";
   }
 
-  livePids(): number[] { return [...this.live]; }
+  /** One loader's output is one stream: a new file is a new stream, and a frame cut by the last one's end is said so. */
+  startFile(file: string): void {
+    if (this.rest) this.cutShort();
+    this.file = file;
+  }
 
   /** A chunk of the loader's stdout. */
-  push(chunk: Buffer): void {
+  chunk(chunk: Buffer): void {
     let b = chunk, at = 0;
     if (this.rest) { b = Buffer.concat([this.rest, chunk]); this.rest = undefined; }
     const n = b.length;
@@ -96,18 +98,20 @@ export class RingReader {
 
   /** The stream ended: a frame cut short is said so; leaders' exits held back are written. */
   end(): void {
-    if (this.rest) {
-      this.unparsed(this.rest, 0, this.rest.length, "a frame cut short at the end of the loader's output");
-      this.rest = undefined;
-    }
+    if (this.rest) this.cutShort();
     for (const pid of [...this.leaderExits.keys()]) this.leaderExit(pid);
   }
 
-  private emit(rec: TraceRecord, cgroup?: number): void { this.counts.records++; this.emitRaw(rec, cgroup); }
+  private cutShort(): void {
+    this.bad(this.rest!, 0, this.rest!.length, "a frame cut short at the end of the loader's output");
+    this.rest = undefined;
+  }
 
-  private unparsed(b: Buffer, at: number, len: number, reason: string): void {
-    this.counts.unparsed++;
-    this.emit({ type: "unparsed", file: this.file, line: this.frames, text: b.toString("hex", at, at + Math.min(len, 64)), reason });
+  protected override emit(rec: TraceRecord, cgroup?: number): void { this.counts.records++; this.emitTagged(rec, cgroup); }
+
+  /** A frame not understood: its first bytes in hex, numbered by frame. */
+  private bad(b: Buffer, at: number, len: number, reason: string): void {
+    this.unparsed(this.frames, b.toString("hex", at, at + Math.min(len, 64)), reason);
   }
 
   private time(ns: number): number | undefined {
@@ -120,9 +124,9 @@ export class RingReader {
   private frame(b: Buffer, at: number, len: number): void {
     this.frames++;
     this.counts.lines++;
-    if (len < HDR) { this.unparsed(b, at, len, "a frame shorter than its header"); return; }
+    if (len < HDR) { this.bad(b, at, len, "a frame shorter than its header"); return; }
     const type = b[at];
-    if (!this.ready && type !== 82 /* R */) { this.unparsed(b, at, len, "a frame before the loader's ready frame"); return; }
+    if (!this.ready && type !== 82 /* R */) { this.bad(b, at, len, "a frame before the loader's ready frame"); return; }
     const tid = b.readUInt32LE(at + 4), pid = b.readUInt32LE(at + 8);
     const ns = Number(b.readBigUInt64LE(at + 16));
     const cgroup = Number(b.readBigUInt64LE(at + 24));
@@ -230,13 +234,13 @@ export class RingReader {
         return;
       }
     }
-    this.unparsed(b, at, len, `not a frame of the leastpriv eBPF loader (type ${type}, ${len} bytes)`);
+    this.bad(b, at, len, `not a frame of the leastpriv eBPF loader (type ${type}, ${len} bytes)`);
   }
 
   private readyFrame(b: Buffer, at: number, len: number): void {
-    if (len < HDR + 48) { this.unparsed(b, at, len, "a ready frame cut short"); return; }
+    if (len < HDR + 48) { this.bad(b, at, len, "a ready frame cut short"); return; }
     const format = b.readUInt32LE(at + HDR);
-    if (format !== RING_FORMAT) { this.unparsed(b, at, len, `format ${format} of the eBPF loader; this version reads format ${RING_FORMAT}`); return; }
+    if (format !== RING_FORMAT) { this.bad(b, at, len, `format ${format} of the eBPF loader; this version reads format ${RING_FORMAT}`); return; }
     this.mode = b.readUInt32LE(at + HDR + 4);
     this.id = Number(b.readBigUInt64LE(at + HDR + 8));
     const mono = Number(b.readBigUInt64LE(at + HDR + 16)), real = Number(b.readBigUInt64LE(at + HDR + 24));
@@ -293,7 +297,7 @@ export class RingReader {
   private call(b: Buffer, at: number, len: number, tid: number, pid: number, ns: number, cgroup: number): void {
     const nr = b.readUInt32LE(at + 12);
     const call = this.calls.get(nr);
-    if (!call) { this.unparsed(b, at, len, `system call ${nr} is not one the eBPF program traces on ${this.arch}`); return; }
+    if (!call) { this.bad(b, at, len, `system call ${nr} is not one the eBPF program traces on ${this.arch}`); return; }
     this.track(tid, pid);
     const end = at + Math.min(len, b.readUInt16LE(at + 2) || len);
     const ret = Number(b.readBigInt64LE(at + HDR));

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import { RingReader } from "../../lib/bpf/ring-reader.js";
+import { Feed, readAll } from "../../lib/trace/reader.js";
 import { launchStopped, loaderUnavailable, release, startLoader } from "../../lib/bpf/start.js";
 import type { SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
@@ -19,7 +20,8 @@ async function trace(command: string[], o: { tickMs?: number; ringMb?: number; w
   const child = await launchStopped(command, { stdio: ["ignore", "ignore", "ignore"], cwd, env });
   const recs: TraceRecord[] = [];
   const reader = new RingReader((r) => recs.push(r), { cwd });
-  const loader = startLoader({ tree: child.pid!, cwd }, { onData: (c) => reader.push(c), tickMs: o.tickMs, ringMb: o.ringMb, wakeMark: o.wakeMark });
+  const raw: Buffer[] = [];
+  const loader = startLoader({ tree: child.pid!, cwd }, { onData: (c) => { raw.push(c); reader.chunk(c); }, tickMs: o.tickMs, ringMb: o.ringMb, wakeMark: o.wakeMark });
   await loader.ready;
   release(child);
   const status = await new Promise<number | null>((r) => child.on("close", (code) => r(code)));
@@ -28,7 +30,7 @@ async function trace(command: string[], o: { tickMs?: number; ringMb?: number; w
   loader.stop();
   const done = await loader.done;
   reader.end();
-  return { recs, reader, status, loader: done };
+  return { recs, reader, status, loader: done, raw: Buffer.concat(raw) };
 }
 
 describe("the batched eBPF loader and its reader", () => {
@@ -47,7 +49,7 @@ describe("the batched eBPF loader and its reader", () => {
       "args = [b'true', b'x\\ny', b'\\t', b'\\xff\\xc3(', b'" + big + "'] + [b'%d' % i for i in range(100)]",
       "os.execv(b'/bin/true', args)",
     ].join("\n") + "\n");
-    const { recs, reader, status } = await trace(["/usr/bin/python3", tmp + "/hostile.py"], { cwd: tmp });
+    const { recs, reader, status, raw } = await trace(["/usr/bin/python3", tmp + "/hostile.py"], { cwd: tmp });
     expect(status).toBe(0);
     expect(reader.counts.unparsed).toBe(0);
     expect(reader.lost).toBe(0);
@@ -61,6 +63,25 @@ describe("the batched eBPF loader and its reader", () => {
     expect(exec.argv).toEqual(["true", "x\ny", "\t", "\udcff\udcc3(", big, ...Array.from({ length: 100 }, (_, i) => String(i))]);
     expect(exec.argvTruncated).toBeUndefined();
     expect(recs.every((r) => r.type !== "syscall" || !(r as SyscallRecord).missing)).toBe(true);
+
+    // a byte reader as every reader is fed: the same bytes, whole or cut anywhere, give the same records
+    const again = (size: number) => {
+      const out: TraceRecord[] = [];
+      const r = new RingReader((x) => out.push(x), { cwd: tmp });
+      r.startFile("leastpriv-bpf");
+      const feed = new Feed(r);
+      for (let at = 0; at < raw.length; at += size) feed.push(raw.subarray(at, at + size));
+      feed.close();
+      r.end();
+      expect(r.counts).toEqual(reader.counts);
+      return out;
+    };
+    expect(readAll(new RingReader(() => {}, { cwd: tmp }), raw).counts).toEqual(reader.counts);
+    for (const size of [1, 7, 4096, raw.length]) expect(again(size)).toEqual(recs);
+    // a stream cut inside a frame: what was cut is said, never dropped
+    const cut: TraceRecord[] = [];
+    readAll(new RingReader((x) => cut.push(x), { cwd: tmp }), raw.subarray(0, raw.length - 3));
+    expect(cut.at(-1)).toMatchObject({ type: "unparsed", reason: "a frame cut short at the end of the loader's output" });
   }, 60000);
 
   it("agrees with strace on the programs run and the files named", async () => {
