@@ -27,16 +27,23 @@ const CALL_HDR = 104;
 const ST_NULL = 1, ST_FAULT = 2, ST_CUT = 3, ST_MORE = 4;
 const ARGV_CUT = 1;
 const DROP_KINDS = ["events", "argv"];
-const PIECE_KINDS = new Set(["s", "a", "m", "p", "f"]);
 
-interface ArgKind { kind: string; dec?: string }
+// how an argument is read: from its register, or from the piece the kernel side carried for it
+const K_NULL = 0, K_FD = 1, K_INT = 2, K_LONG = 3, K_DEC = 4, K_STR = 5, K_PAIR = 6, K_FLAGS = 7, K_ADDR = 8;
+interface ArgKind { kind: string; dec?: string; code: number; cutByLen: boolean; texts: Map<bigint, string> }
+interface Plan { call: BpfCall; specs: ArgKind[]; exec: boolean; open: boolean; fork: boolean }
 interface Exec { filename: Json; cut: boolean; args: Buffer[][]; argc: number; status: number; lost: boolean; fault: boolean }
 interface Piece { status: number; start: number; len: number }
-const SPECS = new WeakMap<BpfCall, ArgKind[]>();
-function specsOf(call: BpfCall): ArgKind[] {
-  let s = SPECS.get(call);
-  if (!s) { s = call.args.map((a) => { const [kind, dec] = a.split(":"); return dec ? { kind, dec } : { kind }; }); SPECS.set(call, s); }
-  return s;
+function planFor(call: BpfCall): Plan {
+  const specs = call.args.map((a, i): ArgKind => {
+    const [kind, dec] = a.split(":");
+    const code = kind === "s" ? K_STR : kind === "p" ? K_PAIR : kind === "f" ? K_FLAGS : kind === "a" || kind === "m" ? K_ADDR
+      : kind === "_" || kind === "S" || kind === "v" ? K_NULL : kind === "d" ? K_FD : dec ? K_DEC : kind === "i" ? K_INT : K_LONG;
+    return { kind, dec, code, cutByLen: kind === "a" && /addr_?len$/.test(call.fields[i + 1] ?? ""), texts: new Map() };
+  });
+  const n = call.name;
+  return { call, specs, exec: n === "execve" || n === "execveat", open: n === "open" || n === "openat",
+    fork: n === "clone" || n === "clone3" || n === "fork" || n === "vfork" };
 }
 
 export interface RingReaderOptions extends ReaderOptions { file?: string }
@@ -47,6 +54,14 @@ export class RingReader extends ReaderShell implements ByteReader {
   private rest: Buffer | undefined;     // a frame cut by the end of a chunk
   private offset: number | undefined;   // epoch seconds at kernel time 0
   private calls = callsByNumber("x86_64");
+  private plans = new Map<number, Plan>();
+  // the pieces of the frame being read, by argument; a slot is this frame's when its gen is
+  private pieceGen = 0;
+  private readonly pGen = new Int32Array(8);
+  private readonly pStart = new Int32Array(8);
+  private readonly pLen = new Int32Array(8);
+  private readonly pStatus = new Int32Array(8);
+  private comms = new Map<number, { w: number[]; s: string }>();
   private execs = new Map<number, Exec>();
   private groups = new Map<number, Set<number>>();   // thread group → its threads seen
   private lastChild = new Map<number, number>();
@@ -128,8 +143,8 @@ export class RingReader extends ReaderShell implements ByteReader {
     const type = b[at];
     if (!this.ready && type !== 82 /* R */) { this.bad(b, at, len, "a frame before the loader's ready frame"); return; }
     const tid = b.readUInt32LE(at + 4), pid = b.readUInt32LE(at + 8);
-    const ns = Number(b.readBigUInt64LE(at + 16));
-    const cgroup = Number(b.readBigUInt64LE(at + 24));
+    const ns = u64(b, at + 16);
+    const cgroup = u64(b, at + 24);
     switch (type) {
       case 67: /* C */ if (len >= CALL_HDR) { this.call(b, at, len, tid, pid, ns, cgroup); return; } break;
       case 88: /* X */ {
@@ -246,7 +261,7 @@ export class RingReader extends ReaderShell implements ByteReader {
     const mono = Number(b.readBigUInt64LE(at + HDR + 16)), real = Number(b.readBigUInt64LE(at + HDR + 24));
     this.offset = real / 1e9 - mono / 1e9;
     const arch = commOf(b, at + HDR + 32);
-    if (arch) { this.arch = arch; this.calls = callsByNumber(arch); }
+    if (arch) { this.arch = arch; this.calls = callsByNumber(arch); this.plans.clear(); }
     this.ready = true;
     const p = this.pieces(b, at + HDR + 48, at + len)[0];
     if (this.mode === 1) {
@@ -256,6 +271,24 @@ export class RingReader extends ReaderShell implements ByteReader {
       if (cwd.startsWith("/") && !this.cwdGiven) this.resolver = new Resolver(cwd);
     }
     this.onReady?.();
+  }
+
+  private planOf(nr: number): Plan | undefined {
+    const call = this.calls.get(nr);
+    if (!call) return undefined;
+    const plan = planFor(call);
+    this.plans.set(nr, plan);
+    return plan;
+  }
+
+  /** A task's comm, decoded again only when its 16 bytes changed. */
+  private commOf(tid: number, b: Buffer, at: number): string {
+    const w0 = b.readInt32LE(at), w1 = b.readInt32LE(at + 4), w2 = b.readInt32LE(at + 8), w3 = b.readInt32LE(at + 12);
+    const c = this.comms.get(tid);
+    if (c && c.w[0] === w0 && c.w[1] === w1 && c.w[2] === w2 && c.w[3] === w3) return c.s;
+    const s = commOf(b, at);
+    this.comms.set(tid, { w: [w0, w1, w2, w3], s });
+    return s;
   }
 
   private track(tid: number, pid: number): void {
@@ -273,6 +306,7 @@ export class RingReader extends ReaderShell implements ByteReader {
 
   private exit(pid: number, raw: number, comm: string, ns: number, cgroup: number): void {
     this.execs.delete(pid);
+    this.comms.delete(pid);
     const rec: ExitRecord = { type: "exit", pid, comm, time: this.time(ns) };
     if (rec.time === undefined) delete rec.time;
     if (raw & 0x7f) { rec.signal = signalName(raw & 0x7f); if (raw & 0x80) rec.core = true; }
@@ -296,44 +330,53 @@ export class RingReader extends ReaderShell implements ByteReader {
 
   private call(b: Buffer, at: number, len: number, tid: number, pid: number, ns: number, cgroup: number): void {
     const nr = b.readUInt32LE(at + 12);
-    const call = this.calls.get(nr);
-    if (!call) { this.bad(b, at, len, `system call ${nr} is not one the eBPF program traces on ${this.arch}`); return; }
+    const plan = this.plans.get(nr) ?? this.planOf(nr);
+    if (!plan) { this.bad(b, at, len, `system call ${nr} is not one the eBPF program traces on ${this.arch}`); return; }
+    const call = plan.call;
     this.track(tid, pid);
     const end = at + Math.min(len, b.readUInt16LE(at + 2) || len);
-    const ret = Number(b.readBigInt64LE(at + HDR));
-    const comm = commOf(b, at + 88);
-    const carried = new Map<number, Piece & { kind: number; arg: number }>();
-    for (const p of this.pieces(b, at + CALL_HDR, end)) carried.set(p.arg, p);
-    const missing: number[] = [];
-    const specs = specsOf(call);
+    const ret = i64(b, at + HDR);
+    const comm = this.commOf(tid, b, at + 88);
+    // the pieces, by the argument they carry (a frame has at most one per argument)
+    const gen = ++this.pieceGen;
+    for (let q = at + CALL_HDR; q + 8 <= end;) {
+      const plen = b.readUInt32LE(q + 4);
+      if (q + 8 + plen > end) break;
+      const arg = b[q + 1];
+      if (arg < 8) { this.pGen[arg] = gen; this.pStart[arg] = q + 8; this.pLen[arg] = plen; this.pStatus[arg] = b.readUInt16LE(q + 2); }
+      q += (8 + plen + 7) & ~7;
+    }
+    let missing: number[] | undefined;
+    const specs = plan.specs;
     const args: Json[] = new Array(specs.length);
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i];
       const r = at + 40 + 8 * i;        // the register as the call got it
-      if (PIECE_KINDS.has(spec.kind)) {
-        const p = carried.get(i);
-        // a piece lost or unreadable: nothing is made from the register, which holds a pointer
-        if (!p || p.status === ST_FAULT) { missing.push(i); args[i] = null; continue; }
-        if (p.status === ST_NULL) { args[i] = null; continue; }
-        if (spec.kind === "s") { args[i] = strValue(b, p); continue; }
-        if (spec.kind === "p") { args[i] = p.len >= 8 ? [b.readInt32LE(p.start), b.readInt32LE(p.start + 4)] : null; continue; }
-        if (spec.kind === "f") { args[i] = p.len >= 8 ? this.number(spec, b.readBigUInt64LE(p.start), call.name) : null; continue; }
-        let v = sockaddr(b, p);
-        // a unix socket name is as long as the address length says (an abstract one has no NUL at its end)
-        if (spec.kind === "a" && /addr_?len$/.test(call.fields[i + 1] ?? "")) v = cutUnixName(v, b.readInt32LE(r + 8));
-        args[i] = v;
-        continue;
+      switch (spec.code) {
+        case K_NULL: args[i] = null; continue;
+        case K_FD: { const n = b.readInt32LE(r); args[i] = n === -100 ? "AT_FDCWD" : n; continue; }
+        case K_INT: args[i] = b.readInt32LE(r); continue;
+        case K_LONG: args[i] = i64(b, r); continue;
+        case K_DEC: args[i] = this.number(spec, b.readBigUInt64LE(r), call.name); continue;
       }
-      switch (spec.kind) {
-        case "_": case "S": case "v": args[i] = null; break;
-        case "d": { const n = b.readInt32LE(r); args[i] = n === -100 ? "AT_FDCWD" : n; break; }
-        default:
-          if (!spec.dec) args[i] = spec.kind === "i" ? b.readInt32LE(r) : Number(b.readBigInt64LE(r));
-          else args[i] = this.number(spec, b.readBigUInt64LE(r), call.name);
+      // a piece lost or unreadable: nothing is made from the register, which holds a pointer
+      const status = this.pGen[i] === gen ? this.pStatus[i] : -1;
+      if (status === -1 || status === ST_FAULT) { (missing ??= []).push(i); args[i] = null; continue; }
+      if (status === ST_NULL) { args[i] = null; continue; }
+      const p: Piece = { status, start: this.pStart[i], len: this.pLen[i] };
+      switch (spec.code) {
+        case K_STR: args[i] = strValue(b, p); break;
+        case K_PAIR: args[i] = p.len >= 8 ? [b.readInt32LE(p.start), b.readInt32LE(p.start + 4)] : null; break;
+        case K_FLAGS: args[i] = p.len >= 8 ? this.number(spec, b.readBigUInt64LE(p.start), call.name) : null; break;
+        default: {
+          const v = sockaddr(b, p);
+          // a unix socket name is as long as the address length says (an abstract one has no NUL at its end)
+          args[i] = spec.cutByLen ? cutUnixName(v, b.readInt32LE(r + 8)) : v;
+        }
       }
     }
     let truncatedArgv = false;
-    if (call.name === "execve" || call.name === "execveat") {
+    if (plan.exec) {
       const x = this.execs.get(tid);
       this.execs.delete(tid);
       const si = call.name === "execve" ? 0 : 1;
@@ -343,15 +386,15 @@ export class RingReader extends ReaderShell implements ByteReader {
         const complete = x.argc >= 0 && !x.lost && !x.fault && x.args.length === x.argc;
         args[si + 1] = x.args.map((parts) => decodeBytes(parts.length === 1 ? parts[0] : Buffer.concat(parts)));
         truncatedArgv = !complete || x.status === ARGV_CUT || x.cut;
-        if (x.filename === null) missing.push(si);
-        if (!complete) missing.push(si + 1);
-      } else missing.push(si, si + 1);     // the X frame was lost
+        if (x.filename === null) (missing ??= []).push(si);
+        if (!complete) (missing ??= []).push(si + 1);
+      } else (missing ??= []).push(si, si + 1);     // the X frame was lost
     }
-    if (missing.length) this.lostOne("argument");
+    if (missing) this.lostOne("argument");
     if (call.name === "utimensat" && args[1] === "") args[1] = null;
-    if ((call.name === "open" || call.name === "openat") && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
+    if (plan.open && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
     const parts: CallParts = { args, closed: true, ret, hasRet: true };
-    if (call.name === "clone" || call.name === "clone3" || call.name === "fork" || call.name === "vfork") {
+    if (plan.fork) {
       // inside a pid namespace the call returns the child's number there; the fork frame gave the host's
       const host = this.lastChild.get(tid);
       this.lastChild.delete(tid);
@@ -363,23 +406,31 @@ export class RingReader extends ReaderShell implements ByteReader {
       parts.errno = name;
       parts.errmsg = msg;
     }
-    const rec: SyscallRecord = this.resolver.record({ pid: tid, comm, time: this.time(ns), name: call.name, parts, ...(missing.length ? { missing } : {}) });
+    const rec: SyscallRecord = this.resolver.record(missing ? { pid: tid, comm, time: this.time(ns), name: call.name, parts, missing } : { pid: tid, comm, time: this.time(ns), name: call.name, parts });
     if (rec.time === undefined) delete rec.time;
     if (truncatedArgv) rec.argvTruncated = true;
-    if (missing.length) rec.missing = missing;
+    if (missing) rec.missing = missing;
     this.emit(rec, cgroup);
   }
 
   /** A number argument with a decoder, as strace prints it. */
   private number(spec: ArgKind, u: bigint, name: string): Json {
-    let n = u;
-    if (spec.kind === "i") n = BigInt.asIntN(32, n);
-    const text = decode(spec.dec!, n, this.arch, name);
+    // the same flags come again and again: their text is kept, up to a bound (a program may pass any)
+    let text = spec.texts.get(u);
+    if (text === undefined) {
+      const n = spec.kind === "i" ? BigInt.asIntN(32, u) : u;
+      text = decode(spec.dec!, n, this.arch, name);
+      if (spec.texts.size < 1024) spec.texts.set(u, text);
+    }
     if (spec.dec === "clone" && name === "clone3") return { flags: text };
     if (spec.dec === "clone" && name === "clone") return "flags=" + text;
     return text;
   }
 }
+
+// 64-bit numbers as JS numbers without a BigInt (exact below 2^53: times, cgroup ids, return values)
+function u64(b: Buffer, at: number): number { return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296; }
+function i64(b: Buffer, at: number): number { return b.readUInt32LE(at) + b.readInt32LE(at + 4) * 4294967296; }
 
 /** A string piece: marked truncated when it was longer than was read. */
 function strValue(b: Buffer, p: Piece): Json {
