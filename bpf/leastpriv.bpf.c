@@ -1,11 +1,23 @@
 // The batched eBPF backend's kernel side: the calls bpf/leastpriv.bt reports, written into one BPF ring
 // buffer without a wake-up per event (the loader, bpf/loader.c, drains it on a timer). Frames are
-// described in bpf/events.h; lib/bpf/ring-reader.ts decodes them. Tracepoints only.
+// described in bpf/events.h; lib/bpf/ring-reader.ts decodes them. Tracepoints only, attached as BTF
+// raw tracepoints (tp_btf): the kernel hands over its own arguments, with no event record formatted
+// first for each call, and a probe comes off without waiting for a grace period.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "events.h"
+
+// libbpf 1.1 has no sixth system-call argument (vmlinux.h is the host's own, so its pt_regs fits)
+#ifndef PT_REGS_PARM6_CORE_SYSCALL
+#if defined(__TARGET_ARCH_x86)
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ((x), r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ((x), regs[5])
+#endif
+#endif
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -146,24 +158,24 @@ static __always_inline void exec_start(u32 nr, const char *path, const u64 *argv
   send(s, sizeof(*e), LP_DROP_EVENT);
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int sys_enter(struct trace_event_raw_sys_enter *ctx) {
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id) {
   u32 tid = (u32)bpf_get_current_pid_tgid();
   if (!traced(tid)) return 0;
-  u32 nr = (u32)ctx->id;
+  u32 nr = (u32)id;
   struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
   if (!c || !c->want) return 0;
   // fcntl only where it changes the fd table: F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC
   if (c->flags & LP_CALL_FCNTL) {
-    u64 cmd = ctx->args[1];
+    u64 cmd = PT_REGS_PARM2_CORE_SYSCALL(regs);
     if (cmd != 0 && cmd != 2 && cmd != 1030) return 0;
   }
   struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!f) { dropped(LP_DROP_EVENT); return 0; }
   f->nr = nr + 1;      // 0: not in a traced call
-  // one by one: the verifier refuses a moved context pointer
-  f->a[0] = BPF_CORE_READ(ctx, args[0]); f->a[1] = BPF_CORE_READ(ctx, args[1]); f->a[2] = BPF_CORE_READ(ctx, args[2]);
-  f->a[3] = BPF_CORE_READ(ctx, args[3]); f->a[4] = BPF_CORE_READ(ctx, args[4]); f->a[5] = BPF_CORE_READ(ctx, args[5]);
+  // the registers the call was made with, as the architecture passes a system call's arguments
+  f->a[0] = PT_REGS_PARM1_CORE_SYSCALL(regs); f->a[1] = PT_REGS_PARM2_CORE_SYSCALL(regs); f->a[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+  f->a[3] = PT_REGS_PARM4_CORE_SYSCALL(regs); f->a[4] = PT_REGS_PARM5_CORE_SYSCALL(regs); f->a[5] = PT_REGS_PARM6_CORE_SYSCALL(regs);
   // a successful exec replaces the memory its strings are in: they are read now
   if (c->flags & LP_CALL_EXECVE) exec_start(nr, (const char *)f->a[0], (const u64 *)f->a[1]);
   else if (c->flags & LP_CALL_EXECVEAT) exec_start(nr, (const char *)f->a[1], (const u64 *)f->a[2]);
@@ -176,8 +188,8 @@ static __always_inline u64 argn(struct inflight *f, u32 k) {
   return 0;
 }
 
-SEC("tracepoint/raw_syscalls/sys_exit")
-int sys_exit(struct trace_event_raw_sys_exit *ctx) {
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret) {
   struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, 0);
   if (!f || !f->nr) return 0;
   u32 nr = f->nr - 1;
@@ -187,7 +199,7 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx) {
   if (!c || !s) return 0;
   struct lp_callrec *r = (void *)s->b;
   head(&r->h, LP_CALL, nr);
-  r->ret = ctx->ret;
+  r->ret = ret;
   #pragma unroll
   for (int i = 0; i < 6; i++) r->a[i] = f->a[i];
   bpf_get_current_comm(r->comm, sizeof(r->comm));
@@ -211,11 +223,11 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx) {
   return 0;
 }
 
-SEC("tracepoint/sched/sched_process_fork")
-int fork(struct trace_event_raw_sched_process_fork *ctx) {
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(fork, struct task_struct *parent, struct task_struct *task) {
   u32 tid = (u32)bpf_get_current_pid_tgid();
   if (!traced(tid)) return 0;
-  u32 child = ctx->child_pid;
+  u32 child = task->pid;
   u8 one = 1;
   if (bpf_map_lookup_elem(&tasks, &tid)) bpf_map_update_elem(&tasks, &child, &one, BPF_ANY);
   struct lp_scratch *s = buf();
@@ -237,8 +249,8 @@ int fork(struct trace_event_raw_sched_process_fork *ctx) {
   return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int exit_(void *ctx) {
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_, struct task_struct *p) {
   u32 tid = (u32)bpf_get_current_pid_tgid();
   if (!traced(tid)) return 0;
   struct lp_scratch *s = buf();
@@ -256,9 +268,9 @@ int exit_(void *ctx) {
 }
 
 // a thread other than the leader called execve: it goes on under the leader's pid
-SEC("tracepoint/sched/sched_process_exec")
-int exec_(struct trace_event_raw_sched_process_exec *ctx) {
-  u32 o = ctx->old_pid, n = ctx->pid;
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
+  u32 o = old_pid, n = p->pid;
   if (o == n) return 0;
   u8 one = 1;
   int was = bpf_map_lookup_elem(&tasks, &o) != 0;
@@ -277,22 +289,21 @@ int exec_(struct trace_event_raw_sched_process_exec *ctx) {
   return 0;
 }
 
-SEC("tracepoint/cgroup/cgroup_mkdir")
-int mkdir_(struct trace_event_raw_cgroup *ctx) {
-  if (target_mode != 3 || ctx->root != 0) return 0;
-  u64 id = ctx->id;
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(mkdir_, struct cgroup *cgrp, const char *path) {
+  // the default hierarchy (cgroup v2) is number 0
+  if (target_mode != 3 || cgrp->root->hierarchy_id != 0) return 0;
+  u64 id = cgrp->kn->id;
   u8 one = 1;
   bpf_map_update_elem(&cgroups, &id, &one, BPF_ANY);
   struct lp_scratch *s = buf();
   if (!s) return 0;
   struct lp_mkdir *e = (void *)s->b;
   head(&e->h, LP_MKDIR, 0);
-  e->id = id; e->level = ctx->level; e->pad = 0;
-  u32 loc = ctx->__data_loc_path;
+  e->id = id; e->level = cgrp->level; e->pad = 0;
   u32 end = piece_str(s, sizeof(*e), 's', 0, 0, LP_PATH_READ);
-  // the path is in the event itself (a __data_loc: offset in the low 16 bits)
   struct lp_piece *pc = (void *)&s->b[sizeof(*e)];
-  long r = bpf_probe_read_kernel_str(&s->b[sizeof(*e) + sizeof(*pc)], LP_PATH_READ, (const char *)ctx + (loc & 0xffff));
+  long r = bpf_probe_read_kernel_str(&s->b[sizeof(*e) + sizeof(*pc)], LP_PATH_READ, path);
   pc->status = r < 0 ? LP_ST_FAULT : (u32)r == LP_PATH_READ ? LP_ST_CUT : 0;
   pc->len = r > 0 ? r - 1 : 0;
   end = (sizeof(*e) + sizeof(*pc) + pc->len + 7) & ~7u;

@@ -12,6 +12,7 @@
 // or attaching failed (one line on stderr says why); 3 when stdout could not be written.
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,12 @@ static void lost_frame(struct leastpriv_bpf *skel, uint16_t type, uint64_t *last
   if (changed || type == LP_QUIT) frame(&l, sizeof(l));
 }
 
+// the reader went away (stdout's pipe closed): nothing more can be told, so the trace ends
+static int reader_gone(void) {
+  struct pollfd p = { .fd = 1, .events = 0 };
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 static int usage(void) {
   fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] MODE ID [CWD]\n");
   return 2;
@@ -130,7 +137,7 @@ int main(int argc, char **argv) {
   if (mode == 1) { uint32_t t = (uint32_t)id; bpf_map__update_elem(skel->maps.tasks, &t, sizeof(t), &one, 1, 0); }
   if (mode == 2) { uint64_t g = id; bpf_map__update_elem(skel->maps.cgroups, &g, sizeof(g), &one, 1, 0); }
   err = leastpriv_bpf__attach(skel);
-  if (err) { fprintf(stderr, "leastpriv-bpf: cannot attach to the tracepoints: %s (is tracefs mounted?)\n", strerror(-err)); return 1; }
+  if (err) { fprintf(stderr, "leastpriv-bpf: cannot attach to the tracepoints: %s (the kernel needs BTF raw tracepoints, Linux 5.5 or later)\n", strerror(-err)); return 1; }
   struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
   if (!rb) { fprintf(stderr, "leastpriv-bpf: cannot read the ring buffer: %s\n", strerror(errno)); return 1; }
 
@@ -160,6 +167,7 @@ int main(int argc, char **argv) {
     ring_buffer__consume(rb);
     lost_frame(skel, LP_LOST, last);
     flush_out();
+    if (reader_gone()) out_failed = 1;
   }
   // the probes go first, then what is left in the ring is read
   leastpriv_bpf__detach(skel);

@@ -144,6 +144,18 @@ describe("the batched eBPF loader and its reader", () => {
       { sa_family: "AF_UNIX", sun_path: "/run/leastpriv-none.sock" }, { sa_family: "AF_UNIX", sun_path: { abstract: "leastpriv-abstract" } }]);
   }, 60000);
 
+  it("a loader whose reader went away ends, even when nothing more is traced", async () => {
+    // a tree that has already ended: no frame will come after the ready one, so no write can fail
+    const gone = await launchStopped(["/bin/true"], { stdio: ["ignore", "ignore", "ignore"] });
+    const pid = gone.pid!;
+    release(gone);
+    await new Promise((r) => gone.on("close", r));
+    const loader = startLoader({ tree: pid }, { onData: () => {} });
+    await loader.ready;
+    loader.child.stdout!.destroy();
+    expect(await loader.done).toEqual({ code: 3, signal: null });
+  }, 20000);
+
   it("what the ring buffer has no room for is counted, never silent", async () => {
     // a ring of 1 MiB drained once a second, never woken early, cannot hold a walk of /usr: the kernel
     // side counts each frame it could not write, the loader reports them, the reader counts them
