@@ -1,7 +1,8 @@
 // The batched eBPF backend's parts for real: the loader built by npm run build (bpf/build.mjs), as
 // root, started for a command's process tree; its frames read by lib/bpf/ring-reader.ts.
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import { RingReader } from "../../lib/bpf/ring-reader.js";
@@ -10,6 +11,27 @@ import { launchStopped, loaderUnavailable, release, startLoader } from "../../li
 import type { SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-ring-");
+const ctr = `leastpriv-ring-${process.pid}`;
+
+/** The loader started for a cgroup target; what the reader made, each record with the cgroup it came from. */
+async function traceCgroups(target: { cgroup: number } | { newCgroups: true }, during: () => void) {
+  const recs: { rec: TraceRecord; cgroup?: number }[] = [];
+  const reader = new RingReader((rec, cgroup) => recs.push({ rec, cgroup }));
+  const loader = startLoader(target, { onData: (c) => reader.chunk(c) });
+  await loader.ready;
+  during();
+  loader.stop();
+  const done = await loader.done;
+  reader.end();
+  return { recs, reader, loader: done };
+}
+
+/** A process's cgroup v2 id: the inode of its directory (what the kernel side compares). */
+function cgroupId(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!;
+  const root = readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")).find((f) => f[2] === "cgroup2")![1];
+  return statSync(root + line.slice(3)).ino;
+}
 const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");
 
 /** Traces an absolute command from its first instruction to the exit of its last task. */
@@ -35,7 +57,10 @@ async function trace(command: string[], o: { tickMs?: number; ringMb?: number; w
 
 describe("the batched eBPF loader and its reader", () => {
   beforeAll(() => { expect(loaderUnavailable()).toBeUndefined(); });
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  afterAll(() => {
+    spawnSync("docker", ["rm", "-f", ctr]);
+    rmSync(tmp, { recursive: true, force: true });
+  });
 
   it("a newline, a tab and bytes that are not UTF-8 in paths and arguments keep their records whole", async () => {
     const long = "L".repeat(250);         // longer than the bpftrace backend's 199 bytes
@@ -142,6 +167,48 @@ describe("the batched eBPF loader and its reader", () => {
     expect(c.filter((x) => x.syscall === "connect" && x.comm === "python3").map((x) => x.args[1]).filter((a: any) => a.sun_path !== "/var/run/nscd/socket")).toEqual([
       { sa_family: "AF_INET", sin_port: 9, sin_addr: "127.0.0.1" }, { sa_family: "AF_INET6", sin6_port: 9, sin6_addr: "::1" },
       { sa_family: "AF_UNIX", sun_path: "/run/leastpriv-none.sock" }, { sa_family: "AF_UNIX", sun_path: { abstract: "leastpriv-abstract" } }]);
+  }, 60000);
+
+  it("cgroups made from now on (mode 3): a docker run's container, by the cgroup named by its id", async () => {
+    const cid = tmp + "/cid";
+    let status: number | null = null;
+    const { recs, reader, loader } = await traceCgroups({ newCgroups: true }, () => {
+      status = spawnSync("docker", ["run", "--rm", "--cidfile", cid, "leastpriv-test:1", "sh", "-c", "cat /etc/hostname > /dev/null; exit 5"]).status;
+    });
+    expect(status).toBe(5);
+    expect(loader).toEqual({ code: 0, signal: null });
+    expect(reader.ended).toBe(true);
+    expect(reader.lost).toBe(0);
+    const id = readFileSync(cid, "utf8").trim();
+    // other runs on the machine make cgroups too: the container's is the one its id names
+    const mine = [...reader.cgroups].filter(([, path]) => path.includes(id)).map(([g]) => g);
+    expect(mine.length).toBeGreaterThan(0);
+    const inside = recs.filter((r) => r.cgroup !== undefined && mine.includes(r.cgroup)).map((r) => r.rec);
+    const c = calls(inside);
+    expect(c.find((x) => x.syscall === "execve" && x.ok && x.argv?.[0] === "sh")).toMatchObject({ argv: ["sh", "-c", "cat /etc/hostname > /dev/null; exit 5"] });
+    expect(c.find((x) => x.syscall === "openat" && x.ok && x.args[1] === "/etc/hostname")).toBeDefined();
+    expect(inside.filter((r) => r.type === "exit").map((r: any) => r.code)).toContain(5);
+    // the client and the daemons are not in the container's cgroup
+    expect(c.some((x) => x.comm === "docker" || x.comm === "dockerd" || x.comm === "containerd")).toBe(false);
+  }, 60000);
+
+  it("a running container's cgroup (mode 2): what docker exec runs in it, and nothing from outside", async () => {
+    execFileSync("docker", ["run", "-d", "--name", ctr, "leastpriv-test:1", "sleep", "60"], { stdio: "ignore" });
+    const pid = Number(execFileSync("docker", ["inspect", "-f", "{{.State.Pid}}", ctr], { encoding: "utf8" }).trim());
+    const id = cgroupId(pid);
+    const { recs, reader } = await traceCgroups({ cgroup: id }, () => {
+      execFileSync("docker", ["exec", ctr, "cat", "/etc/hostname"], { stdio: "ignore" });
+      execFileSync("cat", ["/etc/hostname"], { stdio: "ignore" });      // outside: not traced
+    });
+    spawnSync("docker", ["rm", "-f", ctr]);
+    expect(reader.mode).toBe(2);
+    expect(reader.id).toBe(id);
+    expect(reader.lost).toBe(0);
+    expect(recs.length).toBeGreaterThan(0);
+    expect(recs.every((r) => r.rec.type !== "syscall" || r.cgroup === id)).toBe(true);
+    const c = calls(recs.map((r) => r.rec));
+    expect(c.find((x) => x.syscall === "execve" && x.ok && x.argv?.[0] === "cat")).toMatchObject({ argv: ["cat", "/etc/hostname"] });
+    expect(c.filter((x) => x.syscall === "openat" && x.args[1] === "/etc/hostname")).toHaveLength(1);
   }, 60000);
 
   it("a loader whose reader went away ends, even when nothing more is traced", async () => {
