@@ -192,6 +192,20 @@ describe("the batched eBPF loader and its reader", () => {
     expect(c.some((x) => x.comm === "docker" || x.comm === "dockerd" || x.comm === "containerd")).toBe(false);
   }, 60000);
 
+  it("podman run (no daemon) as the process tree it is: the container's program, to its exit", async () => {
+    const podman = ["/usr/bin/podman", "run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--rm"];
+    const { recs, reader, status } = await trace([...podman, "leastpriv-test:1", "sh", "-c", "cat /etc/hostname > /dev/null; exit 5"]);
+    expect(status).toBe(5);
+    expect(reader.lost).toBe(0);
+    expect(reader.counts.unparsed).toBe(0);
+    const c = calls(recs);
+    // conmon leaves podman's tree as a daemon would, and runc's child becomes the program: still followed
+    expect(c.find((x) => x.syscall === "execve" && x.ok && x.argv?.[0] === "sh")).toMatchObject({ argv: ["sh", "-c", "cat /etc/hostname > /dev/null; exit 5"] });
+    const sh = c.find((x) => x.syscall === "execve" && x.ok && x.argv?.[0] === "sh")!.pid;
+    expect(c.find((x) => x.syscall === "openat" && x.ok && x.args[1] === "/etc/hostname")).toBeDefined();
+    expect(recs.find((r: any) => r.type === "exit" && r.pid === sh)).toMatchObject({ code: 5 });
+  }, 60000);
+
   it("a running container's cgroup (mode 2): what docker exec runs in it, and nothing from outside", async () => {
     execFileSync("docker", ["run", "-d", "--name", ctr, "leastpriv-test:1", "sleep", "60"], { stdio: "ignore" });
     const pid = Number(execFileSync("docker", ["inspect", "-f", "{{.State.Pid}}", ctr], { encoding: "utf8" }).trim());
