@@ -4,7 +4,7 @@
 // backend: records to stdout as NDJSON, and at the end one JSON line on stderr (records, lost, start-up).
 // With --new-cgroups the loader traces every cgroup made from now on (mode 3, as for `docker run`) and
 // the command itself runs untraced.
-// Usage: node bench/ring-trace.mjs [--raw FILE] [--quiet] [--count-only] [--new-cgroups] -- COMMAND [ARGS...]
+// Usage: node bench/ring-trace.mjs [--raw FILE] [--quiet] [--count-only] [--new-cgroups] [--stats] -- COMMAND [ARGS...]
 //   (root; npm run build first)
 import { accessSync, constants, createWriteStream } from "node:fs";
 import { spawn } from "node:child_process";
@@ -15,12 +15,15 @@ const { launchStopped, release, startLoader } = await import(here + "../dist/lib
 const { RingReader } = await import(here + "../dist/lib/bpf/ring-reader.js");
 
 const args = process.argv.slice(2);
-let raw, quiet = false, count = false, cgroups = false;
+let raw, quiet = false, count = false, cgroups = false, stats = false;
+const probes = {};
 while (args.length && args[0] !== "--") {
   const a = args.shift();
   if (a === "--raw") raw = createWriteStream(args.shift());
   else if (a === "--quiet") quiet = true;
   else if (a === "--new-cgroups") cgroups = true;
+  // the kernel side's own time: runs and nanoseconds per probe (the kernel's BPF statistics)
+  else if (a === "--stats") stats = true;
   // the frames are read from the pipe and counted, not decoded: the floor of what a reader costs
   else if (a === "--count-only") { count = true; quiet = true; }
   else throw new Error(`unknown option ${a}`);
@@ -40,11 +43,12 @@ const reader = new RingReader((r) => {
   out.push(s); outBytes += s.length;
   if (outBytes > 1 << 20) flush();
 }, { cwd: process.cwd() });
+const onStderr = (l) => { const m = /^leastpriv-bpf: stats (\S+) (\d+) (\d+)$/.exec(l); if (m) probes[m[1]] = { runs: Number(m[2]), ns: Number(m[3]) }; };
 const onData = (c) => { raw?.write(c); if (count) bytes += c.length; else reader.chunk(c); };
 let child, t1, t2;
 if (cgroups) {
   t1 = performance.now();
-  const loader = startLoader({ newCgroups: true }, { onData });
+  const loader = startLoader({ newCgroups: true }, { onData, onStderr, stats });
   await loader.ready;
   t2 = performance.now();
   child = spawn(path, args.slice(1), { stdio: ["ignore", "inherit", "inherit"], argv0: args[0] });
@@ -54,7 +58,7 @@ if (cgroups) {
 } else {
   child = await launchStopped(args, { stdio: ["ignore", "inherit", "inherit"], path });
   t1 = performance.now();
-  const loader = startLoader({ tree: child.pid, cwd: process.cwd() }, { onData });
+  const loader = startLoader({ tree: child.pid, cwd: process.cwd() }, { onData, onStderr, stats });
   await loader.ready;
   t2 = performance.now();
   release(child);
@@ -67,5 +71,5 @@ reader.end();
 flush();
 await new Promise((r) => (raw ? raw.end(r) : r()));
 process.stderr.write(JSON.stringify({ records: reader.counts.records, frames: reader.counts.lines, lost: reader.lost, lostKinds: reader.lostKinds,
-  unparsed: reader.counts.unparsed, stoppedMs: Math.round(t1 - t0), readyMs: Math.round(t2 - t1) }) + "\n");
+  unparsed: reader.counts.unparsed, ...(stats ? { probes } : {}), stoppedMs: Math.round(t1 - t0), readyMs: Math.round(t2 - t1) }) + "\n");
 process.exitCode = status;

@@ -2,9 +2,11 @@
 // to a process tree or a cgroup, drains the ring buffer every few milliseconds (and when the kernel side
 // wakes it, past a fill mark), and writes every frame to stdout as a u32 length and its bytes.
 //
-// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] MODE ID [CWD]
+// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] MODE ID [CWD]
 //   --tick-ms: how often the ring is drained (10); --ring-mb: its size, a power of two (16);
 //   --wake-mark: bytes waiting past which the kernel side wakes the loader at once (a quarter of the ring)
+//   --stats 1: the kernel's run-time statistics while it runs; at the end, one line per probe on stderr
+//   ("leastpriv-bpf: stats PROBE RUNS NS"), for the benchmarks
 //   MODE 1: process ID and every task it starts; 2: cgroup ID (the inode of its v2 directory);
 //   3: every cgroup made from now on. CWD is only repeated in the ready frame.
 // The ready frame (R) is written once every probe is attached; the end (Q) after SIGINT or SIGTERM, with
@@ -88,18 +90,31 @@ static int reader_gone(void) {
   return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
+static void stats_lines(struct leastpriv_bpf *skel) {
+  struct bpf_program *p;
+  bpf_object__for_each_program(p, skel->obj) {
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0)
+      fprintf(stderr, "leastpriv-bpf: stats %s %llu %llu\n", bpf_program__name(p), (unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns);
+  }
+}
+
 static int usage(void) {
-  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] MODE ID [CWD]\n");
+  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] MODE ID [CWD]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
   int tick = 10, ring_mb = 16, a = 1;
   long long mark = -1;
+  int stats = 0;
   while (a + 1 < argc && strncmp(argv[a], "--", 2) == 0) {
     if (strcmp(argv[a], "--tick-ms") == 0) tick = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--ring-mb") == 0) ring_mb = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--wake-mark") == 0) mark = atoll(argv[a + 1]);
+    else if (strcmp(argv[a], "--stats") == 0) stats = atoi(argv[a + 1]);
     else return usage();
     a += 2;
   }
@@ -136,6 +151,9 @@ int main(int argc, char **argv) {
   uint8_t one = 1;
   if (mode == 1) { uint32_t t = (uint32_t)id; bpf_map__update_elem(skel->maps.tasks, &t, sizeof(t), &one, 1, 0); }
   if (mode == 2) { uint64_t g = id; bpf_map__update_elem(skel->maps.cgroups, &g, sizeof(g), &one, 1, 0); }
+  // held open while the loader runs: the kernel turns the statistics off again when it closes
+  int stats_fd = stats ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
+  if (stats && stats_fd < 0) { fprintf(stderr, "leastpriv-bpf: cannot enable the kernel's BPF statistics: %s\n", strerror(errno)); return 1; }
   err = leastpriv_bpf__attach(skel);
   if (err) { fprintf(stderr, "leastpriv-bpf: cannot attach to the tracepoints: %s (the kernel needs BTF raw tracepoints, Linux 5.5 or later)\n", strerror(-err)); return 1; }
   struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
@@ -174,6 +192,7 @@ int main(int argc, char **argv) {
   ring_buffer__consume(rb);
   lost_frame(skel, LP_QUIT, last);
   flush_out();
+  if (stats) { stats_lines(skel); close(stats_fd); }
   ring_buffer__free(rb);
   leastpriv_bpf__destroy(skel);
   return out_failed ? 3 : 0;

@@ -32,6 +32,8 @@ export interface LoaderOptions {
   ringMb?: number;
   /** Bytes waiting in the ring past which the kernel side wakes the loader early (default: a quarter). */
   wakeMark?: number;
+  /** The kernel's run-time statistics of each probe, said on stderr at the end (for the benchmarks). */
+  stats?: boolean;
   /** Each chunk of the loader's stdout, in order (its frames: bpf/events.h). */
   onData: (chunk: Buffer) => void;
   /** Each line the loader says on stderr. */
@@ -51,9 +53,10 @@ export interface Loader {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; wakeMark?: number } = {}): string[] {
+export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; wakeMark?: number; stats?: boolean } = {}): string[] {
   const opts: string[] = [];
   if (o.wakeMark !== undefined) opts.push("--wake-mark", String(o.wakeMark));
+  if (o.stats) opts.push("--stats", "1");
   if (o.tickMs !== undefined) opts.push("--tick-ms", String(o.tickMs));
   if (o.ringMb !== undefined) opts.push("--ring-mb", String(o.ringMb));
   if ("tree" in target) return [...opts, "1", String(target.tree), target.cwd ?? ""];
