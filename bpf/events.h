@@ -63,6 +63,7 @@ typedef uint8_t u8; typedef uint16_t u16; typedef uint32_t u32; typedef uint64_t
 
 struct lp_call { u8 want; u8 flags; u8 s[3]; u8 sa; u8 mh; u8 pr; u8 dr; u8 pad[7]; };  // positions 1-based, 0 none
 
+// cgroup: the task's cgroup v2 id (0 in mode 1, a process tree, whose records are not scoped by it)
 struct lp_hdr { u16 type; u16 extra; u32 tid; u32 pid; u32 nr; u64 ns; u64 cgroup; };     // 32 bytes
 struct lp_piece { u8 kind; u8 arg; u16 status; u32 len; };                                // then len bytes, 8-aligned after
 struct lp_callrec { struct lp_hdr h; s64 ret; u64 a[6]; char comm[16]; };                  // 104 bytes

@@ -10,12 +10,13 @@
 #include <bpf/bpf_tracing.h>
 #include "events.h"
 
-// libbpf 1.1 has no sixth system-call argument (vmlinux.h is the host's own, so its pt_regs fits)
-#ifndef PT_REGS_PARM6_CORE_SYSCALL
+// libbpf 1.1 has no sixth system-call argument (vmlinux.h is the host's own, so its pt_regs fits). On
+// x86-64 the registers are loaded directly (a BTF pointer), not each through a helper call.
+#ifndef PT_REGS_PARM6_SYSCALL
 #if defined(__TARGET_ARCH_x86)
-#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ((x), r9)
+#define PT_REGS_PARM6_SYSCALL(x) ((x)->r9)
 #elif defined(__TARGET_ARCH_arm64)
-#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ((x), regs[5])
+#define PT_REGS_PARM6_SYSCALL(x) BPF_CORE_READ((x), regs[5])
 #endif
 #endif
 
@@ -58,7 +59,8 @@ static __always_inline void head(struct lp_hdr *h, u16 type, u32 nr) {
   u64 id = bpf_get_current_pid_tgid();
   h->type = type; h->extra = 0; h->tid = (u32)id; h->pid = id >> 32; h->nr = nr;
   h->ns = bpf_ktime_get_ns();
-  h->cgroup = bpf_get_current_cgroup_id();
+  // a process tree's records carry no cgroup (the reader does not scope them by it)
+  h->cgroup = target_mode == 1 ? 0 : bpf_get_current_cgroup_id();
 }
 
 // submits `len` bytes of the scratch buffer; the reader is woken only when the ring fills past the mark
@@ -167,15 +169,15 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id) {
   if (!c || !c->want) return 0;
   // fcntl only where it changes the fd table: F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC
   if (c->flags & LP_CALL_FCNTL) {
-    u64 cmd = PT_REGS_PARM2_CORE_SYSCALL(regs);
+    u64 cmd = PT_REGS_PARM2_SYSCALL(regs);
     if (cmd != 0 && cmd != 2 && cmd != 1030) return 0;
   }
   struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!f) { dropped(LP_DROP_EVENT); return 0; }
   f->nr = nr + 1;      // 0: not in a traced call
   // the registers the call was made with, as the architecture passes a system call's arguments
-  f->a[0] = PT_REGS_PARM1_CORE_SYSCALL(regs); f->a[1] = PT_REGS_PARM2_CORE_SYSCALL(regs); f->a[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-  f->a[3] = PT_REGS_PARM4_CORE_SYSCALL(regs); f->a[4] = PT_REGS_PARM5_CORE_SYSCALL(regs); f->a[5] = PT_REGS_PARM6_CORE_SYSCALL(regs);
+  f->a[0] = PT_REGS_PARM1_SYSCALL(regs); f->a[1] = PT_REGS_PARM2_SYSCALL(regs); f->a[2] = PT_REGS_PARM3_SYSCALL(regs);
+  f->a[3] = PT_REGS_PARM4_SYSCALL(regs); f->a[4] = PT_REGS_PARM5_SYSCALL(regs); f->a[5] = PT_REGS_PARM6_SYSCALL(regs);
   // a successful exec replaces the memory its strings are in: they are read now
   if (c->flags & LP_CALL_EXECVE) exec_start(nr, (const char *)f->a[0], (const u64 *)f->a[1]);
   else if (c->flags & LP_CALL_EXECVEAT) exec_start(nr, (const char *)f->a[1], (const u64 *)f->a[2]);
