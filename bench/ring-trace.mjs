@@ -11,7 +11,8 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const { launchStopped, release, startLoader } = await import(here + "../dist/lib/bpf/start.js");
+const { startLoader } = await import(here + "../dist/lib/bpf/start.js");
+const { launchStopped, release } = await import(here + "../dist/lib/run/stopped.js");
 const { RingReader } = await import(here + "../dist/lib/bpf/ring-reader.js");
 
 const args = process.argv.slice(2);

@@ -1,11 +1,9 @@
 // Starting the batched eBPF loader (dist/leastpriv-bpf, built by bpf/build.mjs) for a process tree, a
-// cgroup or the cgroups made from now on, and a command started stopped so that the loader is attached
-// before its first instruction: the shape of the bpftrace backend's start, for the backend to wrap.
+// cgroup or the cgroups made from now on; the command it traces is started stopped by run/stopped.ts.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { launcherArgv } from "../run/launch.js";
 
 // dist/lib/bpf/ when built; lib/bpf/ when a test runs the source: the loader is in dist/ either way
 const UP = fileURLToPath(new URL("../../", import.meta.url));
@@ -113,26 +111,4 @@ export function startLoader(target: LoaderTarget, o: LoaderOptions): Loader {
     return s;
   });
   return { child, ready, done, stop: () => { if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT"); } };
-}
-
-/** A command started stopped (the launcher stops itself, then execs it on SIGCONT), so that its pid can
- *  be traced from its first instruction: resolves once it is stopped. */
-export async function launchStopped(command: string[], o: { path?: string; stdio?: ("inherit" | "ignore" | "pipe" | number)[]; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ChildProcess> {
-  const argv = launcherArgv(command, ["stop"], o.path);
-  const child = spawn(argv[0], argv.slice(1), { stdio: o.stdio ?? ["ignore", "inherit", "inherit"], env: o.env, cwd: o.cwd });
-  for (let i = 0; i < 1000; i++) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new BpfLoaderError("the command ended before it could be traced");
-    try {
-      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return child;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  child.kill("SIGKILL");
-  throw new BpfLoaderError("the command did not stop for the tracer within 5 s");
-}
-
-/** Runs the stopped command on. */
-export function release(child: ChildProcess): void {
-  try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ }
 }

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import { RingReader } from "../../lib/bpf/ring-reader.js";
 import { Feed, readAll } from "../../lib/trace/reader.js";
-import { launchStopped, loaderUnavailable, release, startLoader } from "../../lib/bpf/start.js";
+import { loaderUnavailable, startLoader } from "../../lib/bpf/start.js";
+import { launchStopped, release } from "../../lib/run/stopped.js";
 import type { SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-ring-");
