@@ -50,7 +50,7 @@ export function programForHost(): string {
 }
 
 /** A running container's main pid and full id, from docker inspect. */
-function inspect(name: string): { id: string; pid: number } {
+export function inspect(name: string): { id: string; pid: number } {
   const r = spawnSync("docker", ["inspect", "--type", "container", "-f", "{{.Id}} {{.State.Pid}}", name], { encoding: "utf8" });
   if (r.error) throw new UserError(`--container ${name}: docker is not installed`, EXIT_RUN_FAILED);
   if (r.status !== 0) throw new UserError(`--container ${name}: no such container (${(r.stderr || "").trim().split("\n")[0]})`, EXIT_RUN_FAILED);
@@ -71,7 +71,7 @@ export function cgroupOf(pid: number): { path: string; dir: string; id: number }
 }
 
 /** Waits until the process is stopped (state T), or fails. */
-async function stopped(pid: number, child: ChildProcess): Promise<void> {
+export async function stopped(pid: number, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 1000; i++) {
     if (child.exitCode !== null || child.signalCode !== null) throw new UserError("the command ended before it could be traced", EXIT_RUN_FAILED);
     try {
@@ -83,7 +83,7 @@ async function stopped(pid: number, child: ChildProcess): Promise<void> {
   throw new UserError("the command did not stop for the tracer within 5 s", EXIT_RUN_FAILED);
 }
 
-function userArgs(a: Account): string[] {
+export function userArgs(a: Account): string[] {
   return ["setpriv", `--reuid=${a.uid}`, `--regid=${a.gid}`, "--init-groups", "--"];
 }
 
