@@ -10,8 +10,8 @@ import { commandAsGiven } from "../lib/run/launch.js";
 const prog = "trace-run";
 const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 --backend bpftrace --container ID|NAME\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace (or bpftrace) and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
   .parserConfiguration({ "halt-at-non-option": true, "populate--": true, "greedy-arrays": false })
-  .option("backend", { choices: BACKENDS.map((b) => b.name), default: BACKENDS[0].name, describe: "the tracer: strace stops the program at each call; bpftrace watches from the kernel (root, faster, paths cut at 199 bytes)" })
-  .option("container", { type: "string", describe: "with --backend bpftrace: trace a running container (id or name) until ^C or until it stops" })
+  .option("backend", { choices: BACKENDS.map((b) => b.name), default: BACKENDS[0].name, describe: "the tracer: strace stops the program at each call; bpftrace watches from the kernel (root, faster, paths cut at 199 bytes); ebpf is the batched eBPF loader (root, fastest, full paths and argv)" })
+  .option("container", { type: "string", describe: "with --backend bpftrace or ebpf: trace a running container (id or name) until ^C or until it stops" })
   .option("bpftrace", { type: "string", default: "bpftrace", describe: "the bpftrace program to run" })
   .option("p", { alias: "pid", type: "number", array: true, describe: "attach to a running process (and its threads and children from then on); repeatable" })
   .option("user", { alias: "u", type: "string", describe: "run COMMAND as this user, with its groups, in a session and environment of its own, as sudo would (needs root)" })
@@ -24,12 +24,12 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .option("strace", { type: "string", default: "strace", describe: "the strace program to run" })
   .check((a) => {
     for (const p of a.p ?? []) if (!Number.isInteger(p) || p <= 0) throw new Error(`-p wants a process id, not '${p}'`);
-    if (a.backend === "bpftrace") {
+    if (a.backend === "bpftrace" || a.backend === "ebpf") {
       for (const [k, v] of [["pid", a.p !== undefined], ["all-syscalls", a["all-syscalls"]], ["strace-arg", a["strace-arg"] !== undefined]] as const) {
-        if (v) throw new Error(`--${k} is for the strace backend (with bpftrace, trace a container with --container)`);
+        if (v) throw new Error(`--${k} is for the strace backend (with ${a.backend}, trace a container with --container)`);
       }
-      if (a.cost) throw new Error("--cost counts bytes by tracing reads and writes, which only the strace backend does (the bpftrace backend measures CPU and memory without it)");
-    } else if (a.container !== undefined) throw new Error("--container needs --backend bpftrace (with strace, attach to a process with -p)");
+      if (a.cost) throw new Error(`--cost counts bytes by tracing reads and writes, which only the strace backend does (the ${a.backend} backend measures CPU and memory without it)`);
+    } else if (a.container !== undefined) throw new Error("--container needs --backend bpftrace or ebpf (with strace, attach to a process with -p)");
     return true;
   })
   .check((a) => {

@@ -27,7 +27,7 @@ export interface SourcePos {
 export interface RunRecord {
   type: "run";
   v: number;
-  tracer: string;          // "strace" or "bpftrace"
+  tracer: string;          // "strace", "bpftrace" or "ebpf"
   tracerVersion?: string;
   argv?: string[];
   cwd?: string;

@@ -4,9 +4,10 @@
 import type { Backend } from "./backend.js";
 import { strace } from "./strace.js";
 import { bpftrace } from "./bpftrace.js";
+import { ebpf } from "./ebpf.js";
 
 /** In --help's order; the first is the default. */
-export const BACKENDS: readonly Backend[] = [strace, bpftrace];
+export const BACKENDS: readonly Backend[] = [strace, bpftrace, ebpf];
 
 export function backendNamed(name: string): Backend {
   const b = BACKENDS.find((x) => x.name === name);

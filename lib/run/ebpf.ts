@@ -1,0 +1,191 @@
+// trace-run --backend ebpf: the batched eBPF loader (dist/leastpriv-bpf) reports the calls from the
+// kernel through a ring buffer drained on a timer; the same three targets as bpftrace (a command started
+// stopped, docker run by the new cgroup's path, --container by its cgroup), the same scope.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { loaderUnavailable, startLoader, type Loader, type LoaderTarget } from "../bpf/start.js";
+import { RingReader, RING_FORMAT } from "../bpf/ring-reader.js";
+import { cgroup2Root } from "./cost.js";
+import { UserError } from "../errors.js";
+import { Session, launcherArgv } from "./launch.js";
+import { EXIT_RUN_FAILED, alive, type ProcStatus } from "./session.js";
+import { NotStarted, type Backend, type CaptureOptions, type Start, type Tracer, type Tracing } from "./backend.js";
+import { launches, type Target } from "./target.js";
+import { BpfScope, cgroupOf, ensureTracefs, inspect, stopped, userArgs } from "./bpftrace.js";
+
+/** The loader is built with the package: its version is the package's, and the frame format it writes. */
+function loaderVersion(): string {
+  const pkg = fileURLToPath(new URL(import.meta.url.includes("/dist/") ? "../../../package.json" : "../../package.json", import.meta.url));
+  const v = existsSync(pkg) ? (JSON.parse(readFileSync(pkg, "utf8")) as { version?: string }).version : undefined;
+  return `${v ?? "unknown"} (frame format ${RING_FORMAT})`;
+}
+
+export const ebpf: Backend = {
+  name: "ebpf",
+  usage: "trace-run --backend ebpf [OPTIONS] -- COMMAND [ARGS...]",
+  targets: ["command", "podman-run", "docker-run", "container"],
+  meteredSource: "cgroup of the run: CPU and peak memory of the traced processes (the eBPF loader runs outside it); the memory counts the page cache the run filled",
+  version: () => {
+    // it loads programs into the kernel: without root there is nothing to probe
+    if (process.getuid?.() !== 0) throw new UserError("the ebpf backend needs root (its loader loads programs into the kernel)", EXIT_RUN_FAILED);
+    const why = loaderUnavailable();
+    if (why) throw new UserError(why, EXIT_RUN_FAILED);
+    return loaderVersion();
+  },
+  preflight: (target) => {
+    ensureTracefs();
+    const running = target.kind === "container" ? inspect(target.name) : undefined;
+    const cg = running ? cgroupOf(running.pid) : undefined;
+    if (target.kind === "docker-run" && !cgroup2Root()) throw new UserError("no cgroup v2 hierarchy is mounted: the ebpf backend finds containers by their cgroup v2 id", EXIT_RUN_FAILED);
+    return new EbpfTracer(target, running && cg ? { id: running.id, cg } : undefined);
+  },
+};
+
+type Running = { id: string; cg: { path: string; dir: string; id: number } };
+
+class EbpfTracer implements Tracer {
+  constructor(private readonly target: Target, private readonly running?: Running) {}
+
+  prepare() {
+    return this.running ? { container: this.running.id, cgroup: this.running.cg.path } : {};
+  }
+
+  async start(s: Start): Promise<Tracing> {
+    const t = this.target;
+    const cg = this.running?.cg;
+    const marks = s.marks;
+    // a command: started stopped, and continued (to exec the command in its place) once the probes are in;
+    // with --user, as bpftrace.ts does it (a session of its own, then setpriv)
+    let child: ChildProcess | undefined;
+    let session: Session | undefined;
+    if (launches(t)) {
+      const stopper = launcherArgv(s.command, ["stop"], s.path);
+      session = s.account ? new Session([0, s.stdoutFd, 2]) : undefined;
+      const argv = s.meter!.wrap(s.account ? launcherArgv([...userArgs(s.account), ...stopper], session!.opts) : stopper);
+      child = spawn(argv[0], argv.slice(1), { stdio: session?.stdio ?? ["inherit", s.stdoutFd, "inherit"], env: s.env, detached: session !== undefined });
+      session?.start();
+    }
+    const childDone = child ? new Promise<ProcStatus>((resolve) =>
+      child!.on("close", (code, signal) => resolve({ code, signal }))) : undefined;
+    let spawnError: Error | undefined;
+    child?.on("error", (e) => { spawnError = e; });
+    if (child) {
+      try {
+        await stopped(child.pid!, child);
+      } catch (e) {
+        await session?.end();
+        throw new NotStarted((e as Error).message, e);
+      }
+    }
+
+    const mode = t.kind === "container" ? 2 : t.kind === "docker-run" ? 3 : 1;
+    const lt: LoaderTarget = mode === 1 ? { tree: child!.pid!, cwd: s.cwd } : mode === 2 ? { cgroup: cg!.id } : { newCgroups: true };
+    const out = new PassThrough();
+    let loader: Loader;
+    try {
+      loader = startLoader(lt, {
+        onData: (c) => out.write(c),
+        onStderr: (l) => { if (l.trim() && !stopping) s.tell.warn(`ebpf: ${l}`); },
+        readyTimeoutMs: 120000,
+      });
+    } catch (e) {
+      if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
+      await session?.end();
+      throw new NotStarted((e as Error).message, e);
+    }
+    s.watchman.kill(loader.child.pid);
+    let childStatus: ProcStatus | undefined;
+    childDone?.then((st) => { childStatus = st; });
+    const tree = () => child ? [...new Set([...(s.meter?.procs() ?? []), ...reader.livePids().filter(alive), ...(childStatus ? [] : [child.pid!])])] : [];
+    let stopping = false;
+    let began = false;
+    let readyError: Error | undefined;
+    const loaderDone = loader.done.then((st) => {
+      // the loader ended before we asked it to: the rest of the run would go unseen, so it is stopped
+      if (!stopping && began) s.died(`the eBPF loader ${st.signal ? "killed by " + st.signal : "exited with " + st.code}`, tree);
+      out.end();
+      return st;
+    });
+
+    const scope = new BpfScope(mode, this.running?.id, s.cidNow, cg?.dir);
+    const reader: RingReader = new RingReader((rec, cgroup) => {
+      const r = mode !== 1 ? scope.scope(rec, cgroup, reader.cgroups) : marks ? marks.mark(rec, s.cidNow()) : rec;
+      if (r) s.emit(r);
+    }, { cwd: mode === 1 ? s.cwd : undefined, file: "leastpriv-bpf" });
+    reader.onFork = (parent, kid) => { scope.forked(parent, kid); marks?.forked(parent, kid); };
+
+    let stopTimer: NodeJS.Timeout | undefined;
+    const stopLoader = (delay: number) => {
+      if (stopping) return;
+      stopping = true;
+      // the loader ends on SIGINT after draining the ring; should it not, it is killed a moment later
+      stopTimer = setTimeout(() => {
+        loader.stop();
+        stopTimer = setTimeout(() => loader.child.kill("SIGKILL"), 5000);
+      }, delay);
+    };
+    let interrupted: NodeJS.Signals | undefined;
+    const begin = () => {
+      if (began || stopping) return;
+      began = true;
+      if (child) { try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
+      s.begin();
+    };
+    loader.ready.then(begin, (e: Error) => { readyError = e; });
+
+    let lastData = Date.now();
+    const poll = setInterval(() => {
+      if (mode === 1 && childStatus && reader.ready) {
+        // the end is when every task of the tree has been read exiting (the ring may still hold a backlog);
+        // should an exit never come (lost), /proc decides once the loader has been quiet for 2 s
+        const live = reader.livePids();
+        if (live.length === 0) stopLoader(0);
+        else if (Date.now() - lastData > 2000 && live.every((p) => !existsSync(`/proc/${p}`))) stopLoader(0);
+      }
+      if (mode === 2 && !existsSync(cg!.dir)) stopLoader(200);
+    }, 50);
+
+    return {
+      reader,
+      output: out,
+      scope: mode !== 1 ? scope : undefined,
+      tree,
+      began: () => began,
+      afterChunk: () => { lastData = Date.now(); },
+      stop: (why) => stopLoader(why === "client" ? 500 : why === "raw" && child ? 1000 : 0),
+      signal: (sig) => {
+        if (!began) interrupted ??= sig;
+        stopLoader(0);
+      },
+      finish: async () => {
+        clearInterval(poll);
+        if (stopTimer) clearTimeout(stopTimer);
+        await loaderDone;
+        if (!began) {
+          // the loader failed before it was ready: the stopped command must not run untraced
+          if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
+        }
+        const status = childDone ? await childDone : { code: 0, signal: null };
+        await session?.end();
+        reader.end();
+        let failure: UserError | number | undefined;
+        if (spawnError) failure = new UserError(`cannot run the command: ${spawnError.message}`, EXIT_RUN_FAILED);
+        else if (!began && s.writer.error) failure = EXIT_RUN_FAILED;
+        else if (!began && interrupted) failure = new UserError(`interrupted (${interrupted}) before the eBPF loader was ready: the command did not run`, EXIT_RUN_FAILED);
+        else if (!began) failure = new UserError(readyError?.message ?? "the eBPF loader did not start", EXIT_RUN_FAILED);
+        // the session counts the frames lost as `events`; the other kinds are said beside them
+        const kinds = Object.entries(reader.lostKinds).filter(([k, n]) => k !== "events" && n > 0);
+        const lostKinds = kinds.length ? Object.fromEntries(kinds) : undefined;
+        return {
+          status, started: began,
+          notStarted: interrupted ? `interrupted (${interrupted}) before the trace began` : "the eBPF loader did not start",
+          ended: mode === 2 ? (existsSync(cg!.dir) ? "running" : "exited") : undefined,
+          lost: reader.lost, lostKinds, failure,
+        };
+      },
+    };
+  }
+}

@@ -1,0 +1,107 @@
+// trace-run --backend ebpf for real: the batched eBPF loader (dist/leastpriv-bpf, built by npm run build)
+// as root, with tracefs; containers from dockerd and the local test images.
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ROOT, run } from "../helpers.js";
+import type { SyscallRecord } from "../../lib/io/records.js";
+
+const tmp = mkdtempSync(tmpdir() + "/trace-ebpf-");
+const ctr = `leastpriv-ebpf-test-${process.pid}`;
+const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");
+const ebpf = (args: string[], env?: Record<string, string>) => run("trace-run", ["--backend", "ebpf", ...args], undefined, env);
+
+describe("trace-run --backend ebpf", () => {
+  beforeAll(() => {
+    writeFileSync(tmp + "/in.txt", "hi\n");
+    writeFileSync(tmp + "/work.sh", [
+      "cd \"$(dirname \"$0\")\"",
+      "cat in.txt /etc/hostname > out.txt",
+      "mkdir -p d; cd d; ls .. > /dev/null; mv ../out.txt moved.txt; rm moved.txt; cd ..; rmdir d",
+      "/usr/bin/python3 -c 'import os; os.stat(\"/etc/passwd\")'",
+      "(cat /etc/hostname > /dev/null) &",
+      "wait",
+      "exit 3",
+    ].join("\n") + "\n");
+  });
+  afterAll(() => {
+    spawnSync("docker", ["rm", "-f", ctr]);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("a tree that forks and execs in a loop: every exec seen, the end complete, over repeated runs", () => {
+    const n = 40;
+    for (let round = 0; round < 3; round++) {
+      const r = ebpf(["--", "sh", "-c", `i=0; while [ $i -lt ${n} ]; do (/bin/echo $i > /dev/null); i=$((i+1)); done`]);
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+      const recs = r.records();
+      expect(recs[0]).toMatchObject({ type: "run", tracer: "ebpf", tracerVersion: expect.stringMatching(/frame format \d+/) });
+      const echoed = calls(recs).filter((x) => x.syscall === "execve" && x.ok && x.path === "/bin/echo").map((x) => x.argv?.[1]);
+      expect(echoed).toEqual(Array.from({ length: n }, (_, i) => String(i)));
+      // every subshell forked, and every one seen exiting
+      expect(recs.filter((x) => x.type === "exit").length).toBeGreaterThanOrEqual(n + 1);
+      expect(recs.at(-1)).toMatchObject({ type: "end", exit: 0, ended: "exited", complete: true, lost: 0, unparsed: 0 });
+      expect(recs.at(-1).incomplete).toBeUndefined();
+    }
+  }, 120000);
+
+  it("passes the command's status on: an exit status, a signal", () => {
+    const three = ebpf(["--", "sh", "-c", "exit 3"]);
+    expect(three.status).toBe(3);
+    expect(three.records().at(-1)).toMatchObject({ type: "end", exit: 3, ended: "exited", complete: true });
+    const killed = ebpf(["--", "sh", "-c", "kill -TERM $$"]);
+    expect(killed.status).toBe(128 + 15);
+    expect(killed.records().at(-1)).toMatchObject({ type: "end", signal: "SIGTERM", ended: "killed", complete: true });
+  }, 60000);
+
+  it("agrees with strace: the same programs run, and profiles that diff clean both ways", () => {
+    const s = run("trace-run", ["--", "sh", tmp + "/work.sh"], undefined, { HOME: tmp });
+    const e = ebpf(["--", "sh", tmp + "/work.sh"], { HOME: tmp });
+    expect([s.status, e.status]).toEqual([3, 3]);
+    const execs = (recs: any[]) => calls(recs).filter((x) => x.kind === "exec" && x.ok).map((x) => x.argv);
+    expect(execs(e.records())).toEqual(execs(s.records()));
+    const exits = (recs: any[]) => recs.filter((x) => x.type === "exit").map((x) => x.code ?? x.signal).sort();
+    expect(exits(e.records())).toEqual(exits(s.records()));
+    const prof = (name: string, ev: string) => {
+      writeFileSync(`${tmp}/${name}.profile`, run("trace-summarize", [], ev).stdout);
+      return `${tmp}/${name}.profile`;
+    };
+    const [ps, pe] = [prof("strace", s.stdout), prof("ebpf", e.stdout)];
+    for (const [x, y] of [[ps, pe], [pe, ps]]) {
+      const d = run("trace-diff", ["--strict", "--format", "text", x, y]);
+      expect(d.stdout).toBe("0 differences, 0 failing\n");
+      expect(d.status).toBe(0);
+    }
+  }, 90000);
+
+  it("a newline, a tab and a byte that is not UTF-8 in a path: kept intact, the records whole", () => {
+    const long = "L".repeat(250);        // longer than the bpftrace backend's 199 bytes
+    writeFileSync(tmp + "/hostile.py", [
+      "import os",
+      `d = b'${tmp}/h/'`,
+      "os.makedirs(d, exist_ok=True)",
+      "for n in [d + b'a\\nb', d + b't\\tx\\xff', d + b'" + long + "']:",
+      "    os.close(os.open(n, os.O_CREAT | os.O_WRONLY, 0o600))",
+      "os.execv(b'/bin/true', [b'true', b'x\\ny', b'\\xff\\t'])",
+    ].join("\n") + "\n");
+    const r = ebpf(["--", "/usr/bin/python3", tmp + "/hostile.py"]);
+    expect(r.status).toBe(0);
+    const recs = r.records();
+    expect(recs.at(-1)).toMatchObject({ type: "end", unparsed: 0, lost: 0, complete: true });
+    const c = calls(recs);
+    const created = c.filter((x) => x.syscall === "openat" && x.op === "create").map((x) => x.path);
+    const d = tmp + "/h/";
+    expect(created).toEqual([d + "a\nb", d + "t\tx\udcff", d + long]);
+    expect(c.filter((x) => x.syscall === "execve" && x.ok).at(-1)).toMatchObject({ path: "/bin/true", argv: ["true", "x\ny", "\udcff\t"] });
+  }, 60000);
+
+  it("refuses what is for the strace backend", () => {
+    for (const args of [["-p", "1"], ["--cost", "--", "true"], ["--all-syscalls", "--", "true"]]) {
+      const r = ebpf(args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/strace backend/);
+    }
+  });
+});
