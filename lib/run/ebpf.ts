@@ -40,14 +40,26 @@ export const ebpf: Backend = {
     const running = target.kind === "container" ? inspect(target.name) : undefined;
     const cg = running ? cgroupOf(running.pid) : undefined;
     if (target.kind === "docker-run" && !cgroup2Root()) throw new UserError("no cgroup v2 hierarchy is mounted: the ebpf backend finds containers by their cgroup v2 id", EXIT_RUN_FAILED);
-    return new EbpfTracer(target, running && cg ? { id: running.id, cg } : undefined);
+    return new EbpfTracer(target, ringOptions(), running && cg ? { id: running.id, cg } : undefined);
   },
 };
+
+/** The ring's size and drain from the environment (for measuring, and for a test that fills it). */
+function ringOptions(): { ringMb?: number; tickMs?: number; wakeMark?: number } {
+  const num = (name: string, power2 = false) => {
+    const v = process.env[name];
+    if (v === undefined || v === "") return undefined;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || (power2 && (n & (n - 1)) !== 0)) throw new UserError(`${name} wants a positive whole number${power2 ? " that is a power of 2" : ""}, not '${v}'`, EXIT_RUN_FAILED);
+    return n;
+  };
+  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK") };
+}
 
 type Running = { id: string; cg: { path: string; dir: string; id: number } };
 
 class EbpfTracer implements Tracer {
-  constructor(private readonly target: Target, private readonly running?: Running) {}
+  constructor(private readonly target: Target, private readonly ring: ReturnType<typeof ringOptions>, private readonly running?: Running) {}
 
   prepare() {
     return this.running ? { container: this.running.id, cgroup: this.running.cg.path } : {};
@@ -88,8 +100,9 @@ class EbpfTracer implements Tracer {
     try {
       loader = startLoader(lt, {
         onData: (c) => out.write(c),
-        onStderr: (l) => { if (l.trim() && !stopping) s.tell.warn(`ebpf: ${l}`); },
+        onStderr: (l) => { if (l.trim()) s.tell.warn(`ebpf: ${l}`); },
         readyTimeoutMs: 120000,
+        ...this.ring,
       });
     } catch (e) {
       if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
