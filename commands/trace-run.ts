@@ -29,6 +29,7 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
         if (v) throw new Error(`--${k} is for the strace backend (with ${a.backend}, trace a container with --container)`);
       }
       if (a.cost) throw new Error(`--cost counts bytes by tracing reads and writes, which only the strace backend does (the ${a.backend} backend measures CPU and memory without it)`);
+      if (a.backend === "ebpf" && a.raw !== undefined) throw new Error("--raw keeps what trace-parse reads, and it does not read the eBPF loader's frames: use --backend bpftrace or strace for --raw");
     } else if (a.container !== undefined) throw new Error("--container needs --backend bpftrace or ebpf (with strace, attach to a process with -p)");
     return true;
   })
