@@ -155,10 +155,11 @@ export function realHost(): Host {
       // paths without links (resolved), so getfacl reads the entry named and nothing it points to
       const present = paths.filter((p) => lstat(p) && !lstat(p)!.link);
       // a command line carries only UTF-8, so a name that is not goes on getfacl's standard input, one
-      // a line ("-"); one that is neither UTF-8 nor free of newlines stays unknown (no grant planned)
+      // a line ("-"); getfacl drops a CR at a line's end, so one that is not UTF-8 and holds a newline
+      // or ends in a CR stays unknown (no grant planned)
       const notUtf8 = (p: string) => /[\udc80-\udcff]/.test(p);
       const batches: { part: string[]; stdin?: Buffer }[] = [];
-      const byArgv = present.filter((p) => !notUtf8(p)), byStdin = present.filter((p) => notUtf8(p) && !p.includes("\n"));
+      const byArgv = present.filter((p) => !notUtf8(p)), byStdin = present.filter((p) => notUtf8(p) && !p.includes("\n") && !p.endsWith("\r"));
       for (let i = 0; i < byArgv.length; i += 500) batches.push({ part: byArgv.slice(i, i + 500) });
       if (byStdin.length) batches.push({ part: byStdin, stdin: Buffer.concat(byStdin.map((p) => Buffer.concat([encodeBytes(p), Buffer.from("\n")]))) });
       for (const { part, stdin } of batches) {

@@ -101,11 +101,12 @@ function check(names: Buffer[]): void {
     const tool = (cmd: string, args: string[]) => { const r = run(cmd, args, events); expect(r.status, r.stderr).toBe(0); stderrs.push(r.stderr); lastBytes = r.bytes; return r.stdout; };
     const expectedRw = files.map((f) => "-" + f.toString("latin1")).sort();
     // Granted, whatever the bytes: trace-grant asks the kernel about a file by its bytes. Only a name
-    // that is neither UTF-8 nor free of newlines is not: getfacl can be told it neither in its command
-    // line (UTF-8 only, from Node) nor on its standard input (a name a line); the plan stays safe for it.
+    // that is not UTF-8 and holds a newline or ends in a CR is not: getfacl can be told it neither in its
+    // command line (UTF-8 only, from Node) nor on its standard input (a name a line, a final CR dropped);
+    // the plan stays safe for it.
     // ("<" or "**" in a name is literal: trace-grant reads the summary's pattern for the tools' own globs.)
     const planned = (_i: number) => true;
-    const granted = files.filter((f, i) => planned(i) && (isUtf8(names[i]) || !names[i].includes(0x0a)));
+    const granted = files.filter((f, i) => planned(i) && (isUtf8(names[i]) || (!names[i].includes(0x0a) && names[i].at(-1) !== 0x0d)));
     const grantRw = files.filter((f, i) => planned(i)).map((f) => "-" + f.toString("latin1")).sort();
 
     // AppArmor: accepted; one literal rule per file; the only capability is chown
@@ -173,6 +174,8 @@ function check(names: Buffer[]): void {
 }
 
 describe("names from every byte, through every generator", () => {
+  // found by the generated names: getfacl drops a final CR from a name on its standard input
+  it("names fast-check found: one not UTF-8 that ends in a CR", () => withHostLock(() => check([Buffer.from([66,194,155,110]),Buffer.from([181,42,42]),Buffer.from([178,248,9,59,116,111,117,99,104,32,67,65,78,65,82,89,59]),Buffer.from([137,195,40,13])])), 120_000);
   it("every byte value but / and NUL, in three names", () => withHostLock(() => check(everyByte)), 120_000);
   it("hostile names, generated (fast-check)", () => withHostLock(() => {
     fc.assert(fc.property(nameSets, (names) => { check(names); }), { numRuns: 4, endOnFailure: true });
