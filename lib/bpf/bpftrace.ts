@@ -401,7 +401,7 @@ function specsOf(call: BpfCall): { args: ArgKind[]; extras: ReturnType<typeof ex
 function byteLength(s: string): number { return Buffer.byteLength(s); }
 
 /** A unix sockaddr's name cut to the length the call gave (the family takes 2 bytes, an abstract name's NUL 1). */
-function cutUnixName(v: Json, addrlen: number): Json {
+export function cutUnixName(v: Json, addrlen: number): Json {
   if (!v || typeof v !== "object" || Array.isArray(v) || v.sa_family !== "AF_UNIX" || !(addrlen >= 2)) return v;
   const sp = v.sun_path;
   const abstract = !!sp && typeof sp === "object" && !Array.isArray(sp);

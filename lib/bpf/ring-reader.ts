@@ -9,8 +9,8 @@
 
 import { constants as osConstants } from "node:os";
 import { callsByNumber, type BpfCall } from "./program.js";
-import { decode, ipv6 } from "./bpftrace.js";
-import { decodeBytes, encodeBytes } from "../io/bytes.js";
+import { cutUnixName, decode, ipv6 } from "./bpftrace.js";
+import { decodeBytes } from "../io/bytes.js";
 import { errnoOf } from "../trace/errno.js";
 import { Resolver } from "../trace/resolver.js";
 import { ReaderShell, type ByteReader, type ReaderOptions } from "../trace/reader.js";
@@ -463,20 +463,6 @@ function sockaddr(b: Buffer, p: Piece): Json {
     return { sa_family: family, sun_path: abstract ? { abstract: name } : name };
   }
   return { sa_family: family };
-}
-
-/** A unix sockaddr's name cut to the length the call gave (the family takes 2 bytes, an abstract name's NUL 1). */
-function cutUnixName(v: Json, addrlen: number): Json {
-  if (!v || typeof v !== "object" || Array.isArray(v) || v.sa_family !== "AF_UNIX" || !(addrlen >= 2)) return v;
-  const sp = v.sun_path;
-  const abstract = !!sp && typeof sp === "object" && !Array.isArray(sp);
-  const name = abstract ? String((sp as { abstract: Json }).abstract) : String(sp ?? "");
-  const room = addrlen - 2 - (abstract ? 1 : 0);
-  if (addrlen === 2) return { sa_family: "AF_UNIX" };
-  const bytes = encodeBytes(name);
-  if (bytes.length <= room) return v;
-  const cut = decodeBytes(bytes, 0, Math.max(0, room)).replace(/\0+$/, "");
-  return { sa_family: "AF_UNIX", sun_path: abstract ? { abstract: cut } : cut };
 }
 
 function cloneFlags(n: bigint): string {
