@@ -139,7 +139,9 @@ export class Profiler {
       case "run": {
         const run = r as { argv?: string[]; host?: string; user?: string; tracer?: string; tracerVersion?: string; start?: number; flags?: string[] };
         this.header.runs++;
+        // strace with a filter of calls; the kernel backends probe a set of calls, never all of them
         if (run.flags?.some((f, i) => f === "--seccomp-bpf" || (f === "-e" && /^trace=/.test(run.flags![i + 1] ?? "")) || /^(-e)?trace=|^--trace=/.test(f))) this.header.filtered = true;
+        if (run.tracer === "bpftrace" || run.tracer === "ebpf") this.header.filtered = true;
         this.flushPids();
         this.walkHost = !run.host || run.host === hostname();
         this.needCommand = !run.argv?.length;
