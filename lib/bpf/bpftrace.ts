@@ -11,6 +11,7 @@ import { constants as osConstants } from "node:os";
 import { ARGV_MAX, BPF_FORMAT, BPF_STRLEN, callsByNumber, extrasOf, type BpfCall } from "./program.js";
 import { Resolver, type CallParts } from "../trace/resolver.js";
 import { FORK_CALLS } from "../trace/syscalls.js";
+import { PR } from "../trace/prctl.js";
 import { ReaderShell, type LineReader, type ReaderOptions } from "../trace/reader.js";
 import { decodeBytes, encodeBytes } from "../io/bytes.js";
 import { errnoOf } from "../trace/errno.js";
@@ -447,6 +448,7 @@ const CLONE: [string, bigint][] = [["CLONE_VM", 0x100n], ["CLONE_FS", 0x200n], [
 const FAMILIES: Record<number, string> = { 0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET" };
 const SOCK_TYPES: Record<number, string> = { 1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET", 10: "SOCK_PACKET" };
 const FCNTL: Record<number, string> = { 0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL", 1030: "F_DUPFD_CLOEXEC" };
+const PR_NAMES = new Map(Object.entries(PR).map(([k, v]) => [v, k]));
 const S_IF: Record<number, string> = { 0o140000: "S_IFSOCK", 0o100000: "S_IFREG", 0o60000: "S_IFBLK", 0o20000: "S_IFCHR", 0o10000: "S_IFIFO", 0o40000: "S_IFDIR" };
 
 function octal(n: number): string { return "0" + (n & 0o7777).toString(8).padStart(3, "0"); }
@@ -484,6 +486,7 @@ export function decode(dec: string, n: bigint, arch: string, name = ""): string 
       return [f, s].filter(Boolean).join("|") || "0";
     }
     case "fcntl": return FCNTL[num] ?? String(num);
+    case "prctl": return PR_NAMES.get(num) ?? String(num);
     case "signal": return num === 0 ? "0" : signalName(num);
   }
   return String(num);

@@ -111,7 +111,7 @@ const T: [string, number, number, string][] = [
   ["fork", 57, -1, ""],
   ["vfork", 58, -1, ""],
   ["kill", 62, 129, "pid:i sig:i:signal"],
-  ["prctl", 157, 167, "option:i arg2:l arg3:l arg4:l arg5:l"],
+  ["prctl", 157, 167, "option:i:prctl arg2:l arg3:l arg4:l arg5:l"],
   ["seccomp", 317, 277, "op:i flags:i uargs:_"],
   ["ptrace", 101, 117, "request:l pid:l addr:_ data:_"],
   ["setns", 308, 268, "fd:i flags:i:clone"],

@@ -34,6 +34,9 @@ interface ArgKind { kind: string; dec?: string; code: number; cutByLen: boolean;
 interface Plan { call: BpfCall; specs: ArgKind[]; exec: boolean; open: boolean; fork: boolean }
 interface Exec { filename: Json; cut: boolean; args: Buffer[][]; argc: number; status: number; lost: boolean; fault: boolean }
 interface Piece { status: number; start: number; len: number }
+// a child's records, waiting for its parent's fork call (record and cgroup, in turn)
+interface Hold { parent: number; child: number; recs: unknown[]; pids: number[] }
+const HOLD_MAX = 10000;
 function planFor(call: BpfCall): Plan {
   const specs = call.args.map((a, i): ArgKind => {
     const [kind, dec] = a.split(":");
@@ -111,10 +114,11 @@ export class RingReader extends ReaderShell implements ByteReader {
     if (at < n) this.rest = Buffer.from(b.subarray(at));
   }
 
-  /** The stream ended: a frame cut short is said so; leaders' exits held back are written. */
+  /** The stream ended: a frame cut short is said so; leaders' exits and children's records held back are written. */
   end(): void {
     if (this.rest) this.cutShort();
     for (const pid of [...this.leaderExits.keys()]) this.leaderExit(pid);
+    this.releaseAll();
   }
 
   private cutShort(): void {
@@ -122,7 +126,55 @@ export class RingReader extends ReaderShell implements ByteReader {
     this.rest = undefined;
   }
 
-  protected override emit(rec: TraceRecord, cgroup?: number): void { this.counts.records++; this.emitTagged(rec, cgroup); }
+  // A child's records wait until its parent's fork call has been written: a parent returns from the
+  // call after its child has begun (vfork's only once the child has exec'd), so the child's exec would
+  // come first, and who ran it would not be known from the stream (strace gives the fork first). A
+  // child's own children wait in the same queue; a queue goes out as it is once it holds HOLD_MAX
+  // records, its parent exits, events are lost, or the stream ends.
+  private holds = new Map<number, Hold>();         // pid → the queue its records wait in
+  private forkCalls = new WeakMap<TraceRecord, number>();   // a fork call's record → the child (host pid)
+
+  private hold(parent: number, child: number): void {
+    const q = this.holds.get(parent);
+    if (q) { this.holds.set(child, q); q.pids.push(child); return; }
+    this.holds.set(child, { parent, child, recs: [], pids: [child] });
+  }
+
+  private release(h: Hold): void {
+    for (const p of h.pids) if (this.holds.get(p) === h) this.holds.delete(p);
+    const recs = h.recs;
+    h.recs = [];
+    for (let i = 0; i < recs.length; i += 2) this.out(recs[i] as TraceRecord, recs[i + 1] as number | undefined);
+  }
+
+  private releaseAll(): void {
+    for (const h of new Set(this.holds.values())) this.release(h);
+  }
+
+  protected override emit(rec: TraceRecord, cgroup?: number): void {
+    const pid = (rec as { pid?: number | null }).pid;
+    const h = typeof pid === "number" ? this.holds.get(pid) : undefined;
+    if (h) {
+      h.recs.push(rec, cgroup);
+      if (h.recs.length > 2 * HOLD_MAX) this.release(h);
+      return;
+    }
+    this.out(rec, cgroup);
+  }
+
+  private out(rec: TraceRecord, cgroup: number | undefined): void {
+    this.counts.records++;
+    this.emitTagged(rec, cgroup);
+    if (this.holds.size === 0) return;
+    const child = this.forkCalls.get(rec);
+    if (child !== undefined) {
+      const h = this.holds.get(child);
+      if (h && h.child === child) this.release(h);
+    } else if (rec.type === "exit" && typeof rec.pid === "number") {
+      // a parent gone without its fork call written (lost): its children's records wait no longer
+      for (const h of new Set(this.holds.values())) if (h.parent === rec.pid) this.release(h);
+    }
+  }
 
   /** A frame not understood: its first bytes in hex, numbered by frame. */
   private bad(b: Buffer, at: number, len: number, reason: string): void {
@@ -187,6 +239,7 @@ export class RingReader extends ReaderShell implements ByteReader {
         this.lastChild.set(tid, child);
         this.resolver.forked(tid, child, flags);
         this.onFork?.(tid, child);
+        this.hold(tid, child);
         return;
       }
       case 69: /* E */ {
@@ -241,8 +294,9 @@ export class RingReader extends ReaderShell implements ByteReader {
         });
         if (more > 0) {
           this.lost += more;
+          // any process's chdir, open or close may be among them, and a parent's fork call
+          this.releaseAll();
           this.emit({ type: "info", time: this.time(ns), text: `eBPF: lost ${more} events` } as InfoRecord);
-          // any process's chdir, open or close may be among them
           this.resolver.forget();
         }
         if (type === 81) this.ended = true;
@@ -394,11 +448,13 @@ export class RingReader extends ReaderShell implements ByteReader {
     if (call.name === "utimensat" && args[1] === "") args[1] = null;
     if (plan.open && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
     const parts: CallParts = { args, closed: true, ret, hasRet: true };
+    let forked: number | undefined;
     if (plan.fork) {
       // inside a pid namespace the call returns the child's number there; the fork frame gave the host's
       const host = this.lastChild.get(tid);
       this.lastChild.delete(tid);
       if (host !== undefined && ret > 0 && host !== ret) parts.retnote = `/* ${host} in the tracer's PID NS */`;
+      if (host !== undefined && ret > 0) forked = host;
     }
     if (ret < 0 && ret > -4096) {
       parts.ret = -1;
@@ -410,6 +466,7 @@ export class RingReader extends ReaderShell implements ByteReader {
     if (rec.time === undefined) delete rec.time;
     if (truncatedArgv) rec.argvTruncated = true;
     if (missing) rec.missing = missing;
+    if (forked !== undefined) this.forkCalls.set(rec, forked);
     this.emit(rec, cgroup);
   }
 

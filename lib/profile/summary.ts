@@ -221,7 +221,8 @@ export class Profiler {
       this.header.commands = unionLists(this.header.commands, [e.argv]);
       this.needCommand = false;
     }
-    const progs = prog ? [prog] : e.comm ? [e.comm] : [];
+    // the name a kernel backend read at a successful exec's end is the new program's, not its caller's
+    const progs = prog ? [prog] : e.comm && !(e.kind === "exec" && e.ok) ? [e.comm] : [];
     if (e.incomplete === "no-start") return;         // its arguments are partial
 
     // an fstat of an open fd needs no permission and names no file the open did not: it is left out, so

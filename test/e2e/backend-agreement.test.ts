@@ -31,6 +31,18 @@ describe("the backends agree on what profiles and policies read", () => {
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+  it("prctl options, socket families and clone flags: the same names from strace and ebpf", () => {
+    const [s, e] = [profileOf("strace"), profileOf("ebpf")];
+    expect(s.recs[0].argValues.prctl.option).toEqual(["PR_SET_CHILD_SUBREAPER", "PR_SET_NAME", "PR_SET_NO_NEW_PRIVS"]);
+    expect(e.recs[0].argValues).toEqual(s.recs[0].argValues);
+    // the script's own exec was made by the launcher, which no backend names; the name a kernel
+    // backend read at the exec's end is the script's, not its caller's
+    const execs = (recs: any[]) => recs.filter((x) => x.type === "summary" && x.kind === "exec" && x.ok > 0)
+      .map((x) => [x.path, x.programs]).sort();
+    expect(execs(e.recs)).toEqual(execs(s.recs));
+    expect(execs(s.recs)).toContainEqual([tmp + "/job.sh", []]);
+  }, 90000);
+
   it("a kernel backend follows only some calls: no seccomp policy or SystemCallFilter= from its trace", () => {
     for (const backend of ["strace", "ebpf", "bpftrace"]) {
       const t = run("trace-run", ["--backend", backend, "--", "/bin/true"]);
