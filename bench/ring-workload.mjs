@@ -4,7 +4,7 @@
 // (bench/ring-trace.mjs: records made, not written; for the container job the cgroups made from now
 // on, as the backend traces `docker run`), and under trace-run's bpftrace and strace backends. Workloads: find (`find /usr -name '*.h'` four times; also bpftrace with map-batched
 // output, the alternative the issue names: a floor for that design, whose map loses what it cannot
-// hold), short (300 short programs), python (20 Python start-ups), container (a small docker run job),
+// hold), short (300 short programs), python (20 start-ups of the system's Python, not a version manager's shim), container (a small docker run job),
 // true (`true`: the whole run's wall time, start-up included). Each workload times itself (bash's
 // `time` inside whatever traces it), so the figure is the program's own time; whole runs are shown
 // apart. Targets, for trace-run --backend ebpf: find <= 1.5x untraced, short, python and container
@@ -32,7 +32,7 @@ mkdirSync(here + "out", { recursive: true });
 const WORKLOADS = {
   find: { script: "for i in 1 2 3 4; do find /usr -name '*.h' > /dev/null; done", target: 1.5 },
   short: { script: "for i in $(seq 100); do /bin/true; ls / > /dev/null; cat /etc/hostname > /dev/null; done", target: 1.15 },
-  python: { script: "for i in $(seq 20); do python3 -c 'import os, json; os.stat(\"/etc/passwd\")'; done", target: 1.15 },
+  python: { script: "for i in $(seq 20); do /usr/bin/python3 -c 'import os, json; os.stat(\"/etc/passwd\")'; done", target: 1.15 },
   container: { script: "docker run --rm leastpriv-test:2 sh -c 'ls -R /bin > /dev/null; cat /etc/hostname > /dev/null'", target: 1.15, cgroups: true },
   true: { script: "true", wall: 0.6 },
 };
