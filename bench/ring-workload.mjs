@@ -2,13 +2,14 @@
 // What each way of tracing costs the traced program, in one run per workload: untraced, under
 // trace-run's ebpf backend (records written, through `tail`), under the batched eBPF loader alone
 // (bench/ring-trace.mjs: records made, not written; for the container job the cgroups made from now
-// on, as the backend traces `docker run`), and under trace-run's bpftrace and strace backends. Workloads: find (`find /usr -name '*.h'` four times; also bpftrace with map-batched
-// output, the alternative the issue names: a floor for that design, whose map loses what it cannot
-// hold), short (300 short programs), python (20 start-ups of the system's Python, not a version manager's shim), container (a small docker run job),
-// true (`true`: the whole run's wall time, start-up included). Each workload times itself (bash's
-// `time` inside whatever traces it), so the figure is the program's own time; whole runs are shown
-// apart. Targets, for trace-run --backend ebpf: find <= 1.5x untraced, short, python and container
-// <= 1.15x, true <= 0.6 s, lost 0.
+// on, as the backend traces `docker run`), and under trace-run's bpftrace and strace backends.
+// Workloads: find (`find /usr -name '*.h'` four times; also bpftrace with map-batched output, the
+// alternative the issue names: a floor for that design, whose map loses what it cannot hold), short
+// (300 short programs), python (20 start-ups of the system's Python, not a version manager's shim),
+// container (a small docker run job), true (`true`: the whole run's wall time, start-up included).
+// Each workload times itself (bash's `time` inside whatever traces it), so the figure is the
+// program's own time; whole runs are shown apart. Targets, for trace-run --backend ebpf: find <= 1.5x
+// untraced, short, python and container <= 1.15x, true <= 0.6 s, lost 0.
 // Needs root, strace, bpftrace, docker (container) and npm run build.
 // Usage: node bench/ring-workload.mjs [--runs N] [--ebpf-only] [WORKLOAD...]   (default: all; RUNS of
 //   untraced, trace-run's ebpf backend and the loader alone, interleaved, median; one of strace and
