@@ -40,7 +40,8 @@ describe("the backends agree on what profiles and policies read", () => {
     const execs = (recs: any[]) => recs.filter((x) => x.type === "summary" && x.kind === "exec" && x.ok > 0)
       .map((x) => [x.path, x.programs]).sort();
     expect(execs(e.recs)).toEqual(execs(s.recs));
-    expect(execs(s.recs)).toContainEqual([tmp + "/job.sh", []]);
+    // (the directory's random name may be folded to <tmp>: the script is told by its own name)
+    expect(execs(s.recs).filter(([path]) => path.endsWith("/job.sh"))).toEqual([[expect.any(String), []]]);
   }, 90000);
 
   it("a kernel backend follows only some calls: no seccomp policy or SystemCallFilter= from its trace", () => {
