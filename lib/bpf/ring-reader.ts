@@ -55,6 +55,8 @@ export class RingReader extends ReaderShell implements ByteReader {
   readonly input = "bytes";
   private cwdGiven: boolean;
   private rest: Buffer | undefined;     // a frame cut by the end of a chunk
+  private fed = 0;                      // bytes of this input so far, for the offsets of frames not understood
+  private base = 0;                     // the input's offset of the buffer being read
   private offset: number | undefined;   // epoch seconds at kernel time 0
   private calls = callsByNumber("x86_64");
   private plans = new Map<number, Plan>();
@@ -98,12 +100,15 @@ export class RingReader extends ReaderShell implements ByteReader {
   startFile(file: string): void {
     if (this.rest) this.cutShort();
     this.file = file;
+    this.fed = 0;
   }
 
   /** A chunk of the loader's stdout. */
   chunk(chunk: Buffer): void {
     let b = chunk, at = 0;
-    if (this.rest) { b = Buffer.concat([this.rest, chunk]); this.rest = undefined; }
+    this.base = this.fed;
+    this.fed += chunk.length;
+    if (this.rest) { this.base -= this.rest.length; b = Buffer.concat([this.rest, chunk]); this.rest = undefined; }
     const n = b.length;
     while (at + 4 <= n) {
       const len = b.readUInt32LE(at);
@@ -122,7 +127,10 @@ export class RingReader extends ReaderShell implements ByteReader {
   }
 
   private cutShort(): void {
-    this.bad(this.rest!, 0, this.rest!.length, "a frame cut short at the end of the loader's output");
+    const r = this.rest!;
+    const held = r.length >= 4 ? `${r.length - 4} of its ${r.readUInt32LE(0)} bytes` : `${r.length} of the 4 bytes of its length`;
+    this.unparsed(this.frames + 1, r.toString("hex", 0, Math.min(r.length, 64)), `a frame cut short at the end of the loader's output (${held})`,
+      r.length > 64 ? r.length : undefined, this.file, this.fed - r.length);
     this.rest = undefined;
   }
 
@@ -176,9 +184,9 @@ export class RingReader extends ReaderShell implements ByteReader {
     }
   }
 
-  /** A frame not understood: its first bytes in hex, numbered by frame. */
+  /** A frame not understood: numbered by frame, its offset and first bytes (from its length on) in hex. */
   private bad(b: Buffer, at: number, len: number, reason: string): void {
-    this.unparsed(this.frames, b.toString("hex", at, at + Math.min(len, 64)), reason);
+    this.unparsed(this.frames, b.toString("hex", at - 4, at + Math.min(len, 60)), reason, len > 60 ? len + 4 : undefined, this.file, this.base + at - 4);
   }
 
   private time(ns: number): number | undefined {

@@ -123,10 +123,11 @@ export interface CountRecord {
 export interface UnparsedRecord {
   type: "unparsed";
   file: string;
-  line: number;
-  text: string;
+  line: number;           // a binary framing's (the eBPF loader's): the frame's number
+  offset?: number;         // a binary framing's: where the frame begins, in bytes from the input's start
+  text: string;            // a binary framing's: the frame's first bytes in hex
   reason: string;
-  truncated?: number;      // the line was longer than the limit: its full length in bytes
+  truncated?: number;      // the line (frame) was longer than what text holds: its full length in bytes
 }
 
 export interface EndRecord {

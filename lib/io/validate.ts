@@ -36,7 +36,7 @@ const SPECS: { [type: string]: Spec } = Object.assign(Object.create(null), {
   exit: spec(["pid"], { pid, comm: str, time: num, code: num, signal: str, core: bool, supersededBy: num }),
   info: spec(["text"], { pid, time: num, text: str }),
   count: spec(["syscall", "calls", "errors"], { syscall: str, calls: num, errors: num, seconds: num, percent: num, usecsPerCall: num, total: bool }),
-  unparsed: spec(["file", "line", "text", "reason"], { file: str, line: num, text: str, reason: str, truncated: num }),
+  unparsed: spec(["file", "line", "text", "reason"], { file: str, line: num, offset: num, text: str, reason: str, truncated: num }),
   run: spec([], {
     v: num, tracer: str, tracerVersion: str, argv: strs, cwd: str, uid: num, user: str, host: str, kernel: str, start: num, flags: strs, sources: strs,
   }),

@@ -65,10 +65,11 @@ export abstract class ReaderShell {
     this.emitRaw(rec);
   }
 
-  /** An input unit not understood: kept (up to its cut) in an `unparsed` record, never dropped. */
-  protected unparsed(line: number, text: string, reason: string, truncated?: number, file = this.file): void {
+  /** An input unit not understood: kept (up to its cut) in an `unparsed` record, never dropped. A unit of a
+   *  binary framing is numbered too, and `offset` says where it begins in bytes. */
+  protected unparsed(line: number, text: string, reason: string, truncated?: number, file = this.file, offset?: number): void {
     this.counts.unparsed++;
-    const rec: TraceRecord = { type: "unparsed", file, line, text, reason };
+    const rec: TraceRecord = offset === undefined ? { type: "unparsed", file, line, text, reason } : { type: "unparsed", file, line, offset, text, reason };
     if (truncated !== undefined) rec.truncated = truncated;
     this.emit(rec);
   }
