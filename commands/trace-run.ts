@@ -17,7 +17,7 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .option("user", { alias: "u", type: "string", describe: "run COMMAND as this user, with its groups, in a session and environment of its own, as sudo would (needs root)" })
   .option("preserve-env", { type: "string", array: true, describe: "with --user: also pass this variable of trace-run's environment to COMMAND; repeatable" })
   .option("stdout", { type: "string", describe: "write COMMAND's stdout to this file instead of stderr" })
-  .option("raw", { type: "string", describe: "also keep strace's text output in this file" })
+  .option("raw", { type: "string", describe: "also keep the tracer's own output (strace's text, bpftrace's lines, the eBPF loader's frames) in this file, for trace-parse" })
   .option("all-syscalls", { type: "boolean", default: false, describe: "trace every system call, not only file, network, process, credential and privileged ones" })
   .option("cost", { type: "boolean", default: false, describe: "also trace reads and writes, so that profiles count the bytes each file and peer saw (slower)" })
   .option("strace-arg", { type: "string", array: true, describe: "pass an extra argument to strace; repeatable" })
@@ -29,7 +29,6 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
         if (v) throw new Error(`--${k} is for the strace backend (with ${a.backend}, trace a container with --container)`);
       }
       if (a.cost) throw new Error(`--cost counts bytes by tracing reads and writes, which only the strace backend does (the ${a.backend} backend measures CPU and memory without it)`);
-      if (a.backend === "ebpf" && a.raw !== undefined) throw new Error("--raw keeps what trace-parse reads, and it does not read the eBPF loader's frames: use --backend bpftrace or strace for --raw");
     } else if (a.container !== undefined) throw new Error("--container needs --backend bpftrace or ebpf (with strace, attach to a process with -p)");
     return true;
   })

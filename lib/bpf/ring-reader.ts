@@ -134,6 +134,12 @@ export class RingReader extends ReaderShell implements ByteReader {
     this.rest = undefined;
   }
 
+  /** Input not read as frames (a reader of files found it cannot be: a length no frame has, an end missing):
+   *  one `unparsed` record at `offset`, numbered as the next frame, holding the first bytes of `bytes`. */
+  report(offset: number, bytes: Buffer, length: number, reason: string): void {
+    this.unparsed(this.frames + 1, bytes.toString("hex", 0, Math.min(bytes.length, 64)), reason, length > 64 ? length : undefined, this.file, offset);
+  }
+
   // A child's records wait until its parent's fork call has been written: a parent returns from the
   // call after its child has begun (vfork's only once the child has exec'd), so the child's exec would
   // come first, and who ran it would not be known from the stream (strace gives the fork first). A

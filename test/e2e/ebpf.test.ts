@@ -155,14 +155,11 @@ describe("trace-run --backend ebpf", () => {
     expect(bad.stderr).toBe("trace-run: LEASTPRIV_EBPF_RING_MB wants a positive whole number that is a power of 2, not '3'\n");
   }, 60000);
 
-  it("refuses what is for the strace backend, and --raw", () => {
+  it("refuses what is for the strace backend", () => {
     for (const args of [["-p", "1"], ["--cost", "--", "true"], ["--all-syscalls", "--", "true"]]) {
       const r = ebpf(args);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/strace backend/);
     }
-    const raw = ebpf(["--raw", tmp + "/x.raw", "--", "true"]);
-    expect(raw.status).toBe(2);
-    expect(raw.stderr).toMatch(/does not read the eBPF loader's frames/);
   });
 });
