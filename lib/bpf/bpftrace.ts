@@ -3,12 +3,14 @@
 // modes), so that the same Resolver gives paths, fds and peers, and every later tool sees one contract.
 //
 // bpftrace reads one buffer per CPU, so lines of different CPUs can arrive out of order (a child's first
-// call before its parent's fork). Events are held for a short while and released in kernel time order.
+// call before its parent's fork, an exec's end before its start), by a second and more under load. Events
+// are held until every CPU's tick (format 3's T lines) has passed them, then released in kernel time
+// order; format 2 had no ticks, and its events are held for a fixed 100 ms.
 // bpftrace loses events when its buffers are full: a piece lost leaves its argument null and named in
 // the record's `missing`, never filled from the raw register (a pointer is no path).
 
 import { constants as osConstants } from "node:os";
-import { ARGV_MAX, BPF_FORMAT, BPF_STRLEN, callsByNumber, extrasOf, type BpfCall } from "./program.js";
+import { ARGV_MAX, BPF_FORMAT, BPF_STRLEN, TICK_HZ, callsByNumber, extrasOf, type BpfCall } from "./program.js";
 import { Resolver, type CallParts } from "../trace/resolver.js";
 import { FORK_CALLS } from "../trace/syscalls.js";
 import { PR } from "../trace/prctl.js";
@@ -19,10 +21,19 @@ import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from ".
 
 export type BpfEmit = (rec: TraceRecord, cgroup?: number) => void;
 
-/** How long (kernel time) an event is held for events of other CPUs that happened before it. */
+/** Format 2 (no ticks): how long (kernel time) an event is held for events of other CPUs that happened before it. */
 const HOLD_NS = 100_000_000;
-/** At most this many events are held (a burst longer than HOLD_NS releases its oldest early). */
+/** At most this many events are held (a burst longer than that releases its oldest early, and says so). */
 const MAX_HELD = 100_000;
+/** A tick is taken in an interrupt, which can come inside another probe, between the time its line
+ *  carries and its printf: so a CPU's line may be older than its tick before it by that probe's run. */
+const TICK_SLACK_NS = 5_000_000;
+/** The ticks are trusted once they span this much: by then every CPU has printed some, so none is unknown. */
+const TICK_START_NS = 1_000_000_000;
+/** A CPU whose tick is this far behind the newest line is taken to be offline (and no longer waited for). */
+const TICK_STALL_NS = 10_000_000_000;
+/** Release once the safe time has moved this far (sorting once per cut, not per line). */
+const CUT_NS = Math.round(1e9 / TICK_HZ);
 
 interface Held { ns: number; seq: number; run: () => void }
 interface Exec { filename: string; argv: string[]; truncated: boolean; lost: boolean }
@@ -33,6 +44,14 @@ export class BpfAssembler extends ReaderShell implements LineReader {
   private held: Held[] = [];
   private newest = 0;
   private lastCut = 0;
+  private format = 0;
+  /** Format 3: each CPU's newest tick (kernel ns), and the first tick's time. */
+  private ticks = new Map<number, number>();
+  private firstTick: number | undefined;
+  private stalled = new Set<number>();
+  private earlyNoted = false;
+  /** Lines read other than ticks: a chunk of ticks alone is a quiet moment of the trace. */
+  eventLines = 0;
   /** Events bpftrace said it lost (its lost_events messages). */
   lost = 0;
   /** What the lost events took from the records written, by kind: "argument" (a string, address or
@@ -43,6 +62,7 @@ export class BpfAssembler extends ReaderShell implements LineReader {
   private lastChild = new Map<number, number>();   // parent tid → the child its fork made, as the host numbers it
   private exiting = new Map<number, { supersededBy?: number }>();   // exits read but not yet released
   private pieces = new Map<string, Pieces>();  // "tid:ns" of a C or X line → its "+" lines
+  private ended = new Map<number, number>();    // tid → the time of its newest exec end released (kept past its exit: a start may come later still)
   private gone = new Set<number>();
   readonly cgroups = new Map<number, string>();   // mode 3: the cgroups made, by id
   arch = "x86_64";
@@ -81,6 +101,8 @@ export class BpfAssembler extends ReaderShell implements LineReader {
     if (data === undefined) { this.message(text, no); return; }
     const f = data.split("\t");
     const t = f[0];
+    if (t === "T" && this.format >= 3 && f.length === 3 && /^\d+$/.test(f[1]) && /^\d+$/.test(f[2])) { this.tick(Number(f[1]), Number(f[2])); return; }
+    this.eventLines++;
     if (t === "R") { this.readyLine(f, no, text); return; }
     if (t === "Q") { this.release(true); return; }
     if (t === "+" && f.length >= 5 && /^\d+$/.test(f[1]) && /^\d+$/.test(f[3])) { this.piece(f, no, text); return; }
@@ -94,8 +116,42 @@ export class BpfAssembler extends ReaderShell implements LineReader {
     const run = this.handler(t, f, no, text);
     if (!run) return;
     this.held.push({ ns, seq: this.seq++, run });
-    // sorting is done once per HOLD_NS of kernel time, not per line
-    if (this.newest - this.lastCut > HOLD_NS || this.held.length > MAX_HELD) { this.release(false); this.lastCut = this.newest; }
+    if (this.held.length > MAX_HELD) { this.release(false); return; }
+    // no ticks (format 2, or none yet): sorting is done once per HOLD_NS of kernel time, not per line
+    if (!this.ticking() && this.newest - this.lastCut > HOLD_NS) { this.release(false); this.lastCut = this.newest; }
+  }
+
+  /** "T ns cpu": that CPU's lines up to ns are all in (bar the slack), because each CPU's come in order. */
+  private tick(ns: number, cpu: number): void {
+    this.firstTick ??= ns;
+    const was = this.ticks.get(cpu);
+    if (was === undefined || ns > was) this.ticks.set(cpu, ns);
+    if (this.stalled.delete(cpu)) this.emit({ type: "info", time: this.time(ns), text: `bpftrace: CPU ${cpu} is ticking again` } as InfoRecord);
+    if (ns > this.newest) this.newest = ns;
+    const safe = this.safe();
+    if (safe !== undefined && safe - this.lastCut >= CUT_NS) { this.release(false); this.lastCut = safe; }
+  }
+
+  /** Whether the ticks decide what is released: format 3, once the first has come (until then, or
+   *  should the probe not run, the fixed hold). */
+  private ticking(): boolean { return this.format >= 3 && this.firstTick !== undefined; }
+
+  /** Format 3: the time up to which every CPU's lines are in; undefined while that is not known. */
+  private safe(): number | undefined {
+    if (this.firstTick === undefined || this.newest - this.firstTick < TICK_START_NS) return undefined;
+    let min = Infinity;
+    for (const [cpu, ns] of this.ticks) {
+      if (this.newest - ns > TICK_STALL_NS) {
+        if (!this.stalled.has(cpu)) {
+          this.stalled.add(cpu);
+          // its lines, should they come, may be older than what is released meanwhile
+          this.emit({ type: "info", time: this.time(ns), text: `bpftrace: CPU ${cpu} has not ticked for ${TICK_STALL_NS / 1e9} s of the other CPUs' time: no longer waited for, and its late lines may be out of order` } as InfoRecord);
+        }
+        continue;
+      }
+      if (ns < min) min = ns;
+    }
+    return min === Infinity ? undefined : min - TICK_SLACK_NS;
   }
 
   /** Releases held events in kernel time order: all of them, or those old enough that nothing can precede them. */
@@ -104,14 +160,25 @@ export class BpfAssembler extends ReaderShell implements LineReader {
     this.held.sort((a, b) => a.ns - b.ns || a.seq - b.seq);
     let n = this.held.length;
     if (!all) {
-      const limit = this.newest - HOLD_NS;
+      const limit = this.ticking() ? this.safe() ?? -Infinity : this.newest - HOLD_NS;
       n = 0;
       while (n < this.held.length && this.held[n].ns <= limit) n++;
-      if (this.held.length - n > MAX_HELD / 2) n = this.held.length - MAX_HELD / 2;
+      if (this.held.length - n > MAX_HELD / 2) {
+        const early = this.held.length - n - MAX_HELD / 2;
+        n = this.held.length - MAX_HELD / 2;
+        if (this.ticking() && !this.earlyNoted) {
+          this.earlyNoted = true;
+          this.emit({ type: "info", text: `bpftrace: more than ${MAX_HELD} events held for a CPU's late lines: ${early} released before every CPU had passed them, so a late line may be out of order` });
+        }
+      }
     }
     const out = this.held.splice(0, n);
     for (const h of out) h.run();
   }
+
+  /** A quiet moment of the reading (no line for a while): format 2 releases what it holds; format 3
+   *  waits for the ticks, since a CPU's late lines may yet come (bpftrace may be slow, not done). */
+  quiet(): void { if (!this.ticking()) this.release(true); }
 
   end(): void { this.release(true); }
 
@@ -128,13 +195,14 @@ export class BpfAssembler extends ReaderShell implements LineReader {
       return;
     }
     // bpftrace's text output (without -f json) is the program's format 1, which this version does not read
-    const why = /^[RCXFEMSQ+]\t\d+/.test(text) ? `a line of format 1 of the bpftrace program (text); this version reads format ${BPF_FORMAT} (bpftrace -f json)`
+    const why = /^[RCXFEMSQT+]\t\d+/.test(text) ? `a line of format 1 of the bpftrace program (text); this version reads formats 2 and ${BPF_FORMAT} (bpftrace -f json)`
       : "not a line of the leastpriv bpftrace program";
     this.unparsed(no, text, why);
   }
 
   private readyLine(f: string[], no: number, text: string): void {
-    if (f[1] !== String(BPF_FORMAT)) { this.unparsed(no, text, `format ${f[1]} of the bpftrace program; this version reads format ${BPF_FORMAT}`); return; }
+    if (f[1] !== String(BPF_FORMAT) && f[1] !== "2") { this.unparsed(no, text, `format ${f[1]} of the bpftrace program; this version reads formats 2 and ${BPF_FORMAT}`); return; }
+    this.format = Number(f[1]);
     const epoch = Number(f[2]), ns = Number(f[3]);
     if (Number.isFinite(epoch) && Number.isFinite(ns)) this.offset = epoch - ns / 1e9;
     this.mode = Number(f[4]);
@@ -235,6 +303,12 @@ export class BpfAssembler extends ReaderShell implements LineReader {
         const got = this.expect(f[1], pid, argc);
         return () => {
           this.pieces.delete(`${pid}:${f[1]}`);
+          // a start that came after its end was released (a CPU's lines later than the hold): that end was
+          // written without it, and said so; it must not name the thread's next exec
+          if ((this.ended.get(pid) ?? -1) > ns) {
+            this.emit({ type: "info", time: this.time(ns), text: `bpftrace: the start of an exec by ${pid} came after its end, which was written without it` } as InfoRecord);
+            return;
+          }
           // the strings up to the first that was lost: an argv with a hole would name another command
           const argv: string[] = [];
           while (argv.length < argc && got.got.has(argv.length)) argv.push(got.got.get(argv.length)!);
@@ -280,6 +354,8 @@ export class BpfAssembler extends ReaderShell implements LineReader {
     if (call.name === "execve" || call.name === "execveat") {
       const x = this.execs.get(pid);
       this.execs.delete(pid);
+      this.ended.set(pid, ns);
+      if (this.ended.size > 65536) this.ended.clear();
       const si = call.name === "execve" ? 0 : 1;
       if (x) {
         args[si] = strValue(x.filename);

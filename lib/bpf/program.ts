@@ -159,8 +159,11 @@ export const BPF_CALLS: BpfCall[] = T.map(([name, x86, arm, spec]) => {
   };
 });
 
-/** The format version printed in the ready line; lib/bpf/bpftrace.ts refuses lines of another. */
-export const BPF_FORMAT = 2;
+/** The format version printed in the ready line; lib/bpf/bpftrace.ts refuses lines of another. Format 3
+ *  adds the T lines (each CPU's tick); format 2 had none, and is still read. */
+export const BPF_FORMAT = 3;
+/** How often each CPU prints its T line (per second). */
+export const TICK_HZ = 25;
 /** bpftrace's string size: 200 is the largest Debian's bpftrace 0.17 accepts (256 is refused). */
 export const BPF_STRLEN = 200;
 /** How many of an exec's argv strings are read. */
@@ -217,7 +220,7 @@ export function bpfProgram(arch: Arch = "x86_64"): string {
 //   CWD, the working directory of process ID, is only repeated in the ready line, for relative paths.
 // Lines: R ready, C a call's end, X an exec's start, + a piece of the C or X line before it (same time
 // and thread; the argument it is for), F a fork, E an exit, S an exec by a thread that takes over its
-// leader's pid, M a new cgroup, Q the end;
+// leader's pid, M a new cgroup, T a CPU's tick, Q the end;
 // fields are separated by tabs, the free text last; each line is one JSON message of bpftrace's
 // (trace-records(5), BPFTRACE OUTPUT).
 
@@ -318,6 +321,13 @@ tracepoint:sched:sched_process_exec /args->old_pid != args->pid && (@t[args->old
   @a3[$n] = @a3[$o]; @a4[$n] = @a4[$o]; @a5[$n] = @a5[$o];
   delete(@on[$o]); delete(@a0[$o]); delete(@a1[$o]); delete(@a2[$o]); delete(@a3[$o]); delete(@a4[$o]); delete(@a5[$o]);
   printf("S\\t%lld\\t%d\\t%d\\t%lld\\t%d\\t%s\\n", nsecs, $n, $n, cgroup, $o, comm);
+}
+
+// bpftrace reads one CPU's buffer at a time, so a line can come well after later lines of another CPU.
+// Each CPU's lines come in the order that CPU wrote them: its tick says that CPU's earlier lines are
+// all in, idle or not, so the reader can put lines in time order without guessing how late one may be.
+profile:hz:${TICK_HZ} {
+  printf("T\\t%lld\\t%d\\n", nsecs, cpu);
 }
 
 tracepoint:cgroup:cgroup_mkdir /$1 == 3 && args->root == 0/ {

@@ -207,7 +207,7 @@ class BpfTracer implements Tracer {
         stopTimer = setTimeout(() => tracer.kill("SIGKILL"), 3000);
       }, delay);
     };
-    let lastData = Date.now();
+    let lastData = Date.now(), lastEvents = 0;
     const poll = setInterval(() => {
       if (process.env.LEASTPRIV_DEBUG) s.tell.warn(`debug: ready=${asm.ready} child=${JSON.stringify(childStatus)} live=${asm.livePids().join(",")} stopping=${stopping}`);
       if (mode === 1 && childStatus && asm.ready) {
@@ -241,11 +241,12 @@ class BpfTracer implements Tracer {
       tree,
       began: () => began,
       afterChunk: () => {
-        lastData = Date.now();
+        // the ticks come all the time: only other lines say that the trace is not quiet
+        if (asm.eventLines !== lastEvents) { lastEvents = asm.eventLines; lastData = Date.now(); }
         if (asm.ready) begin();
-        // a quiet moment: release what is held, so that a live reader sees it
+        // a quiet moment: release what may be released, so that a live reader sees it
         if (flushTimer) clearTimeout(flushTimer);
-        flushTimer = setTimeout(() => { asm.release(true); s.writer.flush(); }, 300);
+        flushTimer = setTimeout(() => { asm.quiet(); s.writer.flush(); }, 300);
       },
       stop: (why) => stopTracer(why === "client" ? 500 : why === "raw" && child ? 1000 : 0),
       signal: (sig) => {

@@ -3,6 +3,7 @@
 // tcpconnect tools.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
 import { BpfAssembler, decode, errnoOf, ipv6, printfData } from "../../lib/bpf/bpftrace.js";
 import { BPF_CALLS, bpfProgram, callsByNumber } from "../../lib/bpf/program.js";
 import { LineSplitter } from "../../lib/io/lines.js";
@@ -189,7 +190,7 @@ describe("leastpriv's bpftrace program: the reader", () => {
     expect(out.map((r) => r.type)).toEqual(["unparsed", "unparsed", "unparsed", "info"]);
     expect(out[1]).toMatchObject({ line: 4 });
     expect((out[1] as { reason: string }).reason).toMatch(/format 9/);
-    expect((out[2] as { reason: string }).reason).toMatch(/format 1 of the bpftrace program \(text\); this version reads format 2/);
+    expect((out[2] as { reason: string }).reason).toMatch(/format 1 of the bpftrace program \(text\); this version reads formats 2 and 3/);
     expect(asm.lost).toBe(12);
   });
 });
@@ -316,5 +317,76 @@ describe("a podman container under bpftrace (capture.sh: podman)", () => {
     expect(app.filter((r) => r.kind === "exec").map((r) => r.argv!.join(" "))).toEqual(["/bin/busybox time cat /data/secret.txt", "cat /data/secret.txt"]);
     expect(app.some((r) => /podman|conmon|runc/.test(r.comm ?? ""))).toBe(false);
     expect(sys.filter((r) => r.runtime).length).toBeGreaterThan(1000);
+  });
+});
+
+describe("an exec whose start came late, under load (capture.sh: late)", () => {
+  // 100 ls run by sh while five loops of docker run and two busy shells kept both CPUs busy: bpftrace fell
+  // behind and read one CPU's buffer at a time, and an exec's start (its X line, on one CPU) came after its
+  // end (its C line, on the other) by more than 100 ms of the other CPU's lines
+  type L = ReturnType<typeof lines>[number];
+  const all = (): L[] => { const split = new LineSplitter(); return [...split.push(gunzipSync(readFileSync(BFIX + "late.out.gz"))), ...split.end()]; };
+  const data = (l: L) => printfData(l.text) ?? "";
+  function read(ls: L[], end = true): { out: TraceRecord[]; asm: BpfAssembler } {
+    const out: TraceRecord[] = [];
+    const asm = new BpfAssembler((r) => out.push(r));
+    asm.startFile("late.out");
+    for (const l of ls) asm.line(l.text, l.no, l.fullLength);
+    if (end) asm.end();
+    return { out, asm };
+  }
+  const execs = (out: TraceRecord[]) => calls(out).filter((r) => r.kind === "exec");
+  const inTimeOrder = (out: TraceRecord[]) => {
+    const t = out.filter((r) => r.type === "syscall" || r.type === "exit").map((r) => (r as SyscallRecord).time!);
+    return t.every((x, i) => i === 0 || x >= t[i - 1]);
+  };
+  // the same lines as format 2 printed them: no ticks, so the reader holds each event a fixed 100 ms
+  const asFormat2 = (ls: L[]) => ls.filter((l) => !data(l).startsWith("T\t")).map((l) => ({ ...l, text: l.text.replace('"data": "R\\t3\\t', '"data": "R\\t2\\t') }));
+
+  it("the ticks hold each line until every CPU's have passed it: every exec whole, every record in time order", () => {
+    const { out, asm } = read(all());
+    expect(out.filter((r) => r.type === "unparsed")).toEqual([]);
+    expect(execs(out).filter((r) => r.missing)).toEqual([]);
+    expect(execs(out).filter((r) => r.ok && r.path === "/usr/bin/ls").map((r) => r.argv!.join(" "))).toEqual(Array(100).fill("ls /"));
+    expect(inTimeOrder(out)).toBe(true);
+    expect(asm.lostKinds).toEqual({});
+  });
+
+  it("the same lines with a fixed hold of 100 ms (format 2, no ticks) lose an exec's path, and the time order", () => {
+    const { out } = read(asFormat2(all()));
+    expect(execs(out).filter((r) => r.missing).length).toBeGreaterThan(0);
+    expect(inTimeOrder(out)).toBe(false);
+  });
+
+  /** The lines of one successful exec's start: its X line and its argv pieces. */
+  function startOf(ls: L[], k: number): L[] {
+    const xs = ls.filter((l) => /^X\t/.test(data(l)) && data(l).endsWith("\t/usr/bin/ls"));
+    const [, ns, , tid] = data(xs[k]).split("\t");
+    return ls.filter((l) => l === xs[k] || data(l).startsWith(`+\t${ns}\t${tid}\t`));
+  }
+
+  it("a start that never comes: its end is released once the ticks pass it, without the path, and counted", () => {
+    const ls = all();
+    const gone = new Set(startOf(ls, 50));
+    // no end of the stream: what is out came out because the ticks let it
+    const { out, asm } = read(ls.filter((l) => !gone.has(l) && !data(l).startsWith("Q\t")), false);
+    const missing = execs(out).filter((r) => r.missing);
+    expect(missing.map((r) => r.missing)).toEqual([[0, 1]]);
+    expect(out.indexOf(missing[0])).toBeLessThan(out.length - 100);
+    expect(asm.lostKinds).toEqual({ argument: 1 });
+  });
+
+  it("a start later than its end was held: the end is written without it, and the start names no other exec", () => {
+    const ls = all();
+    const start = startOf(ls, 50);
+    const late = new Set(start);
+    const rest = ls.filter((l) => !late.has(l));
+    const q = rest.findIndex((l) => data(l).startsWith("Q\t"));
+    const { out } = read([...rest.slice(0, q), ...start, ...rest.slice(q)]);
+    const whole = execs(read(ls).out), got = execs(out);
+    expect(got.length).toBe(whole.length);
+    const differ = got.filter((r, i) => JSON.stringify(r) !== JSON.stringify(whole[i]));
+    expect(differ.map((r) => [r.path ?? null, r.missing])).toEqual([[null, [0, 1]]]);
+    expect(out.filter((r) => r.type === "info" && /start of an exec .* came after its end/.test(r.text))).toHaveLength(1);
   });
 });
