@@ -19,7 +19,9 @@ import { decodeBytes, encodeBytes } from "../io/bytes.js";
 import { errnoOf } from "../trace/errno.js";
 import type { ExitRecord, InfoRecord, Json, SyscallRecord, TraceRecord } from "../io/records.js";
 
-export type BpfEmit = (rec: TraceRecord, cgroup?: number) => void;
+/** Writes a record (of cgroup, for the backend to scope); false when it was not kept (another
+ *  container's), so that what it lacked is not counted against the trace. */
+export type BpfEmit = (rec: TraceRecord, cgroup?: number) => boolean | void;
 
 /** Format 2 (no ticks): how long (kernel time) an event is held for events of other CPUs that happened before it. */
 const HOLD_NS = 100_000_000;
@@ -82,9 +84,9 @@ export class BpfAssembler extends ReaderShell implements LineReader {
 
   startFile(file: string): void { this.release(true); this.file = file; }
 
-  protected override emit(rec: TraceRecord, cgroup?: number): void {
+  protected override emit(rec: TraceRecord, cgroup?: number): boolean | void {
     this.counts.records++;
-    this.emitTagged(rec, cgroup);
+    return this.emitTagged(rec, cgroup);
   }
 
   private time(ns: number): number | undefined {
@@ -364,7 +366,6 @@ export class BpfAssembler extends ReaderShell implements LineReader {
         if (x.lost) missing.push(si + 1);
       } else missing.push(si, si + 1);     // the X line was lost
     }
-    if (missing.length) this.lostOne("argument");
     if (call.name === "utimensat" && args[1] === "") args[1] = null;
     if ((call.name === "open" || call.name === "openat") && !/O_CREAT|O_TMPFILE/.test(String(args[call.name === "open" ? 1 : 2]))) args.pop();
     const parts: CallParts = { args, closed: true, ret, hasRet: true };
@@ -384,7 +385,7 @@ export class BpfAssembler extends ReaderShell implements LineReader {
     if (rec.time === undefined) delete rec.time;
     if (truncatedArgv) rec.argvTruncated = true;
     if (missing.length) rec.missing = missing;
-    this.emit(rec, cgroup);
+    if (this.emit(rec, cgroup) !== false && missing.length) this.lostOne("argument");
   }
 
   /** One carried argument as strace would have shown it. */

@@ -192,6 +192,7 @@ class BpfTracer implements Tracer {
     const asm = new BpfAssembler((rec, cgroup) => {
       const r = mode !== 1 ? scope.scope(rec, cgroup, asm.cgroups) : marks ? marks.mark(rec, s.cidNow()) : rec;
       if (r) s.emit(r);
+      return r !== null;
     }, { cwd: mode === 1 ? s.cwd : undefined });
     asm.onFork = (parent, child) => { scope.forked(parent, child); marks?.forked(parent, child); };
     asm.startFile("bpftrace");

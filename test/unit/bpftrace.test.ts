@@ -376,6 +376,25 @@ describe("an exec whose start came late, under load (capture.sh: late)", () => {
     expect(asm.lostKinds).toEqual({ argument: 1 });
   });
 
+  it("a record the backend does not keep (another container's) is not counted as written with a piece missing", () => {
+    const ls = all();
+    const gone = new Set(startOf(ls, 50));
+    const kept: TraceRecord[] = [];
+    let lacking: TraceRecord | undefined;
+    // the backend's scope: here, everything but the exec that lost its start
+    const asm = new BpfAssembler((r) => {
+      if (r.type === "syscall" && r.missing) { lacking = r; return false; }
+      kept.push(r);
+      return true;
+    });
+    asm.startFile("late.out");
+    for (const l of ls.filter((l) => !gone.has(l))) asm.line(l.text, l.no, l.fullLength);
+    asm.end();
+    expect(lacking).toMatchObject({ syscall: "execve", missing: [0, 1] });
+    expect(asm.lostKinds).toEqual({});
+    expect(kept.some((r) => r.type === "syscall" && r.missing)).toBe(false);
+  });
+
   it("a start later than its end was held: the end is written without it, and the start names no other exec", () => {
     const ls = all();
     const start = startOf(ls, 50);
