@@ -178,6 +178,13 @@ export class BpfAssembler extends ReaderShell implements LineReader {
     for (const h of out) h.run();
   }
 
+  /** Whether every CPU's lines up to kernel time ns have been read (without ticks: taken to be so). */
+  readPast(ns: number): boolean {
+    if (!this.ticking()) return true;
+    for (const [cpu, t] of this.ticks) if (t < ns && !this.stalled.has(cpu)) return false;
+    return true;
+  }
+
   /** A quiet moment of the reading (no line for a while): format 2 releases what it holds; format 3
    *  waits for the ticks, since a CPU's late lines may yet come (bpftrace may be slow, not done). */
   quiet(): void { if (!this.ticking()) this.release(true); }

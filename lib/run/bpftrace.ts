@@ -22,6 +22,8 @@ import { NotStarted, type Backend, type CaptureOptions, type Start, type Tracer,
 import { launches, type Target } from "./target.js";
 
 const TRACEFS = "/sys/kernel/tracing";
+/** How long the end waits for bpftrace to have printed every CPU's lines up to it (see stopTracer). */
+const DRAIN_MS = 30_000;
 
 
 export function bpftraceVersion(bpftrace = "bpftrace"): string {
@@ -199,14 +201,26 @@ class BpfTracer implements Tracer {
 
     // the end: the command and every task it started are gone; a new container's client is done; a running one stopped
     let stopTimer: NodeJS.Timeout | undefined;
-    const stopTracer = (delay: number) => {
+    let behind: string | undefined;
+    const stopTracer = (delay: number, drain = true) => {
       if (stopping) return;
       stopping = true;
-      // bpftrace ends on SIGINT; should it not, it is killed a moment later (the probes go with it)
-      stopTimer = setTimeout(() => {
+      // bpftrace, on SIGINT, drops what the buffers it has not read yet hold (a busy CPU's lines can be a
+      // second behind): it is stopped once every CPU's ticks have passed the moment of the stop (the
+      // kernel's monotonic clock is process.hrtime's), or when it is gone
+      const upTo = Number(process.hrtime.bigint()) + delay * 1e6;
+      const since = Date.now();
+      const gone = () => tracer.exitCode !== null || tracer.signalCode !== null;
+      const interrupt = () => {
+        if (drain && !gone() && !asm.readPast(upTo)) {
+          if (Date.now() - since < DRAIN_MS) { stopTimer = setTimeout(interrupt, 50); return; }
+          behind = `bpftrace stopped with its lines not all read (still behind ${DRAIN_MS / 1000} s after the end)`;
+        }
+        // bpftrace ends on SIGINT; should it not, it is killed a moment later (the probes go with it)
         tracer.kill("SIGINT");
         stopTimer = setTimeout(() => tracer.kill("SIGKILL"), 3000);
-      }, delay);
+      };
+      stopTimer = setTimeout(interrupt, delay);
     };
     let lastData = Date.now(), lastEvents = 0;
     const poll = setInterval(() => {
@@ -249,7 +263,8 @@ class BpfTracer implements Tracer {
         if (flushTimer) clearTimeout(flushTimer);
         flushTimer = setTimeout(() => { asm.quiet(); s.writer.flush(); }, 300);
       },
-      stop: (why) => stopTracer(why === "client" ? 500 : why === "raw" && child ? 1000 : 0),
+      // the reader or the --raw file gone, the rest of the lines would go nowhere: no waiting for them
+      stop: (why) => stopTracer(why === "client" ? 500 : why === "raw" && child ? 1000 : 0, why === "client"),
       signal: (sig) => {
         if (!began) interrupted ??= sig;
         stopTracer(0);
@@ -281,7 +296,7 @@ class BpfTracer implements Tracer {
           notStarted: interrupted ? `interrupted (${interrupted}) before the trace began` : "bpftrace did not start",
           // interrupted, or the container stopped
           ended: mode === 2 ? (existsSync(cg!.dir) ? "running" : "exited") : undefined,
-          lost: lost + asm.lost, lostKinds: asm.lostKinds, failure,
+          lost: lost + asm.lost, lostKinds: asm.lostKinds, failure, tracerDied: behind,
         };
       },
     };
