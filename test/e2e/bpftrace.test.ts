@@ -209,11 +209,14 @@ describe("trace-run --backend bpftrace", () => {
   }, 60000);
 
   it("| head: ends quietly, leaving nothing running", () => {
-    const r = spawnSync("bash", ["-c", `node ${ROOT}dist/commands/trace-run.js --backend bpftrace -- sh -c 'for i in 1 2 3 4 5 6 7 8; do cat /etc/hostname; done >/dev/null; sleep 2' | head -n 3`], { encoding: "utf8" });
+    // this trace-run's pid names its program's directory: other tests' bpftrace may run meanwhile
+    const r = spawnSync("bash", ["-c", `{ node ${ROOT}dist/commands/trace-run.js --backend bpftrace -- sh -c 'for i in 1 2 3 4 5 6 7 8; do cat /etc/hostname; done >/dev/null; sleep 2' & echo $! >${tmp}/head.pid; wait; } | head -n 3`], { encoding: "utf8" });
     expect(r.status).toBe(0);
     expect(r.stderr).toBe("");
     expect(r.stdout.trim().split("\n")).toHaveLength(3);
-    const left = spawnSync("pgrep", ["-f", "leastpriv.bt"], { encoding: "utf8" });
+    const pid = readFileSync(tmp + "/head.pid", "utf8").trim();
+    expect(pid).toMatch(/^\d+$/);
+    const left = spawnSync("pgrep", ["-f", `/trace-run-${pid}-.*/leastpriv\\.bt`], { encoding: "utf8" });
     expect(left.stdout.trim()).toBe("");
   }, 60000);
   // the server runs apart from the trace (its listen and accept would make the verdict say yes alone)
