@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// trace-run: run a command under strace and stream its records (see trace-records(5)) as they happen.
+// trace-run: run a command under a tracer (ebpf, bpftrace or strace) and stream its records (see
+// trace-records(5)) as they happen.
 
 import { cli, main, tell } from "./cli.js";
 import { capture } from "../lib/run/capture.js";
-import { BACKENDS, backendNamed } from "../lib/run/registry.js";
+import { BACKENDS, backendNamed, usageError } from "../lib/run/registry.js";
 import { EXIT_RUN_FAILED } from "../lib/run/session.js";
 import { commandAsGiven } from "../lib/run/launch.js";
 
@@ -24,12 +25,9 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .option("strace", { type: "string", default: "strace", describe: "the strace program to run" })
   .check((a) => {
     for (const p of a.p ?? []) if (!Number.isInteger(p) || p <= 0) throw new Error(`-p wants a process id, not '${p}'`);
-    if (a.backend === "bpftrace" || a.backend === "ebpf") {
-      for (const [k, v] of [["pid", a.p !== undefined], ["all-syscalls", a["all-syscalls"]], ["strace-arg", a["strace-arg"] !== undefined]] as const) {
-        if (v) throw new Error(`--${k} is for the strace backend (with ${a.backend}, trace a container with --container)`);
-      }
-      if (a.cost) throw new Error(`--cost counts bytes by tracing reads and writes, which only the strace backend does (the ${a.backend} backend measures CPU and memory without it)`);
-    } else if (a.container !== undefined) throw new Error("--container needs --backend bpftrace or ebpf (with strace, attach to a process with -p)");
+    // what the backend asked (or, with auto, every backend) does not take
+    const why = usageError(a.backend, { pid: a.p, container: a.container, cost: a.cost, allSyscalls: a["all-syscalls"], straceArgs: a["strace-arg"], raw: a.raw });
+    if (why) throw new Error(why);
     return true;
   })
   .check((a) => {
@@ -51,8 +49,9 @@ const argv = spec.parseSync();
 // the words as given, byte for byte (yargs reads numbers in them, Node's argv loses bytes that are not UTF-8)
 const command = commandAsGiven([...argv._.map(String), ...((argv["--"] as string[] | undefined) ?? []).map(String)]);
 // each backend's own program option (--strace, --bpftrace)
-const tracer = (argv as unknown as Record<string, string | undefined>)[argv.backend];
-await main(prog, () => capture(tell(prog), backendNamed(argv.backend), {
+const program = (name: string) => (argv as unknown as Record<string, string | undefined>)[name];
+const request = {
   command, pid: argv.p, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw,
-  tracer, cost: argv.cost, allSyscalls: argv["all-syscalls"], straceArgs: argv["strace-arg"],
-}), EXIT_RUN_FAILED);
+  cost: argv.cost, allSyscalls: argv["all-syscalls"], straceArgs: argv["strace-arg"],
+};
+await main(prog, () => capture(tell(prog), backendNamed(argv.backend), { ...request, tracer: program(argv.backend) }), EXIT_RUN_FAILED);

@@ -24,18 +24,27 @@ export interface CaptureOptions {
   containerdPid?: number;     // strace's docker run: attach here (found when not given)
 }
 
+/** Those of trace-run's options that not every backend takes (-p and --container are targets: see
+ *  `targets`). --backend auto picks the first backend that takes every one given. */
+export type Capability = "cost" | "all-syscalls" | "strace-arg" | "raw";
+
 export interface Backend {
   /** --backend NAME, and the run record's `tracer`. */
   readonly name: string;
   /** Said after "no command given: ". */
   readonly usage: string;
-  /** The targets it can trace. */
+  /** The targets it can trace (a "pids" target is -p, a "container" one --container). */
   readonly targets: readonly TargetKind[];
+  /** The options of Capability it takes; the others are refused before anything runs. */
+  readonly takes: readonly Capability[];
+  /** What it prints, as a refusal of --raw names it ("the eBPF loader's frames"). */
+  readonly output: string;
   /** Said after "the traced processes were killed" when the tracer died under them. */
   readonly killedNote?: string;
   /** The cost record's `source` when a command's cgroup was measured (default: the meter's). */
   readonly meteredSource?: string;
-  /** The tracer's version, for the run record; a UserError when it cannot be run at all. */
+  /** The tracer's version, for the run record; a UserError when it cannot be run here at all (not root, not
+   *  installed, not built): how --backend auto tells whether it can run, so it only asks, and starts nothing. */
   version(o: CaptureOptions): string;
   /** Checks made before anything is started; the tracer of this run. */
   preflight(target: Target, o: CaptureOptions): Tracer;

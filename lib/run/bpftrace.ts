@@ -93,6 +93,8 @@ export const bpftrace: Backend = {
   name: "bpftrace",
   usage: "trace-run --backend bpftrace [OPTIONS] -- COMMAND [ARGS...]",
   targets: ["command", "podman-run", "docker-run", "container"],
+  takes: ["raw"],
+  output: "bpftrace's lines",
   meteredSource: "cgroup of the run: CPU and peak memory of the traced processes (bpftrace runs outside it); the memory counts the page cache the run filled",
   version: (o) => {
     // it loads programs into the kernel: without root there is nothing to probe

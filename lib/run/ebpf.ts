@@ -27,6 +27,8 @@ export const ebpf: Backend = {
   name: "ebpf",
   usage: "trace-run --backend ebpf [OPTIONS] -- COMMAND [ARGS...]",
   targets: ["command", "podman-run", "docker-run", "container"],
+  takes: ["raw"],
+  output: "the eBPF loader's frames",
   meteredSource: "cgroup of the run: CPU and peak memory of the traced processes (the eBPF loader runs outside it); the memory counts the page cache the run filled",
   version: () => {
     // it loads programs into the kernel: without root there is nothing to probe

@@ -83,6 +83,8 @@ export const strace: Backend = {
   name: "strace",
   usage: "trace-run [OPTIONS] -- COMMAND [ARGS...]",
   targets: ["command", "podman-run", "docker-run", "pids"],
+  takes: ["cost", "all-syscalls", "strace-arg", "raw"],
+  output: "strace's text",
   killedNote: " (without strace, its seccomp filter would fail their calls)",
   version: (o) => straceVersion(o.tracer ?? "strace"),
   preflight: (target, o) => {
