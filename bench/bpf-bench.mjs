@@ -43,7 +43,7 @@ function median(f, n = 5) {
 const out = {};
 for (const [name, script] of Object.entries(workloads)) {
   const untraced = median(() => once([], script));
-  const strace = median(() => once([process.execPath, traceRun, "--"], script));
+  const strace = median(() => once([process.execPath, traceRun, "--backend", "strace", "--"], script));
   const bpf = median(() => once([process.execPath, traceRun, "--backend", "bpftrace", "--"], script));
   out[name] = {
     untraced: untraced.own, strace: strace.own, bpftrace: bpf.own,

@@ -27,7 +27,7 @@ const out = {};
 for (const [name, cmd] of Object.entries(workloads)) {
   const untraced = median(() => time(cmd));
   const strace = median(() => time(["strace", ...straceFlags({ command: cmd }, "/dev/null"), "--", ...cmd]));
-  const traceRun = median(() => time([process.execPath, here + "../dist/commands/trace-run.js", "--stdout", "/dev/null", "--", ...cmd]));
+  const traceRun = median(() => time([process.execPath, here + "../dist/commands/trace-run.js", "--backend", "strace", "--stdout", "/dev/null", "--", ...cmd]));
   out[name] = { untraced, strace, traceRun, ratioVsStrace: traceRun / strace, ratioVsUntraced: traceRun / untraced };
   console.log(`${name.padEnd(28)} untraced ${untraced.toFixed(3)} s   strace ${strace.toFixed(3)} s   trace-run ${traceRun.toFixed(3)} s   ` +
     `trace-run/strace ${(traceRun / strace).toFixed(2)}x (target <= 1.10)   trace-run/untraced ${(traceRun / untraced).toFixed(1)}x`);

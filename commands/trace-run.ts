@@ -4,23 +4,23 @@
 
 import { cli, main, tell } from "./cli.js";
 import { capture } from "../lib/run/capture.js";
-import { BACKENDS, backendNamed, usageError } from "../lib/run/registry.js";
+import { AUTO, BACKENDS, backendNamed, chooseAuto, usageError } from "../lib/run/registry.js";
 import { EXIT_RUN_FAILED } from "../lib/run/session.js";
 import { commandAsGiven } from "../lib/run/launch.js";
 
 const prog = "trace-run";
-const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 --backend bpftrace --container ID|NAME\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under strace (or bpftrace) and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
+const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPTIONS] -p PID\n       $0 [--backend ebpf|bpftrace] --container ID|NAME\n       $0 -- COMMAND | trace-filter --files\n\nRun COMMAND under a tracer (the eBPF loader, bpftrace or strace: see --backend) and write its records to stdout as they happen. COMMAND's stdout goes to stderr (stdout belongs to the records).")
   .parserConfiguration({ "halt-at-non-option": true, "populate--": true, "greedy-arrays": false })
-  .option("backend", { choices: BACKENDS.map((b) => b.name), default: BACKENDS[0].name, describe: "the tracer: strace stops the program at each call; bpftrace watches from the kernel (root, faster, paths cut at 199 bytes); ebpf is the batched eBPF loader (root, fastest, full paths and argv)" })
-  .option("container", { type: "string", describe: "with --backend bpftrace or ebpf: trace a running container (id or name) until ^C or until it stops" })
+  .option("backend", { choices: [AUTO, ...BACKENDS.map((b) => b.name)], default: AUTO, describe: "the tracer: ebpf is the batched eBPF loader (root, fastest, full paths and argv); bpftrace watches from the kernel (root, paths cut at 199 bytes, slow to start); strace stops the program at each call (every call, whole paths, -p, --cost); auto takes the first of these that can run here and does what the options ask (the run record's tracer says which)" })
+  .option("container", { type: "string", describe: "trace a running container (id or name) until ^C or until it stops (ebpf or bpftrace)" })
   .option("bpftrace", { type: "string", default: "bpftrace", describe: "the bpftrace program to run" })
-  .option("p", { alias: "pid", type: "number", array: true, describe: "attach to a running process (and its threads and children from then on); repeatable" })
+  .option("p", { alias: "pid", type: "number", array: true, describe: "attach to a running process (and its threads and children from then on); repeatable (strace)" })
   .option("user", { alias: "u", type: "string", describe: "run COMMAND as this user, with its groups, in a session and environment of its own, as sudo would (needs root)" })
   .option("preserve-env", { type: "string", array: true, describe: "with --user: also pass this variable of trace-run's environment to COMMAND; repeatable" })
   .option("stdout", { type: "string", describe: "write COMMAND's stdout to this file instead of stderr" })
   .option("raw", { type: "string", describe: "also keep the tracer's own output (strace's text, bpftrace's lines, the eBPF loader's frames) in this file, for trace-parse" })
-  .option("all-syscalls", { type: "boolean", default: false, describe: "trace every system call, not only file, network, process, credential and privileged ones" })
-  .option("cost", { type: "boolean", default: false, describe: "also trace reads and writes, so that profiles count the bytes each file and peer saw (slower)" })
+  .option("all-syscalls", { type: "boolean", default: false, describe: "trace every system call, not only file, network, process, credential and privileged ones (strace)" })
+  .option("cost", { type: "boolean", default: false, describe: "also trace reads and writes, so that profiles count the bytes each file and peer saw (strace; slower)" })
   .option("strace-arg", { type: "string", array: true, describe: "pass an extra argument to strace; repeatable" })
   .option("strace", { type: "string", default: "strace", describe: "the strace program to run" })
   .check((a) => {
@@ -37,7 +37,7 @@ const spec = cli(prog, "Usage: $0 [OPTIONS] -- COMMAND [ARGS...]\n       $0 [OPT
   .example("trace-run -- make | trace-filter --files", "the files a build touches")
   .example("trace-run --user nobody -- cat /etc/shadow", "what a command is denied as another user")
   .example("trace-run -p 1234 > daemon.ndjson", "attach to a running process until ^C")
-  .example("trace-run --raw make.strace -- make > make.ndjson", "keep strace's own text too")
+  .example("trace-run --backend strace --raw make.strace -- make > make.ndjson", "keep strace's own text too")
   .example("trace-run --cost -- ./backup.sh | trace-summarize --format text", "what it costs: CPU, memory, bytes per file and peer")
   .example("trace-run -- podman run --rm app:1 | trace-summarize > app.profile", "a container's own activity (docker run too)")
   .example("trace-run --backend bpftrace -- docker run app:1", "a new container, watched from the kernel")
@@ -54,4 +54,8 @@ const request = {
   command, pid: argv.p, container: argv.container, user: argv.user, preserveEnv: argv["preserve-env"], stdout: argv.stdout, raw: argv.raw,
   cost: argv.cost, allSyscalls: argv["all-syscalls"], straceArgs: argv["strace-arg"],
 };
-await main(prog, () => capture(tell(prog), backendNamed(argv.backend), { ...request, tracer: program(argv.backend) }), EXIT_RUN_FAILED);
+await main(prog, async () => {
+  if (argv.backend !== AUTO) return capture(tell(prog), backendNamed(argv.backend), { ...request, tracer: program(argv.backend) });
+  const c = chooseAuto(request, (b) => program(b.name));
+  return capture(tell(prog), c.backend, { ...request, tracer: c.tracer, auto: { version: c.version, skipped: c.skipped } });
+}, EXIT_RUN_FAILED);

@@ -29,6 +29,8 @@ export interface RunRecord {
   v: number;
   tracer: string;          // "strace", "bpftrace" or "ebpf"
   tracerVersion?: string;
+  backend?: string;        // trace-run: what --backend asked, "auto" or a backend's name (`tracer` is the one that ran)
+  skipped?: { [backend: string]: string };   // --backend auto: each backend passed over before `tracer`, and why
   argv?: string[];
   cwd?: string;
   uid?: number;

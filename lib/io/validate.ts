@@ -38,7 +38,7 @@ const SPECS: { [type: string]: Spec } = Object.assign(Object.create(null), {
   count: spec(["syscall", "calls", "errors"], { syscall: str, calls: num, errors: num, seconds: num, percent: num, usecsPerCall: num, total: bool }),
   unparsed: spec(["file", "line", "text", "reason"], { file: str, line: num, offset: num, text: str, reason: str, truncated: num }),
   run: spec([], {
-    v: num, tracer: str, tracerVersion: str, argv: strs, cwd: str, uid: num, user: str, host: str, kernel: str, start: num, flags: strs, sources: strs,
+    v: num, tracer: str, tracerVersion: str, backend: str, skipped: map(str), argv: strs, cwd: str, uid: num, user: str, host: str, kernel: str, start: num, flags: strs, sources: strs,
   }),
   end: spec([], {
     lines: num, records: num, unparsed: num, counts: map(num), exit: num, signal: str, duration: num, cost: COST,

@@ -25,10 +25,12 @@ export interface CaptureRequest extends CaptureOptions {
   command: string[];
   pid?: number[];
   container?: string;         // a running container's id or name
+  /** --backend auto chose the backend: the version it had of it, and the backends it passed over, with why. */
+  auto?: { version: string; skipped: { [backend: string]: string } };
 }
 
 export async function capture(tell: Tell, backend: Backend, o: CaptureRequest, writer = new RecordWriter()): Promise<number> {
-  const version = backend.version(o);
+  const version = o.auto?.version ?? backend.version(o);
   const target = targetOf(o.command, { pids: o.pid, container: o.container }, backend.usage);
   if (!backend.targets.includes(target.kind)) throw new UserError(`the ${backend.name} backend cannot trace a ${target.kind} target`, 2);
   if (o.user && (target.kind === "docker-run" || target.kind === "container")) {
@@ -52,7 +54,10 @@ export async function capture(tell: Tell, backend: Backend, o: CaptureRequest, w
   const cwd = process.cwd();
   const me = userInfo();
   const run: RunRecord = {
-    type: "run", v: RECORD_VERSION, tracer: backend.name, tracerVersion: version, argv,
+    type: "run", v: RECORD_VERSION, tracer: backend.name, tracerVersion: version,
+    // what --backend asked: auto, or the backend by name
+    backend: o.auto ? "auto" : backend.name, ...(o.auto && Object.keys(o.auto.skipped).length ? { skipped: o.auto.skipped } : {}),
+    argv,
     // an attached process or a container has a working directory of its own, which the trace tells
     ...(launches(target) ? { cwd } : {}),
     uid: me.uid, user: o.user ?? me.username, host: hostname(), kernel: release(), start, ...own,

@@ -1,13 +1,21 @@
-// The backends trace-run knows, by the name --backend gives, and what each takes of trace-run's options:
+// The backends trace-run knows, by the name --backend gives, and how --backend auto picks one of them:
 // a new tracer is one Backend (see backend.ts) listed here, with the reader of what it prints.
 
 import type { Backend, Capability } from "./backend.js";
+import type { CaptureRequest } from "./capture.js";
+import { UserError } from "../errors.js";
+import { EXIT_RUN_FAILED } from "./session.js";
+import { targetOf } from "./target.js";
 import { strace } from "./strace.js";
 import { bpftrace } from "./bpftrace.js";
 import { ebpf } from "./ebpf.js";
 
-/** In --help's order; the first is the default. */
-export const BACKENDS: readonly Backend[] = [strace, bpftrace, ebpf];
+/** In --backend auto's order, the one that costs the traced program least first; --help lists them so. */
+export const BACKENDS: readonly Backend[] = [ebpf, bpftrace, strace];
+
+/** --backend's default: the first of BACKENDS that can do what the command line asks, here. */
+export const AUTO = "auto";
+const AUTO_USAGE = "trace-run [OPTIONS] -- COMMAND [ARGS...]";
 
 export function backendNamed(name: string): Backend {
   const b = BACKENDS.find((x) => x.name === name);
@@ -64,5 +72,49 @@ export function refusal(b: Backend, want: Wanted[]): string | undefined {
 
 /** The usage error of `--backend asked` with these options, found before anything runs; undefined when there is none. */
 export function usageError(asked: string, o: Asked): string | undefined {
-  return refusal(backendNamed(asked), wanted(o));
+  const want = wanted(o);
+  if (asked !== AUTO) return refusal(backendNamed(asked), want);
+  if (BACKENDS.some((b) => refusal(b, want) === undefined)) return undefined;
+  const split = want.filter((w) => !BACKENDS.every((b) => takes(b, w)));
+  return `no backend takes ${split.map(flag).join(" and ")} together (${split.map((w) => `${flag(w)}: ${takers(w)}`).join("; ")})`;
+}
+
+/** --backend auto's choice: the backend, the program it runs (--strace, --bpftrace), and for the run record
+ *  its version and each backend passed over before it, with why. */
+export interface AutoChoice {
+  backend: Backend;
+  tracer?: string;
+  version: string;
+  skipped: { [backend: string]: string };
+}
+
+/**
+ * --backend auto: the first of BACKENDS that traces the target, takes every option given, and can run
+ * here (its version() says so without starting anything); `program` is each backend's own program
+ * option. When none can, a UserError saying why each that could have done it cannot run.
+ */
+export function chooseAuto(o: CaptureRequest, program: (b: Backend) => string | undefined): AutoChoice {
+  // a command line that names no target (or two) is a usage error whichever backend would run it
+  const kind = targetOf(o.command, { pids: o.pid, container: o.container }, AUTO_USAGE).kind;
+  const want = wanted(o);
+  const skipped: { [backend: string]: string } = {};
+  const cannot: string[] = [];
+  for (const b of BACKENDS) {
+    const no = want.find((w) => !takes(b, w));
+    if (no !== undefined || !b.targets.includes(kind)) {
+      skipped[b.name] = no !== undefined ? `it does not take ${flag(no)}` : `it cannot trace a ${kind} target`;
+      continue;
+    }
+    const tracer = program(b);
+    try {
+      return { backend: b, tracer, version: b.version({ ...o, tracer }), skipped };
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      skipped[b.name] = e.message;
+      cannot.push(`${b.name}: ${e.message}`);
+    }
+  }
+  const split = want.filter((w) => !BACKENDS.every((b) => takes(b, w)));
+  const what = split.length ? `no backend that takes ${split.map(flag).join(" and ")} can run here` : "no backend can run here";
+  throw new UserError(`${what} (${cannot.join("; ")})`, EXIT_RUN_FAILED);
 }

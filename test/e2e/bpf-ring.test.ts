@@ -121,7 +121,7 @@ describe("the batched eBPF loader and its reader", () => {
       "(sleep 0.2; cat /etc/hostname > /dev/null) &",
       "exit 3",
     ].join("\n") + "\n");
-    const s = run("trace-run", ["--", "/bin/sh", tmp + "/work.sh"]).records();
+    const s = run("trace-run", ["--backend", "strace", "--", "/bin/sh", tmp + "/work.sh"]).records();
     const b = await trace(["/bin/sh", tmp + "/work.sh"]);
     expect(b.status).toBe(3);
     const execs = (recs: any[]) => calls(recs).filter((x) => x.kind === "exec" && x.ok).map((x) => [x.path, x.argv]);

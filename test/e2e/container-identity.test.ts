@@ -61,7 +61,7 @@ describe("containerd: by owner and socket", () => {
     expect(impostor).toBeLessThan(real);
     expect(readFileSync(`/proc/${impostor}/comm`, "utf8")).toBe("containerd\n");
 
-    const r = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1"]);
+    const r = run("trace-run", ["--backend", "strace", "--", "docker", "run", "--rm", "leastpriv-test:1"]);
     expect(r.status).toBe(0);
     const recs = r.records();
     // before: the impostor was attached (run.containerd), and nothing of the container was seen

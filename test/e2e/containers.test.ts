@@ -17,7 +17,7 @@ describe("trace-run -- docker run", () => {
   }, 120000);
 
   it("a file read inside the container appears, attributed to it; the daemons' own activity does not", () => {
-    const r = run("trace-run", ["--", "docker", "run", "--rm", "leastpriv-test:1", "cat", "/data/secret.txt"]);
+    const r = run("trace-run", ["--backend", "strace", "--", "docker", "run", "--rm", "leastpriv-test:1", "cat", "/data/secret.txt"]);
     expect(r.status).toBe(0);
     expect(r.stderr).toBe("for the container only\n");          // the container's stdout, on our stderr
     const recs = r.records();
@@ -272,7 +272,7 @@ describe("every program a container runs is kept (strace, glibc image)", () => {
       execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
       const seen: number[] = [];
       for (let i = 0; i < times; i++) {
-        const r = run("trace-run", ["--", ...argv, ...loop]);
+        const r = run("trace-run", ["--backend", "strace", "--", ...argv, ...loop]);
         expect(r.status, r.stderr).toBe(0);
         const ls = lsRuns(r.records());
         expect(ls.filter((x) => x.runtime)).toEqual([]);
@@ -293,7 +293,7 @@ describe("faults: two container traces at once (strace)", () => {
     // other test files may trace containerd for a moment too: the first run waits its turn
     let first: Run;
     for (let tries = 0; ; tries++) {
-      first = start(["--", "docker", "run", "--rm", "leastpriv-test:1", "sh", "-c", "sleep 4; cat /data/secret.txt"]);
+      first = start(["--backend", "strace", "--", "docker", "run", "--rm", "leastpriv-test:1", "sh", "-c", "sleep 4; cat /data/secret.txt"]);
       let ended = false;
       first.done.then(() => { ended = true; });
       await until(() => ended || has(first, execOf("sleep"))(), 60000, "the first container to run");
@@ -302,7 +302,7 @@ describe("faults: two container traces at once (strace)", () => {
       expect(tries, first.stderr()).toBeLessThan(30);
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const second = start(["--", "docker", "run", "--rm", "leastpriv-test:1", "true"]);
+    const second = start(["--backend", "strace", "--", "docker", "run", "--rm", "leastpriv-test:1", "true"]);
     const s2 = await second.done;
     expect(s2.code).toBe(125);
     expect(second.stderr()).toMatch(/^trace-run: strace could not attach to containerd \(pid \d+\): it is traced already, by strace \(pid \d+\).*--backend bpftrace/);

@@ -17,7 +17,7 @@ afterAll(() => { rmSync(tmp, { recursive: true, force: true }); rmSync(outside, 
 
 describe("cost: the end record and the profile", () => {
   it("a busy loop of 0.5 s CPU is measured as such, the tracer's own CPU left out", () => {
-    const ev = run("trace-run", ["--", "/usr/bin/python3", "-c",
+    const ev = run("trace-run", ["--backend", "strace", "--", "/usr/bin/python3", "-c",
       "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"]).stdout;
     const c = end(ev).cost;
     expect(c.source).toMatch(/^cgroup/);
@@ -39,7 +39,7 @@ describe("cost: the end record and the profile", () => {
     const mount = execFileSync("findmnt", ["-n", "-o", "TARGET", "--target", tmp], { encoding: "utf8" }).trim();
     expect(verdict(ev).cost.filesystems.find((f: Rec) => f.mount === mount)?.written).toBe(1048576);   // dd's file is all it wrote
     // without --cost reads and writes are not traced, and the verdict says bytes were not counted
-    const plain = run("trace-run", ["--", "dd", "if=/dev/zero", `of=${tmp}/dd2.out`, "bs=64k", "count=16"]).stdout;
+    const plain = run("trace-run", ["--backend", "strace", "--", "dd", "if=/dev/zero", `of=${tmp}/dd2.out`, "bs=64k", "count=16"]).stdout;
     expect(verdict(plain).cost.bytesWritten).toBeUndefined();
     expect(run("trace-summarize", ["--format", "text"], plain).stdout).toContain("bytes not counted (trace with trace-run --cost)");
   });

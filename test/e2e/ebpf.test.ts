@@ -57,7 +57,7 @@ describe("trace-run --backend ebpf", () => {
   }, 60000);
 
   it("agrees with strace: the same programs run, and profiles that diff clean both ways", () => {
-    const s = run("trace-run", ["--", "sh", tmp + "/work.sh"], undefined, { HOME: tmp });
+    const s = run("trace-run", ["--backend", "strace", "--", "sh", tmp + "/work.sh"], undefined, { HOME: tmp });
     const e = ebpf(["--", "sh", tmp + "/work.sh"], { HOME: tmp });
     expect([s.status, e.status]).toEqual([3, 3]);
     const execs = (recs: any[]) => calls(recs).filter((x) => x.kind === "exec" && x.ok).map((x) => x.argv);

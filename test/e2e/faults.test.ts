@@ -45,7 +45,7 @@ describe("faults: signals reach the whole traced tree and are escalated", () => 
 
 describe("faults: the tracer dies", () => {
   it("strace killed mid-run: the tree is killed at once, the end record says why, no ENOSYS", async () => {
-    const run = start(["--", ...loop]);
+    const run = start(["--backend", "strace", "--", ...loop]);
     await until(has(run, execOf("cat")), 30000, "the loop to run");
     const strace = childNamed(run.pid, "strace")!;
     process.kill(strace, "SIGKILL");
@@ -58,7 +58,7 @@ describe("faults: the tracer dies", () => {
   }, 60000);
 
   it("strace killed at start-up: exit 125, a cut-short end record, nothing left", async () => {
-    const run = start(["--", ...loop]);
+    const run = start(["--backend", "strace", "--", ...loop]);
     let strace: number | undefined;
     await until(() => (strace = childNamed(run.pid, "strace")) !== undefined, 30000, "strace to start");
     process.kill(strace!, "SIGKILL");
@@ -169,7 +169,7 @@ describe("faults: writes that fail", () => {
 describe("faults: | head under strace", () => {
   it("the tracees end before strace: no call of theirs fails for want of a tracer", () => {
     for (let i = 0; i < 5; i++) {
-      const r = spawnSync("bash", ["-o", "pipefail", "-c", `node ${TR} -- sh -c 'trap "" TERM; for i in $(seq 200); do ls -R /usr/share/doc >/dev/null; done' | head -n 50 >/dev/null`],
+      const r = spawnSync("bash", ["-o", "pipefail", "-c", `node ${TR} --backend strace -- sh -c 'trap "" TERM; for i in $(seq 200); do ls -R /usr/share/doc >/dev/null; done' | head -n 50 >/dev/null`],
         { cwd: ROOT, encoding: "utf8", timeout: 60000, stdio: ["ignore", "pipe", "pipe"] });
       expect(r.status).toBe(0);
       expect(r.stderr).toBe("");
@@ -181,7 +181,7 @@ describe("faults: -p, nested tracers, leftovers of dead runs", () => {
   it("-p then SIGINT: the process was let go (ended: detached), not killed", async () => {
     const target = spawn("sh", ["-c", "while :; do cat /etc/hostname >/dev/null; sleep 0.05; done"], { stdio: "ignore" });
     try {
-      const run = start(["-p", String(target.pid)]);
+      const run = start(["--backend", "strace", "-p", String(target.pid)]);
       await until(has(run, execOf("cat")), 30000, "a call of the attached process");
       process.kill(run.pid, "SIGINT");
       const s = await run.done;
@@ -195,7 +195,7 @@ describe("faults: -p, nested tracers, leftovers of dead runs", () => {
   }, 60000);
 
   it("a tracer inside the trace is refused ptrace: trace-run says why and what to use", () => {
-    const r = spawnSync(process.execPath, [TR, "--", "strace", "-o", "/dev/null", "true"], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [TR, "--backend", "strace", "--", "strace", "-o", "/dev/null", "true"], { cwd: ROOT, encoding: "utf8" });
     expect(r.stderr).toContain("trace-run: a traced program was refused ptrace (EPERM): a process under strace cannot trace another");
     expect(r.stderr).toContain("--backend bpftrace");
   });

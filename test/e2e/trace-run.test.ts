@@ -19,7 +19,7 @@ async function waitFor(ok: () => boolean, ms = 15000): Promise<void> {
 describe("trace-run", () => {
 
   it("a multi-process shell pipeline: run header, live records, end footer, status passed on", () => {
-    const r = run("trace-run", ["--", "sh", "-c", "cat /etc/hostname | wc -c; exit 3"]);
+    const r = run("trace-run", ["--backend", "strace", "--", "sh", "-c", "cat /etc/hostname | wc -c; exit 3"]);
     expect(r.status).toBe(3);
     const recs = r.records();
     expect(recs[0]).toMatchObject({ type: "run", tracer: "strace", argv: ["sh", "-c", "cat /etc/hostname | wc -c; exit 3"], cwd: ROOT.replace(/\/$/, ""), uid: process.getuid!() });
@@ -35,7 +35,7 @@ describe("trace-run", () => {
 
   it("--stdout FILE and --raw FILE", () => {
     const dir = execFileSync("mktemp", ["-d"]).toString().trim();
-    const r = run("trace-run", ["--stdout", dir + "/out", "--raw", dir + "/raw", "--", "echo", "hello"]);
+    const r = run("trace-run", ["--backend", "strace", "--stdout", dir + "/out", "--raw", dir + "/raw", "--", "echo", "hello"]);
     expect(r.status).toBe(0);
     expect(execFileSync("cat", [dir + "/out"]).toString()).toBe("hello\n");
     expect(execFileSync("cat", [dir + "/raw"]).toString()).toMatch(/execve\("\/usr\/bin\/echo"/);
@@ -57,7 +57,7 @@ describe("trace-run", () => {
     writeFileSync(dir + "/data.txt", "not a program\n", { mode: 0o644 });
     expect(run("trace-run", ["--", dir + "/data.txt"])).toMatchObject({ status: 126, stderr: `trace-run: ${dir}/data.txt: Permission denied\n` });
     expect(run("trace-run", []).status).toBe(2);
-    const s = run("trace-run", ["--strace", "/nonexistent/strace", "--", "true"]);
+    const s = run("trace-run", ["--backend", "strace", "--strace", "/nonexistent/strace", "--", "true"]);
     expect(s.status).toBe(125);
     expect(s.stderr).toMatch(/^trace-run: \/nonexistent\/strace is not installed \(Debian\/Ubuntu: apt-get install strace/);
   });
@@ -65,7 +65,7 @@ describe("trace-run", () => {
   it("the command gets trace-run's environment as it is, with or without --cost", () => {
     // run() passes exactly PATH, TERM, TZ and LANG; env prints what it got (on our stderr)
     const want = ["LANG=C", `PATH=${process.env.PATH}`, "TERM=dumb", "TZ=UTC"];
-    for (const args of [["--"], ["--cost", "--"], ["--backend", "bpftrace", "--"]]) {
+    for (const args of [["--"], ["--backend", "strace", "--"], ["--cost", "--"], ["--backend", "bpftrace", "--"]]) {
       const r = run("trace-run", [...args, "/usr/bin/env"]);
       expect(r.status, args.join(" ")).toBe(0);
       expect(r.stderr.split("\n").filter(Boolean).sort(), args.join(" ")).toEqual(want);
@@ -84,7 +84,7 @@ describe("trace-run", () => {
     const marker = "trace-run-attach-" + process.pid;
     const target = spawn("sh", ["-c", `while :; do cat /etc/hostname >/dev/null; sleep 0.05; done # ${marker}`], { stdio: "ignore" });
     await sleep(200);
-    const tr = spawn(process.execPath, [TR, "-p", String(target.pid)], { stdio: ["ignore", "pipe", "pipe"] });
+    const tr = spawn(process.execPath, [TR, "--backend", "strace", "-p", String(target.pid)], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     tr.stdout.on("data", (d) => (out += d));
     await waitFor(() => out.includes('"path":"/etc/hostname"'));
