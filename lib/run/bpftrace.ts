@@ -1,12 +1,13 @@
 // trace-run --backend bpftrace: the kernel reports the calls, nothing stops the program. Three targets:
-//  - a command: started stopped (a shell that stops itself, then execs it), so that its pid is known and
-//    the probes are in place before its first instruction; traced with every task it starts;
+//  - a command: started stopped (run/stopped.ts: a launcher that stops itself, then execs it), so that
+//    its pid is known and the probes are in place before its first instruction; traced with every task
+//    it starts;
 //  - docker run: every cgroup made from then on is watched, and the one whose path holds the new
 //    container's id (from --cidfile) is kept;
 //  - --container ID|NAME: a running container, by its cgroup v2 directory, until ^C or until it stops.
 // The backend spawns bpftrace with its program and reads its stderr; the session does the rest.
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { arch as osArch } from "node:os";
 import { join } from "node:path";
@@ -16,10 +17,10 @@ import { cgroup2Root } from "./cost.js";
 import { UserError } from "../errors.js";
 import { RuntimeMarks } from "./container.js";
 import type { SyscallRecord, TraceRecord } from "../io/records.js";
-import { Session, launcherArgv, type Account } from "./launch.js";
 import { EXIT_RUN_FAILED, alive, type ProcStatus } from "./session.js";
-import { NotStarted, type Backend, type CaptureOptions, type Start, type Tracer, type Tracing } from "./backend.js";
+import { type Backend, type CaptureOptions, type Start, type Tracer, type Tracing } from "./backend.js";
 import { launches, type Target } from "./target.js";
+import { killStopped, release, startStopped } from "./stopped.js";
 
 const TRACEFS = "/sys/kernel/tracing";
 /** How long the end waits for bpftrace to have printed every CPU's lines up to it (see stopTracer). */
@@ -72,23 +73,6 @@ export function cgroupOf(pid: number): { path: string; dir: string; id: number }
   return { path, dir, id: statSync(dir).ino };
 }
 
-/** Waits until the process is stopped (state T), or fails. */
-export async function stopped(pid: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new UserError("the command ended before it could be traced", EXIT_RUN_FAILED);
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new UserError("the command did not stop for the tracer within 5 s", EXIT_RUN_FAILED);
-}
-
-export function userArgs(a: Account): string[] {
-  return ["setpriv", `--reuid=${a.uid}`, `--regid=${a.gid}`, "--init-groups", "--"];
-}
-
 export const bpftrace: Backend = {
   name: "bpftrace",
   usage: "trace-run --backend bpftrace [OPTIONS] -- COMMAND [ARGS...]",
@@ -130,30 +114,9 @@ class BpfTracer implements Tracer {
     const cg = target?.cg;
     const marks = s.marks;
     // a command: started stopped, and continued (to exec the command in its place) once the probes are in
-    let child: ChildProcess | undefined;
-    let session: Session | undefined;
-    if (launches(t)) {
-      // the launcher (perl, not a shell: bash would read startup files when its stdin is a socket, and
-      // shells add to the environment) stops itself, then execs the program found on PATH with the
-      // command's exact bytes; with --user, a first one gives it a session of its own and closes root's
-      // other descriptors before setpriv switches the user; should trace-run die meanwhile, the watchman
-      // kills what is in the run's cgroup
-      const stopper = launcherArgv(s.command, ["stop"], s.path);
-      session = s.account ? new Session([0, s.stdoutFd, 2]) : undefined;
-      const argv = s.meter!.wrap(s.account ? launcherArgv([...userArgs(s.account), ...stopper], session!.opts) : stopper);
-      child = spawn(argv[0], argv.slice(1), { stdio: session?.stdio ?? ["inherit", s.stdoutFd, "inherit"], env: s.env, detached: session !== undefined });
-      session?.start();
-    }
-    const childDone = child ? new Promise<ProcStatus>((resolve) =>
-      child!.on("close", (code, signal) => resolve({ code, signal }))) : undefined;
-    let spawnError: Error | undefined;
-    child?.on("error", (e) => { spawnError = e; });
-    try {
-      if (child) await stopped(child.pid!, child);
-    } catch (e) {
-      await session?.end();
-      throw new NotStarted((e as Error).message, e);
-    }
+    const launched = launches(t) ? await startStopped(s) : undefined;
+    const child = launched?.child;
+    const childDone = launched?.done;
 
     const mode = t.kind === "container" ? 2 : t.kind === "docker-run" ? 3 : 1;
     const id = target ? cg!.id : child ? child.pid! : 0;
@@ -246,7 +209,7 @@ class BpfTracer implements Tracer {
       if (began) return;
       began = true;
       clearTimeout(readyTimer);
-      if (child) { try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
+      if (child) release(child);
       s.begin();
     };
     let flushTimer: NodeJS.Timeout | undefined;
@@ -277,16 +240,14 @@ class BpfTracer implements Tracer {
         clearInterval(poll);
         if (stopTimer) clearTimeout(stopTimer);
         const tstatus = await tracerDone;
-        if (!began) {
-          // bpftrace failed before it was ready: the stopped command must not run untraced
-          if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
-        }
+        // bpftrace failed before it was ready: the stopped command must not run untraced
+        if (!began && child) killStopped(child);
         const status = childDone ? await childDone : { code: 0, signal: null };
-        await session?.end();
+        await launched?.session?.end();
         asm.end();
         let failure: UserError | number | undefined;
         if (tracerError) failure = new UserError(`cannot run ${bin}: ${tracerError.message}`, EXIT_RUN_FAILED);
-        else if (spawnError) failure = new UserError(`cannot run the command: ${spawnError.message}`, EXIT_RUN_FAILED);
+        else if (launched?.spawnError()) failure = new UserError(`cannot run the command: ${launched.spawnError()!.message}`, EXIT_RUN_FAILED);
         else if (!began && s.writer.error) failure = EXIT_RUN_FAILED;     // our standard output failed, and was said so
         else if (!began && interrupted) failure = new UserError(`interrupted (${interrupted}) before bpftrace was ready: the command did not run`, EXIT_RUN_FAILED);
         else if (!began) {

@@ -2,7 +2,6 @@
 // kernel through a ring buffer drained on a timer; the same three targets as bpftrace (a command started
 // stopped, docker run by the new cgroup's path, --container by its cgroup), the same scope.
 
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -10,11 +9,11 @@ import { loaderUnavailable, startLoader, type Loader, type LoaderTarget } from "
 import { RingReader, RING_FORMAT } from "../bpf/ring-reader.js";
 import { cgroup2Root } from "./cost.js";
 import { UserError } from "../errors.js";
-import { Session, launcherArgv } from "./launch.js";
 import { EXIT_RUN_FAILED, alive, type ProcStatus } from "./session.js";
 import { NotStarted, type Backend, type CaptureOptions, type Start, type Tracer, type Tracing } from "./backend.js";
 import { launches, type Target } from "./target.js";
-import { BpfScope, cgroupOf, ensureTracefs, inspect, stopped, userArgs } from "./bpftrace.js";
+import { BpfScope, cgroupOf, ensureTracefs, inspect } from "./bpftrace.js";
+import { killStopped, release, startStopped } from "./stopped.js";
 
 /** The loader is built with the package: its version is the package's, and the frame format it writes. */
 function loaderVersion(): string {
@@ -71,29 +70,10 @@ class EbpfTracer implements Tracer {
     const t = this.target;
     const cg = this.running?.cg;
     const marks = s.marks;
-    // a command: started stopped, and continued (to exec the command in its place) once the probes are in;
-    // with --user, as bpftrace.ts does it (a session of its own, then setpriv)
-    let child: ChildProcess | undefined;
-    let session: Session | undefined;
-    if (launches(t)) {
-      const stopper = launcherArgv(s.command, ["stop"], s.path);
-      session = s.account ? new Session([0, s.stdoutFd, 2]) : undefined;
-      const argv = s.meter!.wrap(s.account ? launcherArgv([...userArgs(s.account), ...stopper], session!.opts) : stopper);
-      child = spawn(argv[0], argv.slice(1), { stdio: session?.stdio ?? ["inherit", s.stdoutFd, "inherit"], env: s.env, detached: session !== undefined });
-      session?.start();
-    }
-    const childDone = child ? new Promise<ProcStatus>((resolve) =>
-      child!.on("close", (code, signal) => resolve({ code, signal }))) : undefined;
-    let spawnError: Error | undefined;
-    child?.on("error", (e) => { spawnError = e; });
-    if (child) {
-      try {
-        await stopped(child.pid!, child);
-      } catch (e) {
-        await session?.end();
-        throw new NotStarted((e as Error).message, e);
-      }
-    }
+    // a command: started stopped, and continued (to exec the command in its place) once the probes are in
+    const launched = launches(t) ? await startStopped(s) : undefined;
+    const child = launched?.child;
+    const childDone = launched?.done;
 
     const mode = t.kind === "container" ? 2 : t.kind === "docker-run" ? 3 : 1;
     const lt: LoaderTarget = mode === 1 ? { tree: child!.pid!, cwd: s.cwd } : mode === 2 ? { cgroup: cg!.id } : { newCgroups: true };
@@ -107,8 +87,8 @@ class EbpfTracer implements Tracer {
         ...this.ring,
       });
     } catch (e) {
-      if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
-      await session?.end();
+      if (child) killStopped(child);
+      await launched?.session?.end();
       throw new NotStarted((e as Error).message, e);
     }
     s.watchman.kill(loader.child.pid);
@@ -146,7 +126,7 @@ class EbpfTracer implements Tracer {
     const begin = () => {
       if (began || stopping) return;
       began = true;
-      if (child) { try { process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
+      if (child) release(child);
       s.begin();
     };
     loader.ready.then(begin, (e: Error) => { readyError = e; });
@@ -179,15 +159,13 @@ class EbpfTracer implements Tracer {
         clearInterval(poll);
         if (stopTimer) clearTimeout(stopTimer);
         await loaderDone;
-        if (!began) {
-          // the loader failed before it was ready: the stopped command must not run untraced
-          if (child) { try { process.kill(child.pid!, "SIGKILL"); process.kill(child.pid!, "SIGCONT"); } catch { /* gone */ } }
-        }
+        // the loader failed before it was ready: the stopped command must not run untraced
+        if (!began && child) killStopped(child);
         const status = childDone ? await childDone : { code: 0, signal: null };
-        await session?.end();
+        await launched?.session?.end();
         reader.end();
         let failure: UserError | number | undefined;
-        if (spawnError) failure = new UserError(`cannot run the command: ${spawnError.message}`, EXIT_RUN_FAILED);
+        if (launched?.spawnError()) failure = new UserError(`cannot run the command: ${launched.spawnError()!.message}`, EXIT_RUN_FAILED);
         else if (!began && s.writer.error) failure = EXIT_RUN_FAILED;
         else if (!began && interrupted) failure = new UserError(`interrupted (${interrupted}) before the eBPF loader was ready: the command did not run`, EXIT_RUN_FAILED);
         else if (!began) failure = new UserError(readyError?.message ?? "the eBPF loader did not start", EXIT_RUN_FAILED);
