@@ -1,14 +1,14 @@
 // trace-run --backend ebpf for real: the batched eBPF loader (dist/leastpriv-bpf, built by npm run build)
-// as root, with tracefs; containers from dockerd and the local test images.
+// as root, with tracefs; its container cases (docker run, podman run, --container) are the bpftrace
+// backend's too, in test/container-cases.ts.
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { ROOT, run } from "../helpers.js";
+import { run } from "../helpers.js";
+import { containerCases } from "../container-cases.js";
 import type { SyscallRecord } from "../../lib/io/records.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-ebpf-");
-const ctr = `leastpriv-ebpf-test-${process.pid}`;
 const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");
 const ebpf = (args: string[], env?: Record<string, string>) => run("trace-run", ["--backend", "ebpf", ...args], undefined, env);
 
@@ -26,7 +26,6 @@ describe("trace-run --backend ebpf", () => {
     ].join("\n") + "\n");
   });
   afterAll(() => {
-    spawnSync("docker", ["rm", "-f", ctr]);
     rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -97,49 +96,7 @@ describe("trace-run --backend ebpf", () => {
     expect(c.filter((x) => x.syscall === "execve" && x.ok).at(-1)).toMatchObject({ path: "/bin/true", argv: ["true", "x\ny", "\udcff\t"] });
   }, 60000);
 
-  it("a new container (docker run): its calls, by its cgroup; the runtime's set-up marked", () => {
-    const r = ebpf(["--", "docker", "run", "--rm", "leastpriv-test:1"]);
-    expect(r.status).toBe(0);
-    expect(r.stderr).toBe("for the container only\n");
-    const recs = r.records();
-    const end = recs.at(-1);
-    expect(end).toMatchObject({ type: "end", exit: 0, unparsed: 0, lost: 0, complete: true, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const c = calls(recs);
-    expect(c.every((x) => x.container === end.container)).toBe(true);
-    const read = c.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt")!;
-    expect(read).toMatchObject({ ok: true, containerPath: true });
-    expect(read.runtime).toBeUndefined();
-    expect(c.find((x) => x.syscall === "execve" && x.path === "/app/run.sh")).toMatchObject({ ok: true });
-    expect(c.filter((x) => x.runtime).length).toBeGreaterThan(0);
-    expect(c.filter((x) => x.comm?.startsWith("runc")).every((x) => x.runtime)).toBe(true);
-    // the docker client and the daemons are not in the container's cgroup
-    expect(c.some((x) => x.comm === "docker" || x.comm === "dockerd" || x.comm === "containerd")).toBe(false);
-  }, 90000);
-
-  it("a running container (--container NAME): what docker exec runs in it, until it stops", async () => {
-    execFileSync("docker", ["run", "-d", "--name", ctr, "leastpriv-test:1", "sleep", "60"]);
-    const child = spawn(process.execPath, [ROOT + "dist/commands/trace-run.js", "--backend", "ebpf", "--container", ctr], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "", err = "";
-    child.stdout.on("data", (d) => { out += d; });
-    child.stderr.on("data", (d) => { err += d; });
-    const done = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
-    // the probes are in a moment after the header: a docker exec is repeated until the trace shows it
-    for (let i = 0; i < 200 && !out.includes('"type":"run"'); i++) await new Promise((r) => setTimeout(r, 50));
-    for (let i = 0; i < 100 && !out.includes('"/etc/hostname"'); i++) {
-      execFileSync("docker", ["exec", ctr, "cat", "/etc/hostname"]);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    execFileSync("docker", ["rm", "-f", ctr]);
-    const code = await done;
-    expect(err).toBe("");
-    expect(code).toBe(0);
-    const recs = out.trim().split("\n").map((l) => JSON.parse(l));
-    expect(recs[0]).toMatchObject({ type: "run", tracer: "ebpf", container: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const c = calls(recs);
-    expect(c.find((x) => x.syscall === "openat" && x.path === "/etc/hostname")).toMatchObject({ ok: true, container: recs[0].container });
-    expect(c.find((x) => x.syscall === "execve" && x.argv?.[0] === "cat")).toMatchObject({ ok: true, argv: ["cat", "/etc/hostname"], container: recs[0].container });
-    expect(recs.at(-1)).toMatchObject({ type: "end", ended: "exited", lost: 0 });
-  }, 90000);
+  containerCases("ebpf");
 
   it("events the ring had no room for: counted in the end record, the run incomplete, a warning", () => {
     // a 1 MB ring drained once a second, never early: a walk of /usr/share overflows it
