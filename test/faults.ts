@@ -16,20 +16,23 @@ export interface Run {
   stderr: () => string;
   records: () => any[];
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** trace-run itself has exited (`done` waits for its output pipes too, which what it started may hold). */
+  exited: Promise<void>;
 }
 
-export function start(args: string[]): Run {
+export function start(args: string[], env: Record<string, string> = {}): Run {
   const mark = `fault-${process.pid}-${++serial}`;
   const p = spawn(process.execPath, [TR, ...args], {
-    cwd: ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C", LEASTPRIV_FAULT: mark },
+    cwd: ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C", ...env, LEASTPRIV_FAULT: mark },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "", err = "";
   p.stdout.on("data", (d) => { out += d; });
   p.stderr.on("data", (d) => { err += d; });
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => p.on("close", (code, signal) => r({ code, signal })));
+  const exited = new Promise<void>((r) => p.on("exit", () => r()));
   return {
-    pid: p.pid!, mark, done, stdout: () => out, stderr: () => err,
+    pid: p.pid!, mark, done, exited, stdout: () => out, stderr: () => err,
     records: () => out.split("\n").filter(Boolean).map((l) => JSON.parse(l)),
   };
 }

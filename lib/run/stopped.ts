@@ -82,6 +82,10 @@ export async function startStopped(s: Start): Promise<StoppedCommand> {
   try {
     await waitStopped(child);
   } catch (e) {
+    // one that did not stop in time would stop later, with no one to continue it (and trace-run
+    // waiting for it): it is killed, and gone before the run says it did not start
+    killStopped(child);
+    await done;
     await session?.end();
     throw new NotStarted((e as Error).message, e);
   }

@@ -4,9 +4,9 @@
 // checks trace-run's exit status, its end record, and that nothing of the run is left running,
 // stopped, or on disk. Every process of a run carries LEASTPRIV_FAULT in its environment, by which
 // the leftovers are found.
-import { describe, expect, it, beforeAll } from "vitest";
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT } from "../helpers.js";
 
@@ -90,6 +90,30 @@ describe("faults: the tracer dies", () => {
     expect(run.records().some((r) => r.type === "syscall")).toBe(false);
     await nothingLeft(run);
   }, 60000);
+});
+
+// A launcher that stops itself only after trace-run gave up waiting (a machine too loaded to start perl
+// in 5 s), made with a perl first on PATH that takes 7 s to start the launcher (and only the launcher):
+// the command must be killed, not left to stop with no one to continue it.
+describe("faults: the command does not stop for the tracer", () => {
+  const slow = mkdtempSync(tmpdir() + "/trace-slow-perl-");
+  beforeAll(() => {
+    writeFileSync(slow + "/perl", '#!/usr/bin/perl\nselect(undef, undef, undef, 7) if ($ARGV[1] // "") =~ /kill "STOP"/;\nexec { "/usr/bin/perl" } "perl", @ARGV;\n');
+    chmodSync(slow + "/perl", 0o755);
+  });
+  afterAll(() => { rmSync(slow, { recursive: true, force: true }); });
+  for (const backend of ["bpftrace", "ebpf"]) {
+    it(`${backend}: exit 125, a not-started end, and nothing left`, async () => {
+      const run = start(["--backend", backend, "--", "sh", "-c", "echo ran"], { PATH: `${slow}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+      await run.exited;
+      await nothingLeft(run);
+      const s = await run.done;
+      expect(s.code).toBe(125);
+      expect(run.stderr()).toBe("trace-run: the command did not stop for the tracer within 5 s\n");
+      expect(run.records().map((r) => r.type)).toEqual(["run", "end"]);
+      expect(end(run)).toMatchObject({ exit: 125, ended: "not-started", complete: false, incomplete: ["the command did not stop for the tracer within 5 s"] });
+    }, 60000);
+  }
 });
 
 describe("faults: trace-run itself is killed (kill -9)", () => {
