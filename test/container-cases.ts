@@ -1,6 +1,6 @@
 // The container cases every kernel-side backend (bpftrace, ebpf) must pass alike, registered in each
-// backend's own test file: docker run, podman run (its runtime marked; every exec of a loop seen, run
-// after run), and a running container (--container) that docker exec runs programs in.
+// backend's own test file: docker run and podman run (the runtime marked; every exec of a loop seen,
+// run after run), and a running container (--container) that docker exec runs programs in.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { ROOT, run } from "./helpers.js";
@@ -96,20 +96,22 @@ export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}):
     wholeEnd(seven.records(), 7, known);
   }, 120000);
 
-  it("podman run, a glibc shell that execs ls 30 times: every exec seen, the container's, none marked runtime, in each of 5 runs", () => {
-    const seen: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const r = trace(["--", ...PODMAN, ...LOOP]);
-      expect(r.stderr).toBe("");
-      expect(r.status).toBe(0);
-      const recs = r.records();
-      const end = wholeEnd(recs, 0, known);
-      const ls = execs(recs, "ls");
-      expect(ls.filter((x) => x.runtime || x.container !== end.container || !x.containerPath)).toEqual([]);
-      seen.push(ls.length);
-    }
-    expect(seen).toEqual(Array(5).fill(30));
-  }, 300000);
+  for (const [engine, argv] of [["docker", ["docker", "run", "--rm"]], ["podman", PODMAN]] as const) {
+    it(`${engine} run, a glibc shell that execs ls 30 times: every exec seen, the container's, none marked runtime, in each of 5 runs`, () => {
+      const seen: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = trace(["--", ...argv, ...LOOP]);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        const recs = r.records();
+        const end = wholeEnd(recs, 0, known);
+        const ls = execs(recs, "ls");
+        expect(ls.filter((x) => x.runtime || x.container !== end.container || !x.containerPath)).toEqual([]);
+        seen.push(ls.length);
+      }
+      expect(seen).toEqual(Array(5).fill(30));
+    }, 300000);
+  }
 
   it("a running container (--container NAME): every program docker exec runs in it once the probes are in, until it stops", async () => {
     execFileSync("docker", ["run", "-d", "--name", ctr, "leastpriv-test:1", "sleep", "60"]);
