@@ -3,6 +3,8 @@
 // run after run), and a running container (--container) that docker exec runs programs in.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { ROOT, run } from "./helpers.js";
 import type { SyscallRecord } from "../lib/io/records.js";
 
@@ -45,8 +47,15 @@ function wholeEnd(recs: any[], exit: number, known: Known = {}) {
 export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}): void {
   const ctr = `leastpriv-${backend}-ctr-${process.pid}`;
   const trace = (args: string[]) => run("trace-run", ["--backend", backend, ...args]);
-  beforeAll(() => { execFileSync("bash", [ROOT + "test/containers/build-images.sh"]); }, 300000);
-  afterAll(() => { spawnSync("docker", ["rm", "-f", ctr]); });
+  let tmp = "";
+  beforeAll(() => {
+    tmp = mkdtempSync(tmpdir() + `/trace-ctr-${backend}-`);
+    execFileSync("bash", [ROOT + "test/containers/build-images.sh"]);
+  }, 300000);
+  afterAll(() => {
+    spawnSync("docker", ["rm", "-f", ctr]);
+    rmSync(tmp, { recursive: true, force: true });
+  });
 
   it("a new container (docker run): its calls, by its cgroup; the runtime's set-up marked", () => {
     const r = trace(["--", "docker", "run", "--rm", "leastpriv-test:1"]);
@@ -94,6 +103,26 @@ export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}):
     expect(seven.stderr).toBe("");
     expect(seven.status).toBe(7);
     wholeEnd(seven.records(), 7, known);
+  }, 120000);
+
+  it("podman run: a baseline made under strace and one made under this backend diff clean both ways; the next version fails on its connection", () => {
+    const profile = (b: string, image: string) => {
+      const r = run("trace-run", ["--backend", b, "--", ...PODMAN, image]);
+      expect(r.status, r.stderr).toBe(0);
+      const file = `${tmp}/${b}-${image.replace(/\W/g, "_")}.profile`;
+      writeFileSync(file, run("trace-summarize", [], r.stdout).stdout);
+      return file;
+    };
+    const [s, b] = [profile("strace", "leastpriv-test:1"), profile(backend, "leastpriv-test:1")];
+    for (const [x, y] of [[s, b], [b, s]]) {
+      const d = run("trace-diff", ["--format", "text", x, y]);
+      expect(d.stdout).toBe("0 differences, 0 failing\n");
+      expect(d.status).toBe(0);
+    }
+    const d = run("trace-diff", [s, profile(backend, "leastpriv-test:2")]);
+    expect(d.status).toBe(1);
+    expect(d.records().filter((x) => x.fails)).toEqual(expect.arrayContaining([
+      expect.objectContaining({ kind: "net", role: "peer", ops: ["connect"], addr: expect.objectContaining({ ip: "127.0.0.1", port: 9 }) })]));
   }, 120000);
 
   for (const [engine, argv] of [["docker", ["docker", "run", "--rm"]], ["podman", PODMAN]] as const) {
