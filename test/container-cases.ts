@@ -17,34 +17,16 @@ const PODMAN = ["podman", "run", "--runtime", "runc", "--ulimit", "nofile=1024:1
 // a glibc shell vforks each ls: every exec must be seen and kept as the container's
 const LOOP = ["leastpriv-glibc-loop:1", "sh", "-c", "for i in $(seq 30); do ls / >/dev/null; done"];
 
-/** What a backend is known to lose, and says so. */
-export interface Known {
-  /** Under load it may read an exec's strings too late (bpftrace: podman's netavark runs iptables in
-   *  bursts): the end then says "lost N argument pieces" and nothing else, and what was not read is null. */
-  argumentPieces?: boolean;
-}
-
-/** A whole trace's end: the command's status passed on, nothing lost, nothing cut short (but for what
- *  the backend is known to lose, and says). */
-function wholeEnd(recs: any[], exit: number, known: Known = {}) {
+/** A whole trace's end: the command's status passed on, nothing lost, nothing cut short. */
+function wholeEnd(recs: any[], exit: number) {
   const end = recs.at(-1);
-  expect(end).toMatchObject({ type: "end", exit, ended: "exited", unparsed: 0, lost: 0, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
-  if (known.argumentPieces && end.complete === false) {
-    const n = end.lostKinds?.argument;
-    expect(end.incomplete).toEqual([`lost ${n} argument ${n === 1 ? "piece" : "pieces"}`]);
-    expect(end.lostKinds).toEqual({ events: 0, argument: n });
-    const missing = calls(recs).filter((x) => x.missing);
-    expect(missing.length).toBeGreaterThan(0);
-    for (const x of missing) for (const i of x.missing!) expect(x.args[i], JSON.stringify(x)).toBe(null);
-    return end;
-  }
-  expect(end, JSON.stringify(end.incomplete)).toMatchObject({ complete: true });
+  expect(end, JSON.stringify(end.incomplete)).toMatchObject({ type: "end", exit, ended: "exited", unparsed: 0, lost: 0, complete: true, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
   expect(end.incomplete).toBeUndefined();
   return end;
 }
 
 /** Registers the cases for `backend` in the enclosing describe. */
-export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}): void {
+export function containerCases(backend: "bpftrace" | "ebpf"): void {
   const ctr = `leastpriv-${backend}-ctr-${process.pid}`;
   const trace = (args: string[]) => run("trace-run", ["--backend", backend, ...args]);
   let tmp = "";
@@ -62,7 +44,7 @@ export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}):
     expect(r.stderr).toBe("for the container only\n");
     expect(r.status).toBe(0);
     const recs = r.records();
-    const end = wholeEnd(recs, 0, known);
+    const end = wholeEnd(recs, 0);
     const c = calls(recs);
     expect(c.every((x) => x.container === end.container)).toBe(true);
     const read = c.find((x) => x.syscall === "openat" && x.path === "/data/secret.txt")!;
@@ -82,7 +64,7 @@ export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}):
     expect(r.status).toBe(0);
     const recs = r.records();
     expect(recs[0]).toMatchObject({ type: "run", tracer: backend, argv: [...PODMAN, "leastpriv-test:1", "cat", "/data/secret.txt"] });   // without our --cidfile
-    const end = wholeEnd(recs, 0, known);
+    const end = wholeEnd(recs, 0);
     const c = calls(recs);
     const cat = execs(recs, "cat");
     expect(cat).toEqual([expect.objectContaining({ path: "/bin/cat", argv: ["cat", "/data/secret.txt"], container: end.container })]);
@@ -102,7 +84,7 @@ export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}):
     const seven = trace(["--", ...PODMAN, "leastpriv-test:1", "sh", "-c", "exit 7"]);
     expect(seven.stderr).toBe("");
     expect(seven.status).toBe(7);
-    wholeEnd(seven.records(), 7, known);
+    wholeEnd(seven.records(), 7);
   }, 120000);
 
   it("podman run: a baseline made under strace and one made under this backend diff clean both ways; the next version fails on its connection", () => {
@@ -133,7 +115,7 @@ export function containerCases(backend: "bpftrace" | "ebpf", known: Known = {}):
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
         const recs = r.records();
-        const end = wholeEnd(recs, 0, known);
+        const end = wholeEnd(recs, 0);
         const ls = execs(recs, "ls");
         expect(ls.filter((x) => x.runtime || x.container !== end.container || !x.containerPath)).toEqual([]);
         seen.push(ls.length);
