@@ -228,7 +228,10 @@ export class RingReader extends ReaderShell implements ByteReader {
         const status = b.readUInt32LE(at + HDR + 8), n = b.readUInt32LE(at + HDR + 12);
         if (HDR + 16 + n > len) break;
         const bytes = b.subarray(at + HDR + 16, at + HDR + 16 + n);
+        // a string that could not be read (a page not yet in memory) ends the argv: kept as "" with the
+        // strings after it, it would name another command
         if (status === ST_FAULT) x.fault = true;
+        if (x.fault) return;
         // a chunk that does not follow the one before: one between was lost
         if (off === 0 && index === x.args.length) x.args.push([Buffer.from(bytes)]);
         else if (off > 0 && index === x.args.length - 1) x.args[index].push(Buffer.from(bytes));

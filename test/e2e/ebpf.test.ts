@@ -2,7 +2,7 @@
 // as root, with tracefs; its container cases (docker run, podman run, --container) are the bpftrace
 // backend's too, in test/container-cases.ts.
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { run } from "../helpers.js";
 import { containerCases } from "../container-cases.js";
@@ -74,6 +74,29 @@ describe("trace-run --backend ebpf", () => {
       expect(d.status).toBe(0);
     }
   }, 90000);
+
+  it("an exec argument the probe cannot read (a page not yet in memory): the argv ends before it, said and counted", () => {
+    // (as conmon's string constants for runc's argv, now and then). The string is in a page of a file
+    // mapped and never touched: execve faults it in, a probe cannot.
+    writeFileSync(tmp + "/hole.dat", Buffer.concat([Buffer.alloc(4096, "a"), Buffer.from("untouched\0"), Buffer.alloc(4086, "a")]));
+    writeFileSync(tmp + "/hole.py", [
+      "import ctypes, mmap, sys",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "libc.mmap.restype = ctypes.c_void_p",
+      "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]",
+      "f = open(sys.argv[1], 'rb')",
+      "p = libc.mmap(None, 8192, mmap.PROT_READ, mmap.MAP_PRIVATE, f.fileno(), 0)",
+      "assert p not in (None, 2**64 - 1)",
+      "argv = (ctypes.c_char_p * 4)(b'echo', ctypes.c_char_p(p + 4096), b'after', None)",
+      "libc.execv(b'/bin/echo', argv)",
+    ].join("\n") + "\n");
+    const r = ebpf(["--stdout", tmp + "/hole.out", "--", "/usr/bin/python3", tmp + "/hole.py", tmp + "/hole.dat"]);
+    expect(r.status).toBe(0);
+    expect(readFileSync(tmp + "/hole.out", "utf8")).toBe("untouched after\n");     // what the kernel ran
+    const recs = r.records();
+    expect(calls(recs).find((x) => x.syscall === "execve" && x.path === "/bin/echo")).toMatchObject({ ok: true, argv: ["echo"], argvTruncated: true, missing: [1] });
+    expect(recs.at(-1)).toMatchObject({ type: "end", complete: false, incomplete: ["lost 1 argument piece"], lostKinds: { events: 0, argument: 1 } });
+  }, 60000);
 
   it("a newline, a tab and a byte that is not UTF-8 in a path: kept intact, the records whole", () => {
     const long = "L".repeat(250);        // longer than the bpftrace backend's 199 bytes
