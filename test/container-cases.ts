@@ -17,11 +17,27 @@ const PODMAN = ["podman", "run", "--runtime", "runc", "--ulimit", "nofile=1024:1
 // a glibc shell vforks each ls: every exec must be seen and kept as the container's
 const LOOP = ["leastpriv-glibc-loop:1", "sh", "-c", "for i in $(seq 30); do ls / >/dev/null; done"];
 
-/** A whole trace's end: the command's status passed on, nothing lost, nothing cut short. */
+/**
+ * A whole trace's end: the command's status passed on, nothing lost, nothing cut short. But for one
+ * thing, said: an eBPF probe cannot read a string in a page not yet in memory (conmon's constants in
+ * runc's argv, now and then), so the end may say "lost N argument pieces" and nothing else, and then
+ * only records of the runtime miss an argument (the container's program's are whole).
+ */
 function wholeEnd(recs: any[], exit: number) {
   const end = recs.at(-1);
-  expect(end, JSON.stringify(end.incomplete)).toMatchObject({ type: "end", exit, ended: "exited", unparsed: 0, lost: 0, complete: true, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
-  expect(end.incomplete).toBeUndefined();
+  expect(end).toMatchObject({ type: "end", exit, ended: "exited", unparsed: 0, lost: 0, container: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  const missing = calls(recs).filter((x) => x.missing);
+  if (end.complete === false) {
+    const n = end.lostKinds?.argument;
+    expect(end.incomplete).toEqual([`lost ${n} argument ${n === 1 ? "piece" : "pieces"}`]);
+    expect(end.lostKinds).toEqual({ events: 0, argument: n });
+    // (under docker run, a piece may be of a call the container's scope then dropped)
+    expect(missing.length).toBeLessThanOrEqual(n);
+  } else {
+    expect(end).toMatchObject({ complete: true });
+    expect(end.incomplete).toBeUndefined();
+  }
+  expect(missing.filter((x) => !x.runtime)).toEqual([]);
   return end;
 }
 
@@ -88,21 +104,26 @@ export function containerCases(backend: "bpftrace" | "ebpf"): void {
   }, 120000);
 
   it("podman run: a baseline made under strace and one made under this backend diff clean both ways; the next version fails on its connection", () => {
+    // a trace that lost only what wholeEnd allows (said in its end) is compared all the same
+    let lossy = false;
     const profile = (b: string, image: string) => {
       const r = run("trace-run", ["--backend", b, "--", ...PODMAN, image]);
       expect(r.status, r.stderr).toBe(0);
+      if (b === backend && wholeEnd(r.records(), 0).complete === false) lossy = true;
       const file = `${tmp}/${b}-${image.replace(/\W/g, "_")}.profile`;
       writeFileSync(file, run("trace-summarize", [], r.stdout).stdout);
       return file;
     };
+    const diff = (args: string[]) => run("trace-diff", [...(lossy ? ["--allow-incomplete"] : []), ...args]);
     const [s, b] = [profile("strace", "leastpriv-test:1"), profile(backend, "leastpriv-test:1")];
     for (const [x, y] of [[s, b], [b, s]]) {
-      const d = run("trace-diff", ["--format", "text", x, y]);
-      expect(d.stdout).toBe("0 differences, 0 failing\n");
+      const d = diff(["--format", "text", x, y]);
+      expect(d.stdout, d.stderr).toBe("0 differences, 0 failing\n");
       expect(d.status).toBe(0);
     }
-    const d = run("trace-diff", [s, profile(backend, "leastpriv-test:2")]);
-    expect(d.status).toBe(1);
+    const v2 = profile(backend, "leastpriv-test:2");
+    const d = diff([s, v2]);
+    expect(d.status, d.stderr).toBe(1);
     expect(d.records().filter((x) => x.fails)).toEqual(expect.arrayContaining([
       expect.objectContaining({ kind: "net", role: "peer", ops: ["connect"], addr: expect.objectContaining({ ip: "127.0.0.1", port: 9 }) })]));
   }, 120000);
