@@ -8,7 +8,7 @@
 // The backend spawns bpftrace with its program and reads its stderr; the session does the rest.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { arch as osArch } from "node:os";
 import { join } from "node:path";
 import { bpfProgram, BPF_STRLEN } from "../bpf/program.js";
@@ -26,6 +26,15 @@ const TRACEFS = "/sys/kernel/tracing";
 /** How long the end waits for bpftrace to have printed every CPU's lines up to it (see stopTracer). */
 const DRAIN_MS = 30_000;
 
+
+/** Whether every thread of process `pid` is asleep in epoll_wait (bpftrace between reads of its buffers). */
+function waitingInPoll(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    return tasks.length > 0 && tasks.every((t) => readFileSync(`/proc/${pid}/task/${t}/wchan`, "utf8") === "do_epoll_wait");
+  } catch { return false; }
+}
 
 export function bpftraceVersion(bpftrace = "bpftrace"): string {
   const r = spawnSync(bpftrace, ["--version"], { encoding: "utf8" });
@@ -176,8 +185,16 @@ class BpfTracer implements Tracer {
       const upTo = Number(process.hrtime.bigint()) + delay * 1e6;
       const since = Date.now();
       const gone = () => tracer.exitCode !== null || tracer.signalCode !== null;
+      // an idle CPU takes no profile samples, so its ticks stop (one took 6 s between two): bpftrace
+      // waiting in epoll, with no line but ticks come for a while, twice in a row, has every CPU's
+      // buffer read (a buffer holding lines would have woken it)
+      let idleChecks = 0;
+      const drained = () => {
+        idleChecks = Date.now() - lastData >= 200 && waitingInPoll(tracer.pid) ? idleChecks + 1 : 0;
+        return idleChecks >= 2;
+      };
       const interrupt = () => {
-        if (drain && !gone() && !asm.readPast(upTo)) {
+        if (drain && !gone() && !asm.readPast(upTo) && !drained()) {
           if (Date.now() - since < DRAIN_MS) { stopTimer = setTimeout(interrupt, 50); return; }
           behind = `bpftrace stopped with its lines not all read (still behind ${DRAIN_MS / 1000} s after the end)`;
         }
