@@ -100,16 +100,20 @@ for (const name of names) {
   script = w.script;
   const ringPrefix = [process.execPath, here + "ring-trace.mjs", "--quiet", ...(w.cgroups ? ["--new-cgroups"] : []), "--"];
   const ebpfPrefix = [process.execPath, traceRun, "--backend", "ebpf", "--"];
-  const untracedRuns = [], ebpfRuns = [], ringRuns = [];
+  // the floor of any reader: the loader's frames read from the pipe and counted, not decoded
+  const countPrefix = [process.execPath, here + "ring-trace.mjs", "--count-only", ...(w.cgroups ? ["--new-cgroups"] : []), "--"];
+  const untracedRuns = [], ebpfRuns = [], ringRuns = [], countRuns = [];
   // interleaved, so that a busy moment of the machine falls on each
   for (let i = 0; i < runs; i++) {
     untracedRuns.push(once([], "none"));
     ebpfRuns.push(once(ebpfPrefix, "trace-run"));
     ringRuns.push(once(ringPrefix, "ring"));
+    // (frames not decoded: what was lost is not known here)
+    countRuns.push({ ...once(countPrefix, "ring"), lost: NaN, records: 0 });
   }
   const key = w.wall ? "whole" : "own";
-  const untraced = median(untracedRuns, key), ebpf = median(ebpfRuns, key), ring = median(ringRuns, key);
-  const r = { script, runs, untraced, ebpf, ring };
+  const untraced = median(untracedRuns, key), ebpf = median(ebpfRuns, key), ring = median(ringRuns, key), count = median(countRuns, key);
+  const r = { script, runs, untraced, ebpf, ring, count };
   if (!ebpfOnly) {
     r.bpftrace = once([process.execPath, traceRun, "--backend", "bpftrace", "--"], "trace-run");
     r.strace = once([process.execPath, traceRun, "--backend", "strace", "--"], "trace-run");
@@ -123,6 +127,7 @@ for (const name of names) {
   console.log(line("untraced", untraced));
   console.log(line(`ebpf backend (target ${w.wall ? w.wall + " s" : w.target + "x"})`, ebpf));
   console.log(line("eBPF loader, not written", ring));
+  console.log(line("eBPF loader, frames counted", count));
   if (r.bpftrace) console.log(line("bpftrace backend", r.bpftrace));
   if (r.strace) console.log(line("strace backend", r.strace));
   if (r.batched) console.log(line("bpftrace, map-batched", r.batched));
