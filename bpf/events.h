@@ -6,7 +6,7 @@
 #ifndef LP_EVENTS_H
 #define LP_EVENTS_H
 
-#define LP_FORMAT 1
+#define LP_FORMAT 2      // 2: the Y and W frames (format 1 is read as before)
 #define LP_NR_MAX 512
 
 // frame types
@@ -14,6 +14,10 @@
 #define LP_EXEC 'X'      // an exec started: lp_exec, then the path as one piece
 #define LP_ARG 'A'       // a chunk of an exec's argv string: lp_arg
 #define LP_ARGV_END 'Z'  // the exec's argv ends: lp_argv_end
+// a successful exec whose argv was not all read at its entry (a string in a page not yet in memory):
+// the new image's argument block, its strings each ending in a NUL, read at the call's end, before its C
+#define LP_ARGV_NEW 'Y'  // a chunk of it: lp_arg (index: the chunk's number; at: its offset in the block)
+#define LP_ARGV_NEW_END 'W'  // its end: lp_argv_end (argc: the block's length in bytes)
 #define LP_FORK 'F'
 #define LP_EXIT 'E'
 #define LP_SUPER 'S'     // thread `old` exec'd and goes on as the leader h.pid

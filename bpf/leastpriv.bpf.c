@@ -30,7 +30,7 @@ struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 24); } eve
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536); __type(key, u32); __type(value, u8); } tasks SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, u64); __type(value, u8); } cgroups SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, LP_NR_MAX); __type(key, u32); __type(value, struct lp_call); } calls SEC(".maps");
-struct inflight { u32 nr; u32 pad; u64 a[6]; };
+struct inflight { u32 nr; u32 argv_unread; u64 a[6]; };   // argv_unread: an exec's argv not all read
 // the call a task is in, from its entry to its exit: task-local (no hash insert and delete per call; it
 // goes with the task, and stays with a thread that execs and becomes its leader)
 struct { __uint(type, BPF_MAP_TYPE_TASK_STORAGE); __uint(map_flags, BPF_F_NO_PREALLOC); __type(key, int); __type(value, struct inflight); } on SEC(".maps");
@@ -124,7 +124,7 @@ static __always_inline u32 piece_addr(struct lp_scratch *s, u32 off, u8 arg, con
   return (off + sizeof(*pc) + pc->len + 7) & ~7u;
 }
 
-struct argv_loop { struct lp_scratch *s; const u64 *argv; u32 i; u32 at; u32 status; };
+struct argv_loop { struct lp_scratch *s; const u64 *argv; u32 i; u32 at; u32 status; u32 faults; };
 
 // one argv chunk per turn: a string longer than a chunk goes on in the next one
 static long argv_chunk(u64 k, struct argv_loop *c) {
@@ -136,7 +136,7 @@ static long argv_chunk(u64 k, struct argv_loop *c) {
   head(&a->h, LP_ARG, 0);
   a->index = c->i; a->at = c->at;
   long n = bpf_probe_read_user_str(a->data, LP_ARG_CHUNK, (const char *)p + c->at);
-  if (n < 0) { a->status = LP_ST_FAULT; a->len = 0; n = 1; }
+  if (n < 0) { a->status = LP_ST_FAULT; a->len = 0; n = 1; c->faults++; }
   else { a->status = (u32)n == LP_ARG_CHUNK ? LP_ST_MORE : 0; a->len = n - 1; }
   send(s, (sizeof(*a) - LP_ARG_CHUNK + a->len + 7) & ~7u, LP_DROP_ARGV);
   if (a->status == LP_ST_MORE) c->at += LP_ARG_CHUNK - 1;
@@ -144,19 +144,53 @@ static long argv_chunk(u64 k, struct argv_loop *c) {
   return 0;
 }
 
-static __always_inline void exec_start(u32 nr, const char *path, const u64 *argv) {
+// returns whether the argv could not all be read
+static __always_inline u32 exec_start(u32 nr, const char *path, const u64 *argv) {
   struct lp_scratch *s = buf();
-  if (!s) return;
+  if (!s) return 0;
   struct lp_exec *x = (void *)s->b;
   head(&x->h, LP_EXEC, nr);
   u32 end = piece_str(s, sizeof(*x), 'S', 0, path, LP_PATH_READ);
   send(s, end, LP_DROP_EVENT);
-  struct argv_loop c = { .s = s, .argv = argv, .i = 0, .at = 0, .status = LP_ARGV_CUT };
+  struct argv_loop c = { .s = s, .argv = argv, .i = 0, .at = 0, .status = LP_ARGV_CUT, .faults = 0 };
   if (argv) bpf_loop(LP_ARGV_TURNS, argv_chunk, &c, 0);
   else c.status = LP_ARGV_DONE;
   struct lp_argv_end *e = (void *)s->b;
   head(&e->h, LP_ARGV_END, nr);
   e->argc = c.i; e->status = c.status;
+  send(s, sizeof(*e), LP_DROP_EVENT);
+  return c.faults > 0 || c.status == LP_ARGV_FAULT;
+}
+
+struct block_loop { struct lp_scratch *s; u64 from; u32 len; u32 at; u32 status; };
+
+// one chunk of the new image's argument block per turn
+static long block_chunk(u64 k, struct block_loop *c) {
+  if (c->at >= c->len) { c->status = LP_ARGV_DONE; return 1; }
+  struct lp_arg *a = (void *)c->s->b;
+  head(&a->h, LP_ARGV_NEW, 0);
+  u64 got = (u64)(c->len - c->at);
+  if (got > LP_ARG_CHUNK) got = LP_ARG_CHUNK;
+  a->index = (u32)k; a->at = c->at; a->status = 0;
+  if (bpf_probe_read_user(a->data, got & (2 * LP_ARG_CHUNK - 1), (const void *)(c->from + c->at))) { got = 0; a->status = LP_ST_FAULT; c->status = LP_ARGV_FAULT; }
+  a->len = (u32)got;
+  send(c->s, (u32)((sizeof(*a) - LP_ARG_CHUNK + (got & (2 * LP_ARG_CHUNK - 1)) + 7) & ~7ull), LP_DROP_ARGV);
+  if (!got) return 1;
+  c->at += (u32)got;
+  return 0;
+}
+
+// the exec succeeded: the kernel copied its strings onto the new stack, where they are in memory
+static __always_inline void exec_block(u32 nr) {
+  struct lp_scratch *s = buf();
+  if (!s) return;
+  struct task_struct *t = bpf_get_current_task_btf();
+  u64 from = BPF_CORE_READ(t, mm, arg_start), to = BPF_CORE_READ(t, mm, arg_end);
+  struct block_loop c = { .s = s, .from = from, .len = to > from && to - from < (1u << 30) ? (u32)(to - from) : 0, .at = 0, .status = LP_ARGV_CUT };
+  bpf_loop(LP_ARGV_TURNS, block_chunk, &c, 0);
+  struct lp_argv_end *e = (void *)s->b;
+  head(&e->h, LP_ARGV_NEW_END, nr);
+  e->argc = c.len; e->status = c.status;
   send(s, sizeof(*e), LP_DROP_EVENT);
 }
 
@@ -175,12 +209,13 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id) {
   struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!f) { dropped(LP_DROP_EVENT); return 0; }
   f->nr = nr + 1;      // 0: not in a traced call
+  f->argv_unread = 0;
   // the registers the call was made with, as the architecture passes a system call's arguments
   f->a[0] = PT_REGS_PARM1_SYSCALL(regs); f->a[1] = PT_REGS_PARM2_SYSCALL(regs); f->a[2] = PT_REGS_PARM3_SYSCALL(regs);
   f->a[3] = PT_REGS_PARM4_SYSCALL(regs); f->a[4] = PT_REGS_PARM5_SYSCALL(regs); f->a[5] = PT_REGS_PARM6_SYSCALL(regs);
   // a successful exec replaces the memory its strings are in: they are read now
-  if (c->flags & LP_CALL_EXECVE) exec_start(nr, (const char *)f->a[0], (const u64 *)f->a[1]);
-  else if (c->flags & LP_CALL_EXECVEAT) exec_start(nr, (const char *)f->a[1], (const u64 *)f->a[2]);
+  if (c->flags & LP_CALL_EXECVE) f->argv_unread = exec_start(nr, (const char *)f->a[0], (const u64 *)f->a[1]);
+  else if (c->flags & LP_CALL_EXECVEAT) f->argv_unread = exec_start(nr, (const char *)f->a[1], (const u64 *)f->a[2]);
   return 0;
 }
 
@@ -197,8 +232,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret) {
   u32 nr = f->nr - 1;
   f->nr = 0;
   struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
+  if (!c) return 0;
+  // (before the call's frame, which the reader writes the record at)
+  if (ret == 0 && f->argv_unread && (c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT))) exec_block(nr);
   struct lp_scratch *s = buf();
-  if (!c || !s) return 0;
+  if (!s) return 0;
   struct lp_callrec *r = (void *)s->b;
   head(&r->h, LP_CALL, nr);
   r->ret = ret;

@@ -5,7 +5,7 @@
 // only be guessed at, so it is said in one `unparsed` record (where it begins, its first bytes, how many
 // bytes) instead of being decoded into records it may not hold. Each file is a run of its own loader.
 
-import { RingReader, RING_FORMAT } from "./ring-reader.js";
+import { RingReader, RING_FORMATS } from "./ring-reader.js";
 import { UserError } from "../errors.js";
 import type { TraceRecord } from "../io/records.js";
 import type { ByteReader, Emit, ReaderCounts, ReaderOptions } from "../trace/reader.js";
@@ -105,7 +105,7 @@ export class RingFileReader implements ByteReader {
     if (this.next === 0) {
       if (len < READY_MIN || len > FRAME_MAX || type !== R) return FOREIGN;
       const format = b.readUInt32LE(at + 4 + HDR);
-      if (format !== RING_FORMAT) throw new UserError(`${display(this.file)}: frame format ${format} of the eBPF loader: this trace-parse reads format ${RING_FORMAT} (read it with the leastpriv version that wrote it)`);
+      if (!RING_FORMATS.includes(format)) throw new UserError(`${display(this.file)}: frame format ${format} of the eBPF loader: this trace-parse reads formats ${RING_FORMATS.join(" and ")} (read it with the leastpriv version that wrote it)`);
       return undefined;
     }
     if (this.ended) return AFTER_END;

@@ -19,8 +19,10 @@ import type { CallParts } from "../trace/resolver.js";
 
 export type RingEmit = (rec: TraceRecord, cgroup?: number) => void;
 
-/** The loader's frame format this reader reads (LP_FORMAT in bpf/events.h). */
-export const RING_FORMAT = 1;
+/** The loader's frame format this reader writes of (LP_FORMAT in bpf/events.h); it reads the older too. */
+export const RING_FORMAT = 2;
+/** The frame formats this reader reads: 1 is 2 without the Y and W frames. */
+export const RING_FORMATS = [1, 2];
 const HDR = 32;
 const CALL_HDR = 104;
 // piece status (bpf/events.h)
@@ -32,7 +34,7 @@ const DROP_KINDS = ["events", "argv"];
 const K_NULL = 0, K_FD = 1, K_INT = 2, K_LONG = 3, K_DEC = 4, K_STR = 5, K_PAIR = 6, K_FLAGS = 7, K_ADDR = 8;
 interface ArgKind { kind: string; dec?: string; code: number; cutByLen: boolean; texts: Map<bigint, string> }
 interface Plan { call: BpfCall; specs: ArgKind[]; exec: boolean; open: boolean; fork: boolean }
-interface Exec { filename: Json; cut: boolean; args: Buffer[][]; argc: number; status: number; lost: boolean; fault: boolean }
+interface Exec { filename: Json; cut: boolean; args: Buffer[][]; argc: number; status: number; lost: boolean; fault: boolean; block?: Buffer[]; blockBad?: boolean }
 interface Piece { status: number; start: number; len: number }
 // a child's records, waiting for its parent's fork call (record and cgroup, in turn)
 interface Hold { parent: number; child: number; recs: unknown[]; pids: number[] }
@@ -243,6 +245,37 @@ export class RingReader extends ReaderShell implements ByteReader {
         if (x && len >= HDR + 8) { x.argc = b.readUInt32LE(at + HDR); x.status = b.readUInt32LE(at + HDR + 4); }
         return;
       }
+      case 89: /* Y: the exec succeeded with its argv not all read at its start; the new image's block */ {
+        if (len < HDR + 16) break;
+        const x = this.execs.get(tid);
+        if (!x) return;
+        const index = b.readUInt32LE(at + HDR), n = b.readUInt32LE(at + HDR + 12);
+        if (HDR + 16 + n > len) break;
+        x.block ??= [];
+        // a chunk out of turn (one between was lost) or unread: the block is not used
+        if (index === x.block.length && b.readUInt32LE(at + HDR + 8) !== ST_FAULT) x.block.push(Buffer.from(b.subarray(at + HDR + 16, at + HDR + 16 + n)));
+        else x.blockBad = true;
+        return;
+      }
+      case 87: /* W: the block's end */ {
+        if (len < HDR + 8) break;
+        const x = this.execs.get(tid);
+        const blocks = x?.block, bad = x?.blockBad;
+        if (!x || !blocks) return;
+        x.block = undefined; x.blockBad = undefined;
+        const total = b.readUInt32LE(at + HDR), status = b.readUInt32LE(at + HDR + 4);
+        const all = Buffer.concat(blocks);
+        // whole, it replaces what the start read: each string up to its NUL
+        if (bad || status !== 0 || all.length !== total || all[all.length - 1] !== 0) return;
+        const strings: Buffer[][] = [];
+        for (let from = 0; from < all.length;) {
+          const nul = all.indexOf(0, from);
+          strings.push([all.subarray(from, nul)]);
+          from = nul + 1;
+        }
+        x.args = strings; x.argc = strings.length; x.status = 0; x.lost = false; x.fault = false;
+        return;
+      }
       case 70: /* F */ {
         if (len < HDR + 32) break;
         const child = b.readUInt32LE(at + HDR);
@@ -326,7 +359,7 @@ export class RingReader extends ReaderShell implements ByteReader {
   private readyFrame(b: Buffer, at: number, len: number): void {
     if (len < HDR + 48) { this.bad(b, at, len, "a ready frame cut short"); return; }
     const format = b.readUInt32LE(at + HDR);
-    if (format !== RING_FORMAT) { this.bad(b, at, len, `format ${format} of the eBPF loader; this version reads format ${RING_FORMAT}`); return; }
+    if (!RING_FORMATS.includes(format)) { this.bad(b, at, len, `format ${format} of the eBPF loader; this version reads formats ${RING_FORMATS.join(" and ")}`); return; }
     this.mode = b.readUInt32LE(at + HDR + 4);
     this.id = Number(b.readBigUInt64LE(at + HDR + 8));
     const mono = Number(b.readBigUInt64LE(at + HDR + 16)), real = Number(b.readBigUInt64LE(at + HDR + 24));

@@ -199,7 +199,7 @@ describe("trace-run --backend ebpf --raw, read back by trace-parse", () => {
     for (const args of [[tmp + "/newer.raw"], ["--format", "ebpf", tmp + "/newer.raw"]]) {
       const p = run("trace-parse", args);
       expect(p.status).toBe(2);
-      expect(p.stderr).toBe(`trace-parse: ${tmp}/newer.raw: frame format 99 of the eBPF loader: this trace-parse reads format 1 (read it with the leastpriv version that wrote it)\n`);
+      expect(p.stderr).toBe(`trace-parse: ${tmp}/newer.raw: frame format 99 of the eBPF loader: this trace-parse reads formats 1 and 2 (read it with the leastpriv version that wrote it)\n`);
     }
   });
 

@@ -75,9 +75,11 @@ describe("trace-run --backend ebpf", () => {
     }
   }, 90000);
 
-  it("an exec argument the probe cannot read (a page not yet in memory): the argv ends before it, said and counted", () => {
+  it("an exec argument the probe cannot read at the call's start (a page not yet in memory): read from the new image", () => {
     // (as conmon's string constants for runc's argv, now and then). The string is in a page of a file
-    // mapped and never touched: execve faults it in, a probe cannot.
+    // mapped and never touched: execve faults it in, a probe at its start cannot. Once the exec has
+    // succeeded the strings are on the new stack, and read there; a failed exec has no new image, and
+    // its argv ends before the string, said and counted.
     writeFileSync(tmp + "/hole.dat", Buffer.concat([Buffer.alloc(4096, "a"), Buffer.from("untouched\0"), Buffer.alloc(4086, "a")]));
     writeFileSync(tmp + "/hole.py", [
       "import ctypes, mmap, sys",
@@ -88,14 +90,24 @@ describe("trace-run --backend ebpf", () => {
       "p = libc.mmap(None, 8192, mmap.PROT_READ, mmap.MAP_PRIVATE, f.fileno(), 0)",
       "assert p not in (None, 2**64 - 1)",
       "argv = (ctypes.c_char_p * 4)(b'echo', ctypes.c_char_p(p + 4096), b'after', None)",
-      "libc.execv(b'/bin/echo', argv)",
+      "libc.execv(sys.argv[2].encode(), argv)",
+      "sys.exit(9)",
     ].join("\n") + "\n");
-    const r = ebpf(["--stdout", tmp + "/hole.out", "--", "/usr/bin/python3", tmp + "/hole.py", tmp + "/hole.dat"]);
+    const r = ebpf(["--stdout", tmp + "/hole.out", "--", "/usr/bin/python3", tmp + "/hole.py", tmp + "/hole.dat", "/bin/echo"]);
     expect(r.status).toBe(0);
     expect(readFileSync(tmp + "/hole.out", "utf8")).toBe("untouched after\n");     // what the kernel ran
     const recs = r.records();
-    expect(calls(recs).find((x) => x.syscall === "execve" && x.path === "/bin/echo")).toMatchObject({ ok: true, argv: ["echo"], argvTruncated: true, missing: [1] });
-    expect(recs.at(-1)).toMatchObject({ type: "end", complete: false, incomplete: ["lost 1 argument piece"], lostKinds: { events: 0, argument: 1 } });
+    const exec = calls(recs).find((x) => x.syscall === "execve" && x.path === "/bin/echo");
+    expect(exec).toMatchObject({ ok: true, argv: ["echo", "untouched", "after"] });
+    expect(exec).not.toHaveProperty("missing");
+    expect(exec).not.toHaveProperty("argvTruncated");
+    expect(recs.at(-1)).toMatchObject({ type: "end", complete: true, lost: 0 });
+    // the exec fails (no such file): the argv up to the string not read
+    const f = ebpf(["--", "/usr/bin/python3", tmp + "/hole.py", tmp + "/hole.dat", tmp + "/no-such-program"]);
+    expect(f.status).toBe(9);
+    const failed = calls(f.records()).find((x) => x.syscall === "execve" && x.path === tmp + "/no-such-program");
+    expect(failed).toMatchObject({ ok: false, errno: "ENOENT", argv: ["echo"], argvTruncated: true, missing: [1] });
+    expect(f.records().at(-1)).toMatchObject({ type: "end", complete: false, incomplete: ["lost 1 argument piece"], lostKinds: { events: 0, argument: 1 } });
   }, 60000);
 
   it("a newline, a tab and a byte that is not UTF-8 in a path: kept intact, the records whole", () => {
