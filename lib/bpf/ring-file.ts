@@ -5,7 +5,7 @@
 // only be guessed at, so it is said in one `unparsed` record (where it begins, its first bytes, how many
 // bytes) instead of being decoded into records it may not hold. Each file is a run of its own loader.
 
-import { RingReader, RING_FORMATS } from "./ring-reader.js";
+import { FRAME_TYPES, RingReader, RING_FORMATS } from "./ring-reader.js";
 import { UserError } from "../errors.js";
 import type { TraceRecord } from "../io/records.js";
 import type { ByteReader, Emit, ReaderCounts, ReaderOptions } from "../trace/reader.js";
@@ -16,7 +16,6 @@ const HDR = 32;
 const READY_MIN = HDR + 48;
 const R = 82, Q = 81;
 // the frame types of bpf/events.h (C X A Z F E S M R L Q)
-const TYPES = new Set([..."CXAZFESMRLQ"].map((c) => c.charCodeAt(0)));
 
 /** Whether these first bytes of an input are the start of the loader's output: a ready frame's length and type. */
 export function framesAhead(b: Buffer): boolean {
@@ -109,7 +108,7 @@ export class RingFileReader implements ByteReader {
       return undefined;
     }
     if (this.ended) return AFTER_END;
-    return badLength(len) ?? (TYPES.has(type) ? undefined : `a frame of type ${type}, not one the loader writes`);
+    return badLength(len) ?? (FRAME_TYPES.has(type) ? undefined : `a frame of type ${type}, not one the loader writes`);
   }
 
   /** Bytes not read as frames: the first of them kept for the record. */

@@ -23,6 +23,8 @@ export type RingEmit = (rec: TraceRecord, cgroup?: number) => void;
 export const RING_FORMAT = 2;
 /** The frame formats this reader reads: 1 is 2 without the Y and W frames. */
 export const RING_FORMATS = [1, 2];
+/** The types of frame the loader writes (bpf/events.h). */
+export const FRAME_TYPES: ReadonlySet<number> = new Set([..."CXAZYWFESMRLQ"].map((c) => c.charCodeAt(0)));
 const HDR = 32;
 const CALL_HDR = 104;
 // piece status (bpf/events.h)

@@ -163,8 +163,8 @@ describe("trace-run --backend ebpf --raw, read back by trace-parse", () => {
     // what a crash leaves of a file whose blocks were allocated but not written
     cases.push(["zeroed", Buffer.concat([raw.subarray(0, at[k]), Buffer.alloc(raw.length - at[k])]), "a frame length of 0 bytes, shorter than the loader's frame header"]);
     const typed = Buffer.from(raw);
-    typed[at[k] + 4] = 0x57;
-    cases.push(["typed", typed, "a frame of type 87, not one the loader writes"]);
+    typed[at[k] + 4] = 0x56;
+    cases.push(["typed", typed, "a frame of type 86, not one the loader writes"]);
     for (const [name, bytes, why] of cases) {
       const b = bad(name, bytes);
       const n = bytes.length - at[k];

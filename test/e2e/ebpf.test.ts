@@ -93,7 +93,7 @@ describe("trace-run --backend ebpf", () => {
       "libc.execv(sys.argv[2].encode(), argv)",
       "sys.exit(9)",
     ].join("\n") + "\n");
-    const r = ebpf(["--stdout", tmp + "/hole.out", "--", "/usr/bin/python3", tmp + "/hole.py", tmp + "/hole.dat", "/bin/echo"]);
+    const r = ebpf(["--stdout", tmp + "/hole.out", "--raw", tmp + "/hole.raw", "--", "/usr/bin/python3", tmp + "/hole.py", tmp + "/hole.dat", "/bin/echo"]);
     expect(r.status).toBe(0);
     expect(readFileSync(tmp + "/hole.out", "utf8")).toBe("untouched after\n");     // what the kernel ran
     const recs = r.records();
@@ -102,6 +102,11 @@ describe("trace-run --backend ebpf", () => {
     expect(exec).not.toHaveProperty("missing");
     expect(exec).not.toHaveProperty("argvTruncated");
     expect(recs.at(-1)).toMatchObject({ type: "end", complete: true, lost: 0 });
+    // the frames that carry the new image's strings are read back from --raw as well
+    const p = run("trace-parse", [tmp + "/hole.raw"]);
+    expect(p.status, p.stderr).toBe(0);
+    expect(calls(p.records()).find((x) => x.syscall === "execve" && x.path === "/bin/echo")).toMatchObject({ argv: ["echo", "untouched", "after"] });
+    expect(p.records().at(-1)).toMatchObject({ type: "end", complete: true });
     // the exec fails (no such file): the argv up to the string not read
     const f = ebpf(["--", "/usr/bin/python3", tmp + "/hole.py", tmp + "/hole.dat", tmp + "/no-such-program"]);
     expect(f.status).toBe(9);
