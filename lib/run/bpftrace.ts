@@ -55,6 +55,18 @@ export function ensureTracefs(): void {
 }
 
 /** The program for this machine's architecture. */
+/**
+ * Whether a launched tree has ended, as a kernel backend reads it: every task of the tree read exiting
+ * ("read": the tracer may still hold a backlog of earlier events, and stopping it sooner would drop
+ * them), or, should an exit never come (lost), every task left gone from /proc once the tracer has been
+ * quiet for 2 s ("gone").
+ */
+export function treeEnd(live: number[], quietMs: number): "read" | "gone" | undefined {
+  if (live.length === 0) return "read";
+  if (quietMs > 2000 && live.every((p) => !existsSync(`/proc/${p}`))) return "gone";
+  return undefined;
+}
+
 export function programForHost(): string {
   const a = osArch();
   if (a !== "x64" && a !== "arm64") throw new UserError(`the bpftrace backend knows the system call numbers of x86-64 and arm64, not ${a}`, EXIT_RUN_FAILED);
@@ -208,12 +220,8 @@ class BpfTracer implements Tracer {
     const poll = setInterval(() => {
       if (process.env.LEASTPRIV_DEBUG) s.tell.warn(`debug: ready=${asm.ready} child=${JSON.stringify(childStatus)} live=${asm.livePids().join(",")} stopping=${stopping}`);
       if (mode === 1 && childStatus && asm.ready) {
-        // the end is when every task of the tree has been read exiting: bpftrace may still hold a backlog
-        // of earlier events, and stopping it sooner would drop them. Should an exit never come (lost),
-        // /proc decides once bpftrace has been quiet for 2 s.
-        const live = asm.livePids();
-        if (live.length === 0) stopTracer(300);
-        else if (Date.now() - lastData > 2000 && live.every((p) => !existsSync(`/proc/${p}`))) stopTracer(0);
+        const end = treeEnd(asm.livePids(), Date.now() - lastData);
+        if (end) stopTracer(end === "read" ? 300 : 0);
       }
       if (mode === 2 && !existsSync(cg!.dir)) stopTracer(200);
     }, 100);

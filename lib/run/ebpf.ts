@@ -12,7 +12,7 @@ import { UserError } from "../errors.js";
 import { EXIT_RUN_FAILED, alive, type ProcStatus } from "./session.js";
 import { NotStarted, type Backend, type CaptureOptions, type Start, type Tracer, type Tracing } from "./backend.js";
 import { launches, type Target } from "./target.js";
-import { BpfScope, cgroupOf, ensureTracefs, inspect } from "./bpftrace.js";
+import { BpfScope, cgroupOf, ensureTracefs, inspect, treeEnd } from "./bpftrace.js";
 import { killStopped, release, startStopped } from "./stopped.js";
 
 /** The loader is built with the package: its version is the package's, and the frame format it writes. */
@@ -133,13 +133,8 @@ class EbpfTracer implements Tracer {
 
     let lastData = Date.now();
     const poll = setInterval(() => {
-      if (mode === 1 && childStatus && reader.ready) {
-        // the end is when every task of the tree has been read exiting (the ring may still hold a backlog);
-        // should an exit never come (lost), /proc decides once the loader has been quiet for 2 s
-        const live = reader.livePids();
-        if (live.length === 0) stopLoader(0);
-        else if (Date.now() - lastData > 2000 && live.every((p) => !existsSync(`/proc/${p}`))) stopLoader(0);
-      }
+      // (the ring may still hold a backlog when the tree is gone: the end is when its exits are read)
+      if (mode === 1 && childStatus && reader.ready && treeEnd(reader.livePids(), Date.now() - lastData)) stopLoader(0);
       if (mode === 2 && !existsSync(cg!.dir)) stopLoader(200);
     }, 50);
 
