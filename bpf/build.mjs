@@ -42,7 +42,7 @@ if (!existsSync("/usr/include/bpf/libbpf.h")) fail("libbpf's headers are not ins
 
 // the call table: which calls, and where their strings, addresses, fd pairs and flag pointers are
 const { BPF_CALLS, extrasOf } = await import(root + "dist/lib/bpf/program.js");
-const FLAGS = { execve: 1, execveat: 2, fcntl: 4, clone: 8, clone3: 16, vfork: 32 };
+const FLAGS = { execve: 1, execveat: 2, fcntl: 4, clone: 8, clone3: 16, vfork: 32, fork: 64 };
 const rows = [];
 for (const c of BPF_CALLS) {
   const nr = c.nr[tableArch];

@@ -50,6 +50,7 @@
 #define LP_CALL_CLONE 8
 #define LP_CALL_CLONE3 16
 #define LP_CALL_VFORK 32
+#define LP_CALL_FORK 64
 
 // a path as long as the kernel takes (PATH_MAX counts its NUL) and one byte more, to tell a longer one
 #define LP_PATH_READ 4097

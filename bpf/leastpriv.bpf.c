@@ -1,8 +1,14 @@
 // The batched eBPF backend's kernel side: the calls bpf/leastpriv.bt reports, written into one BPF ring
 // buffer without a wake-up per event (the loader, bpf/loader.c, drains it on a timer). Frames are
-// described in bpf/events.h; lib/bpf/ring-reader.ts decodes them. Tracepoints only, attached as BTF
-// raw tracepoints (tp_btf): the kernel hands over its own arguments, with no event record formatted
+// described in bpf/events.h; lib/bpf/ring-reader.ts decodes them. Tracepoints only, most attached as
+// BTF raw tracepoints (tp_btf): the kernel hands over its own arguments, with no event record formatted
 // first for each call, and a probe comes off without waiting for a grace period.
+// A call is seen once, at its end (raw_syscalls:sys_exit): its registers still hold its arguments there
+// (x86-64 and arm64 keep them in pt_regs, arm64's first in orig_x0), so no probe runs at every call's
+// entry. On the walk of bench/ring-workload.mjs, a probe at raw_syscalls:sys_enter cost the traced
+// program about 0.1x of its untraced time even when it returned at once. Only an exec is seen at its
+// entry, where its strings still are, through the events syscalls:sys_enter_execve and _execveat
+// (found in tracefs), which cost every other call a bit test.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,6 +26,13 @@
 #endif
 #endif
 
+// the number of the call a task is in, from its registers
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR(r) ((r)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR(r) ((r)->syscallno)
+#endif
+
 char LICENSE[] SEC("license") = "GPL";
 
 // set by the loader before the program is loaded
@@ -30,10 +43,10 @@ struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 24); } eve
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 65536); __type(key, u32); __type(value, u8); } tasks SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4096); __type(key, u64); __type(value, u8); } cgroups SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, LP_NR_MAX); __type(key, u32); __type(value, struct lp_call); } calls SEC(".maps");
-struct inflight { u32 nr; u32 argv_unread; u64 a[6]; };   // argv_unread: an exec's argv not all read
-// the call a task is in, from its entry to its exit: task-local (no hash insert and delete per call; it
-// goes with the task, and stays with a thread that execs and becomes its leader)
-struct { __uint(type, BPF_MAP_TYPE_TASK_STORAGE); __uint(map_flags, BPF_F_NO_PREALLOC); __type(key, int); __type(value, struct inflight); } on SEC(".maps");
+// an exec from its entry to its end, by thread: the registers it was called with (a successful exec
+// replaces them) and whether its argv could not all be read at the entry
+struct execing { u32 argv_unread; u32 pad; u64 a[6]; };
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, u32); __type(value, struct execing); } execs SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct lp_scratch); } scratch SEC(".maps");
 // what could not be written, by kind (LP_DROP_*): read by the loader, never silent
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, LP_DROP_KINDS); __type(key, u32); __type(value, u64); } drops SEC(".maps");
@@ -194,70 +207,80 @@ static __always_inline void exec_block(u32 nr) {
   send(s, sizeof(*e), LP_DROP_EVENT);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id) {
+// (the event's record holds the call's own arguments only: execve's three, execveat's five)
+static __always_inline void exec_enter(struct trace_event_raw_sys_enter *ctx, int at) {
   u32 tid = (u32)bpf_get_current_pid_tgid();
-  if (!traced(tid)) return 0;
-  u32 nr = (u32)id;
-  struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
-  if (!c || !c->want) return 0;
-  // fcntl only where it changes the fd table: F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC
-  if (c->flags & LP_CALL_FCNTL) {
-    u64 cmd = PT_REGS_PARM2_SYSCALL(regs);
-    if (cmd != 0 && cmd != 2 && cmd != 1030) return 0;
-  }
-  struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!f) { dropped(LP_DROP_EVENT); return 0; }
-  f->nr = nr + 1;      // 0: not in a traced call
-  f->argv_unread = 0;
-  // the registers the call was made with, as the architecture passes a system call's arguments
-  f->a[0] = PT_REGS_PARM1_SYSCALL(regs); f->a[1] = PT_REGS_PARM2_SYSCALL(regs); f->a[2] = PT_REGS_PARM3_SYSCALL(regs);
-  f->a[3] = PT_REGS_PARM4_SYSCALL(regs); f->a[4] = PT_REGS_PARM5_SYSCALL(regs); f->a[5] = PT_REGS_PARM6_SYSCALL(regs);
-  // a successful exec replaces the memory its strings are in: they are read now
-  if (c->flags & LP_CALL_EXECVE) f->argv_unread = exec_start(nr, (const char *)f->a[0], (const u64 *)f->a[1]);
-  else if (c->flags & LP_CALL_EXECVEAT) f->argv_unread = exec_start(nr, (const char *)f->a[1], (const u64 *)f->a[2]);
-  return 0;
+  if (!traced(tid)) return;
+  struct execing e = { .argv_unread = 0, .pad = 0, .a = { ctx->args[0], ctx->args[1], ctx->args[2], 0, 0, 0 } };
+  if (at) { e.a[3] = ctx->args[3]; e.a[4] = ctx->args[4]; }
+  e.argv_unread = exec_start((u32)ctx->id, (const char *)(at ? e.a[1] : e.a[0]), (const u64 *)(at ? e.a[2] : e.a[1]));
+  // (without it the end is not written either: the exec's start frames then go unanswered, counted)
+  if (bpf_map_update_elem(&execs, &tid, &e, BPF_ANY)) dropped(LP_DROP_EVENT);
 }
 
-static __always_inline u64 argn(struct inflight *f, u32 k) {
+SEC("tracepoint/syscalls/sys_enter_execve")
+int enter_execve(struct trace_event_raw_sys_enter *ctx) { exec_enter(ctx, 0); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(struct trace_event_raw_sys_enter *ctx) { exec_enter(ctx, 1); return 0; }
+
+static __always_inline u64 argn(const u64 *a, u32 k) {
   // k is 1-based (0: none)
-  switch (k) { case 1: return f->a[0]; case 2: return f->a[1]; case 3: return f->a[2]; case 4: return f->a[3]; case 5: return f->a[4]; case 6: return f->a[5]; }
+  switch (k) { case 1: return a[0]; case 2: return a[1]; case 3: return a[2]; case 4: return a[3]; case 5: return a[4]; case 6: return a[5]; }
   return 0;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret) {
-  struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, 0);
-  if (!f || !f->nr) return 0;
-  u32 nr = f->nr - 1;
-  f->nr = 0;
+  u32 tid = (u32)bpf_get_current_pid_tgid();
+  if (!traced(tid)) return 0;
+  u32 nr = (u32)SYSCALL_NR(regs);
   struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
-  if (!c) return 0;
-  // (before the call's frame, which the reader writes the record at)
-  if (ret == 0 && f->argv_unread && (c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT))) exec_block(nr);
+  if (!c || !c->want) return 0;
+  // a new task's first return is from its parent's fork (strace shows the call once, in the parent)
+  if (ret == 0 && (c->flags & (LP_CALL_CLONE | LP_CALL_CLONE3 | LP_CALL_VFORK | LP_CALL_FORK))) return 0;
+  u64 a[6];
+  if (c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT)) {
+    // an exec not seen at its entry (begun before the task was traced) has no start: none is written
+    struct execing *e = bpf_map_lookup_elem(&execs, &tid);
+    if (!e) return 0;
+    #pragma unroll
+    for (int i = 0; i < 6; i++) a[i] = e->a[i];
+    u32 unread = e->argv_unread;
+    bpf_map_delete_elem(&execs, &tid);
+    // (before the call's frame, which the reader writes the record at)
+    if (ret == 0 && unread) exec_block(nr);
+  } else {
+    a[0] = PT_REGS_PARM1_SYSCALL(regs); a[1] = PT_REGS_PARM2_SYSCALL(regs); a[2] = PT_REGS_PARM3_SYSCALL(regs);
+    a[3] = PT_REGS_PARM4_SYSCALL(regs); a[4] = PT_REGS_PARM5_SYSCALL(regs); a[5] = PT_REGS_PARM6_SYSCALL(regs);
+    // fcntl only where it changes the fd table: F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC
+    if ((c->flags & LP_CALL_FCNTL) && a[1] != 0 && a[1] != 2 && a[1] != 1030) return 0;
+  }
   struct lp_scratch *s = buf();
   if (!s) return 0;
   struct lp_callrec *r = (void *)s->b;
   head(&r->h, LP_CALL, nr);
   r->ret = ret;
   #pragma unroll
-  for (int i = 0; i < 6; i++) r->a[i] = f->a[i];
-  bpf_get_current_comm(r->comm, sizeof(r->comm));
+  for (int i = 0; i < 6; i++) r->a[i] = a[i];
+  // read in place (the helper, which copies it up to its NUL, cost about 40 ns a call on the walk)
+  struct task_struct *t = bpf_get_current_task_btf();
+  __builtin_memcpy(r->comm, t->comm, sizeof(r->comm));
   u32 off = sizeof(*r);
   #pragma unroll
   for (int k = 0; k < 3; k++) {
     u32 at = c->s[k];
-    if (at) off = piece_str(s, off, 's', at - 1, (const void *)argn(f, at), LP_PATH_READ);
+    if (at) off = piece_str(s, off, 's', at - 1, (const void *)argn(a, at), LP_PATH_READ);
   }
-  if (c->sa) off = piece_addr(s, off, c->sa - 1, (const void *)argn(f, c->sa));
+  if (c->sa) off = piece_addr(s, off, c->sa - 1, (const void *)argn(a, c->sa));
   if (c->mh) {
     u64 name = 0;
-    const void *m = (const void *)argn(f, c->mh);
+    const void *m = (const void *)argn(a, c->mh);
     if (m && !bpf_probe_read_user(&name, 8, m)) off = piece_addr(s, off, c->mh - 1, (const void *)name);
     else off = piece_addr(s, off, c->mh - 1, 0);
   }
-  if (c->pr) off = piece_raw(s, off, 'p', c->pr - 1, (const void *)argn(f, c->pr), 8);
-  if (c->dr) off = piece_raw(s, off, 'f', c->dr - 1, (const void *)argn(f, c->dr), 8);
+  if (c->pr) off = piece_raw(s, off, 'p', c->pr - 1, (const void *)argn(a, c->pr), 8);
+  if (c->dr) off = piece_raw(s, off, 'f', c->dr - 1, (const void *)argn(a, c->dr), 8);
   r->h.extra = off;
   send(s, off, LP_DROP_EVENT);
   return 0;
@@ -276,14 +299,13 @@ int BPF_PROG(fork, struct task_struct *parent, struct task_struct *task) {
   head(&e->h, LP_FORK, 0);
   e->child = child; e->pad = 0; e->flags = 0;
   // the clone flags say whether the child shares its parent's cwd and fd table
-  struct inflight *f = bpf_task_storage_get(&on, bpf_get_current_task_btf(), 0, 0);
-  if (f && f->nr) {
-    u32 nr = f->nr - 1;
-    struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
-    if (c && (c->flags & LP_CALL_CLONE)) e->flags = f->a[0];
-    else if (c && (c->flags & LP_CALL_CLONE3)) { if (bpf_probe_read_user(&e->flags, 8, (const void *)f->a[0])) e->flags = 0; }
-    else if (c && (c->flags & LP_CALL_VFORK)) e->flags = 0x4100;
-  }
+  // (the parent is in the call that forks: its registers say which, and with what)
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+  u32 nr = (u32)SYSCALL_NR(regs);
+  struct lp_call *c = bpf_map_lookup_elem(&calls, &nr);
+  if (c && (c->flags & LP_CALL_CLONE)) e->flags = PT_REGS_PARM1_SYSCALL(regs);
+  else if (c && (c->flags & LP_CALL_CLONE3)) { if (bpf_probe_read_user(&e->flags, 8, (const void *)PT_REGS_PARM1_SYSCALL(regs))) e->flags = 0; }
+  else if (c && (c->flags & LP_CALL_VFORK)) e->flags = 0x4100;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   send(s, sizeof(*e), LP_DROP_EVENT);
   return 0;
@@ -304,6 +326,8 @@ int BPF_PROG(exit_, struct task_struct *p) {
     send(s, sizeof(*e), LP_DROP_EVENT);
   }
   bpf_map_delete_elem(&tasks, &tid);
+  // (a task killed in an exec never ends the call)
+  bpf_map_delete_elem(&execs, &tid);
   return 0;
 }
 
@@ -317,7 +341,9 @@ int BPF_PROG(exec_, struct task_struct *p, pid_t old_pid, struct linux_binprm *b
   if (!was && target_mode == 1) return 0;
   if (!was) { u64 cg = bpf_get_current_cgroup_id(); if (!bpf_map_lookup_elem(&cgroups, &cg)) return 0; }
   if (was) { bpf_map_update_elem(&tasks, &n, &one, BPF_ANY); bpf_map_delete_elem(&tasks, &o); }
-  // (the call it is in stays with its task)
+  // the exec it is in ends under the new pid
+  struct execing *x = bpf_map_lookup_elem(&execs, &o);
+  if (x) { struct execing moved = *x; bpf_map_delete_elem(&execs, &o); if (bpf_map_update_elem(&execs, &n, &moved, BPF_ANY)) dropped(LP_DROP_EVENT); }
   struct lp_scratch *s = buf();
   if (!s) return 0;
   struct lp_super *e = (void *)s->b;

@@ -4,7 +4,8 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { run } from "../helpers.js";
+import { spawnSync } from "node:child_process";
+import { ROOT, run } from "../helpers.js";
 import { containerCases } from "../container-cases.js";
 import type { SyscallRecord } from "../../lib/io/records.js";
 
@@ -41,10 +42,28 @@ describe("trace-run --backend ebpf", () => {
       expect(echoed).toEqual(Array.from({ length: n }, (_, i) => String(i)));
       // every subshell forked, and every one seen exiting
       expect(recs.filter((x) => x.type === "exit").length).toBeGreaterThanOrEqual(n + 1);
+      // a fork is the parent's call, which returns the child's pid: the child's own first return (0,
+      // the end of a call it never entered) is not one
+      const forks = calls(recs).filter((x) => x.kind === "proc" && x.op === "fork");
+      expect(forks.length).toBeGreaterThanOrEqual(n);
+      expect(forks.filter((x) => !(typeof x.ret === "number" && x.ret > 0))).toEqual([]);
       expect(recs.at(-1)).toMatchObject({ type: "end", exit: 0, ended: "exited", complete: true, lost: 0, unparsed: 0 });
       expect(recs.at(-1).incomplete).toBeUndefined();
     }
   }, 120000);
+
+  it("without tracefs mounted (a mount namespace of its own): trace-run mounts it, and the execs are seen", () => {
+    // exec's entry is attached through its syscalls: event, which libbpf finds in tracefs
+    const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c",
+      'umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; [ -e /sys/kernel/tracing/events ] && exit 9; "$@"', "sh",
+      process.execPath, ROOT + "dist/commands/trace-run.js", "--backend", "ebpf", "--", "sh", "-c", "/bin/echo one; /bin/echo two"], { encoding: "utf8" });
+    // (the command's output goes to stderr, beside the records)
+    expect(r.stderr).toBe("one\ntwo\n");
+    expect(r.status).toBe(0);
+    const recs = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(calls(recs).filter((x) => x.syscall === "execve" && x.ok).map((x) => x.argv)).toEqual([["sh", "-c", "/bin/echo one; /bin/echo two"], ["/bin/echo", "one"], ["/bin/echo", "two"]]);
+    expect(recs.at(-1)).toMatchObject({ type: "end", exit: 0, complete: true, lost: 0 });
+  }, 60000);
 
   it("passes the command's status on: an exit status, a signal", () => {
     const three = ebpf(["--", "sh", "-c", "exit 3"]);
