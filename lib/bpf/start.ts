@@ -47,6 +47,10 @@ export interface Loader {
   ready: Promise<void>;
   /** Ends the trace: the loader detaches, drains what is left, writes its end frame and exits. */
   stop(): void;
+  /** The traced command runs: this process, the loader's reader, may go to idle priority while it
+   *  keeps up (the loader raises it again when it falls behind, and sets it back at its end). Only
+   *  once ready: before that the signal would end the loader. */
+  idleReader(): void;
   /** The loader's end, after its stdout was read to its end. */
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -110,5 +114,10 @@ export function startLoader(target: LoaderTarget, o: LoaderOptions): Loader {
     }
     return s;
   });
-  return { child, ready, done, stop: () => { if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT"); } };
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    child, ready, done,
+    stop: () => { if (running()) child.kill("SIGINT"); },
+    idleReader: () => { if (isReady && running()) child.kill("SIGUSR1"); },
+  };
 }

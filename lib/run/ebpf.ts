@@ -46,7 +46,7 @@ export const ebpf: Backend = {
 };
 
 /** The ring's size and drain from the environment (for measuring, and for a test that fills it). */
-function ringOptions(): { ringMb?: number; tickMs?: number; wakeMark?: number } {
+function ringOptions(): { ringMb?: number; tickMs?: number; wakeMark?: number; idleReader: boolean } {
   const num = (name: string, power2 = false) => {
     const v = process.env[name];
     if (v === undefined || v === "") return undefined;
@@ -54,7 +54,9 @@ function ringOptions(): { ringMb?: number; tickMs?: number; wakeMark?: number } 
     if (!/^\d+$/.test(v) || n < 1 || (power2 && (n & (n - 1)) !== 0)) throw new UserError(`${name} wants a positive whole number${power2 ? " that is a power of 2" : ""}, not '${v}'`, EXIT_RUN_FAILED);
     return n;
   };
-  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK") };
+  const reader = process.env.LEASTPRIV_EBPF_READER ?? "";
+  if (reader !== "" && reader !== "idle" && reader !== "normal") throw new UserError(`LEASTPRIV_EBPF_READER wants idle or normal, not '${reader}'`, EXIT_RUN_FAILED);
+  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK"), idleReader: reader !== "normal" };
 }
 
 type Running = { id: string; cg: { path: string; dir: string; id: number } };
@@ -128,6 +130,8 @@ class EbpfTracer implements Tracer {
       began = true;
       if (child) release(child);
       s.begin();
+      // (after the command is started: what trace-run starts from now on is bookkeeping)
+      if (this.ring.idleReader) loader.idleReader();
     };
     loader.ready.then(begin, (e: Error) => { readyError = e; });
 
