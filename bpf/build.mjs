@@ -52,6 +52,12 @@ for (const c of BPF_CALLS) {
   const one = (k) => (ex.find((e) => e.kind === k)?.arg ?? -1) + 1;
   rows.push(`  { ${nr}, { 1, ${FLAGS[c.name] ?? 0}, { ${[0, 1, 2].map((i) => s[i] ?? 0).join(", ")} }, ${one("a")}, ${one("m")}, ${one("p")}, ${one("f")}, {0} } },  /* ${c.name} */`);
 }
+// the exec calls' numbers, for the kernel side's exec probes
+const execNr = (name) => BPF_CALLS.find((c) => c.name === name).nr[tableArch];
+writeFileSync(out + "nr.h", `/* written by bpf/build.mjs from lib/bpf/program.ts */
+#define LP_NR_EXECVE ${execNr("execve")}
+#define LP_NR_EXECVEAT ${execNr("execveat")}
+`);
 writeFileSync(out + "calls.h", `/* written by bpf/build.mjs from lib/bpf/program.ts */
 #define LP_ARCH "${tableArch}"
 static const struct { uint32_t nr; struct lp_call c; } lp_calls[] = {

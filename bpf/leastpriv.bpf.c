@@ -6,15 +6,18 @@
 // A call is seen once, at its end (raw_syscalls:sys_exit): its registers still hold its arguments there
 // (x86-64 and arm64 keep them in pt_regs, arm64's first in orig_x0), so no probe runs at every call's
 // entry. On the walk of bench/ring-workload.mjs, a probe at raw_syscalls:sys_enter cost the traced
-// program about 0.1x of its untraced time even when it returned at once. Only an exec is seen at its
-// entry, where its strings still are, through the events syscalls:sys_enter_execve and _execveat
-// (found in tracefs), which cost every other call a bit test.
+// program about 0.1x of its untraced time even when it returned at once. An exec's strings are gone
+// once it succeeds: they are read at sched_prepare_exec (Linux 6.10), where the kernel has found the
+// file and its format and the old memory is still in place, and for an exec that failed, at its end.
+// On an older kernel the loader loads the sys_enter probe for execs instead (enter_exec). (The events
+// syscalls:sys_enter_exec* cost less than sys_enter too, but detaching them took 250-300 ms.)
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "events.h"
+#include "nr.h"
 
 // libbpf 1.1 has no sixth system-call argument (vmlinux.h is the host's own, so its pt_regs fits). On
 // x86-64 the registers are loaded directly (a BTF pointer), not each through a helper call.
@@ -207,22 +210,35 @@ static __always_inline void exec_block(u32 nr) {
   send(s, sizeof(*e), LP_DROP_EVENT);
 }
 
-// (the event's record holds the call's own arguments only: execve's three, execveat's five)
-static __always_inline void exec_enter(struct trace_event_raw_sys_enter *ctx, int at) {
+// an exec on its way: its strings read, and its registers kept for its end (where, once it has
+// succeeded, they are the new program's)
+static __always_inline void exec_enter(struct pt_regs *regs, u32 nr) {
   u32 tid = (u32)bpf_get_current_pid_tgid();
   if (!traced(tid)) return;
-  struct execing e = { .argv_unread = 0, .pad = 0, .a = { ctx->args[0], ctx->args[1], ctx->args[2], 0, 0, 0 } };
-  if (at) { e.a[3] = ctx->args[3]; e.a[4] = ctx->args[4]; }
-  e.argv_unread = exec_start((u32)ctx->id, (const char *)(at ? e.a[1] : e.a[0]), (const u64 *)(at ? e.a[2] : e.a[1]));
+  struct execing e = { .argv_unread = 0, .pad = 0 };
+  e.a[0] = PT_REGS_PARM1_SYSCALL(regs); e.a[1] = PT_REGS_PARM2_SYSCALL(regs); e.a[2] = PT_REGS_PARM3_SYSCALL(regs);
+  e.a[3] = PT_REGS_PARM4_SYSCALL(regs); e.a[4] = PT_REGS_PARM5_SYSCALL(regs); e.a[5] = PT_REGS_PARM6_SYSCALL(regs);
+  int at = nr == LP_NR_EXECVEAT;
+  e.argv_unread = exec_start(nr, (const char *)(at ? e.a[1] : e.a[0]), (const u64 *)(at ? e.a[2] : e.a[1]));
   // (without it the end is not written either: the exec's start frames then go unanswered, counted)
   if (bpf_map_update_elem(&execs, &tid, &e, BPF_ANY)) dropped(LP_DROP_EVENT);
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
-int enter_execve(struct trace_event_raw_sys_enter *ctx) { exec_enter(ctx, 0); return 0; }
+SEC("tp_btf/sched_prepare_exec")
+int BPF_PROG(prepare_exec, struct task_struct *task, struct linux_binprm *bprm) {
+  // (the exec of a traced task is always one of its calls: no kernel thread is traced)
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+  u32 nr = (u32)SYSCALL_NR(regs);
+  if (nr == LP_NR_EXECVE || nr == LP_NR_EXECVEAT) exec_enter(regs, nr);
+  return 0;
+}
 
-SEC("tracepoint/syscalls/sys_enter_execveat")
-int enter_execveat(struct trace_event_raw_sys_enter *ctx) { exec_enter(ctx, 1); return 0; }
+// for a kernel without sched_prepare_exec: loaded in its place (see the top)
+SEC("tp_btf/sys_enter")
+int BPF_PROG(enter_exec, struct pt_regs *regs, long id) {
+  if (id == LP_NR_EXECVE || id == LP_NR_EXECVEAT) exec_enter(regs, (u32)id);
+  return 0;
+}
 
 static __always_inline u64 argn(const u64 *a, u32 k) {
   // k is 1-based (0: none)
@@ -240,16 +256,22 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret) {
   // a new task's first return is from its parent's fork (strace shows the call once, in the parent)
   if (ret == 0 && (c->flags & (LP_CALL_CLONE | LP_CALL_CLONE3 | LP_CALL_VFORK | LP_CALL_FORK))) return 0;
   u64 a[6];
-  if (c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT)) {
-    // an exec not seen at its entry (begun before the task was traced) has no start: none is written
-    struct execing *e = bpf_map_lookup_elem(&execs, &tid);
-    if (!e) return 0;
+  struct execing *e = c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT) ? bpf_map_lookup_elem(&execs, &tid) : 0;
+  if (e) {
     #pragma unroll
     for (int i = 0; i < 6; i++) a[i] = e->a[i];
     u32 unread = e->argv_unread;
     bpf_map_delete_elem(&execs, &tid);
     // (before the call's frame, which the reader writes the record at)
     if (ret == 0 && unread) exec_block(nr);
+  } else if (c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT)) {
+    // an exec that failed before it was prepared: its strings are where they were. One that
+    // succeeded unseen (begun before the task was traced) has no start: none is written
+    if (ret == 0) return 0;
+    a[0] = PT_REGS_PARM1_SYSCALL(regs); a[1] = PT_REGS_PARM2_SYSCALL(regs); a[2] = PT_REGS_PARM3_SYSCALL(regs);
+    a[3] = PT_REGS_PARM4_SYSCALL(regs); a[4] = PT_REGS_PARM5_SYSCALL(regs); a[5] = PT_REGS_PARM6_SYSCALL(regs);
+    int at = (c->flags & LP_CALL_EXECVEAT) != 0;
+    exec_start(nr, (const char *)(at ? a[1] : a[0]), (const u64 *)(at ? a[2] : a[1]));
   } else {
     a[0] = PT_REGS_PARM1_SYSCALL(regs); a[1] = PT_REGS_PARM2_SYSCALL(regs); a[2] = PT_REGS_PARM3_SYSCALL(regs);
     a[3] = PT_REGS_PARM4_SYSCALL(regs); a[4] = PT_REGS_PARM5_SYSCALL(regs); a[5] = PT_REGS_PARM6_SYSCALL(regs);

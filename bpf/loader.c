@@ -2,13 +2,15 @@
 // to a process tree or a cgroup, drains the ring buffer every few milliseconds (and when the kernel side
 // wakes it, past a fill mark), and writes every frame to stdout as a u32 length and its bytes.
 //
-// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] MODE ID [CWD]
+// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe P] MODE ID [CWD]
 //   SIGUSR1 (sent by trace-run once the traced command runs): its reader, the parent, goes to idle
 //   priority while it keeps up (see raise_reader); it is set back when the loader ends.
 //   --tick-ms: how often the ring is drained (10); --ring-mb: its size, a power of two (16);
 //   --wake-mark: bytes waiting past which the kernel side wakes the loader at once (a quarter of the ring)
 //   --stats 1: the kernel's run-time statistics while it runs; at the end, one line per probe on stderr
 //   ("leastpriv-bpf: stats PROBE RUNS NS"), for the benchmarks
+//   --exec-probe: where an exec's strings are read, prepare (sched_prepare_exec, where the kernel has
+//   it) or entry (sys_enter, as on a kernel before 6.10; for the tests)
 //   MODE 1: process ID and every task it starts; 2: cgroup ID (the inode of its v2 directory);
 //   3: every cgroup made from now on. CWD is only repeated in the ready frame.
 // The ready frame (R) is written once every probe is attached; the end (Q) after SIGINT or SIGTERM, with
@@ -31,6 +33,7 @@
 #include <sys/resource.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include "events.h"
 #include "leastpriv.skel.h"
 #include "calls.h"
@@ -165,8 +168,19 @@ static void stats_lines(struct leastpriv_bpf *skel) {
   }
 }
 
+// whether the running kernel has a tracepoint a tp_btf probe can attach to
+static int kernel_has_tracepoint(const char *name) {
+  struct btf *vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return 0;
+  char t[128];
+  snprintf(t, sizeof(t), "btf_trace_%s", name);
+  int found = btf__find_by_name_kind(vmlinux, t, BTF_KIND_TYPEDEF) >= 0;
+  btf__free(vmlinux);
+  return found;
+}
+
 static int usage(void) {
-  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] MODE ID [CWD]\n");
+  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe prepare|entry] MODE ID [CWD]\n");
   return 2;
 }
 
@@ -174,11 +188,13 @@ int main(int argc, char **argv) {
   int tick = 10, ring_mb = 16, a = 1;
   long long mark = -1;
   int stats = 0;
+  const char *exec_probe = NULL;
   while (a + 1 < argc && strncmp(argv[a], "--", 2) == 0) {
     if (strcmp(argv[a], "--tick-ms") == 0) tick = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--ring-mb") == 0) ring_mb = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--wake-mark") == 0) mark = atoll(argv[a + 1]);
     else if (strcmp(argv[a], "--stats") == 0) stats = atoi(argv[a + 1]);
+    else if (strcmp(argv[a], "--exec-probe") == 0) exec_probe = argv[a + 1];
     else return usage();
     a += 2;
   }
@@ -188,6 +204,7 @@ int main(int argc, char **argv) {
   unsigned long long id = strtoull(argv[a + 1], &endp, 10);
   const char *cwd = argc - a == 3 ? argv[a + 2] : "";
   if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1))) return usage();
+  if (exec_probe && strcmp(exec_probe, "prepare") != 0 && strcmp(exec_probe, "entry") != 0) return usage();
   out = malloc(out_cap);
   if (!out) return 1;
 
@@ -205,6 +222,10 @@ int main(int argc, char **argv) {
   struct leastpriv_bpf *skel = leastpriv_bpf__open();
   if (!skel) { fprintf(stderr, "leastpriv-bpf: cannot open the BPF program: %s\n", strerror(errno)); return 1; }
   skel->rodata->target_mode = (uint32_t)mode;
+  // one of the two exec probes is loaded: sched_prepare_exec where the kernel has it (sys_enter at
+  // every call cost the traced program far more)
+  int prepare = exec_probe ? strcmp(exec_probe, "prepare") == 0 : kernel_has_tracepoint("sched_prepare_exec");
+  bpf_program__set_autoload(prepare ? skel->progs.enter_exec : skel->progs.prepare_exec, false);
   uint64_t ring = (uint64_t)ring_mb << 20;
   skel->rodata->wake_mark = mark >= 0 ? (uint64_t)mark : ring / 4;
   bpf_map__set_max_entries(skel->maps.events, (uint32_t)ring);

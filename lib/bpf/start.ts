@@ -32,6 +32,9 @@ export interface LoaderOptions {
   wakeMark?: number;
   /** The kernel's run-time statistics of each probe, said on stderr at the end (for the benchmarks). */
   stats?: boolean;
+  /** Where an exec's strings are read: the loader picks sched_prepare_exec where the kernel has it;
+   *  "entry" is what an older kernel gets (sys_enter), for the tests. */
+  execProbe?: "prepare" | "entry";
   /** Each chunk of the loader's stdout, in order (its frames: bpf/events.h). */
   onData: (chunk: Buffer) => void;
   /** Each line the loader says on stderr. */
@@ -55,8 +58,9 @@ export interface Loader {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; wakeMark?: number; stats?: boolean } = {}): string[] {
+export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; wakeMark?: number; stats?: boolean; execProbe?: "prepare" | "entry" } = {}): string[] {
   const opts: string[] = [];
+  if (o.execProbe) opts.push("--exec-probe", o.execProbe);
   if (o.wakeMark !== undefined) opts.push("--wake-mark", String(o.wakeMark));
   if (o.stats) opts.push("--stats", "1");
   if (o.tickMs !== undefined) opts.push("--tick-ms", String(o.tickMs));

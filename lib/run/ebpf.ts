@@ -12,7 +12,7 @@ import { UserError } from "../errors.js";
 import { EXIT_RUN_FAILED, alive, type ProcStatus } from "./session.js";
 import { NotStarted, type Backend, type CaptureOptions, type Start, type Tracer, type Tracing } from "./backend.js";
 import { launches, type Target } from "./target.js";
-import { BpfScope, cgroupOf, ensureTracefs, inspect, treeEnd } from "./bpftrace.js";
+import { BpfScope, cgroupOf, inspect, treeEnd } from "./bpftrace.js";
 import { killStopped, release, startStopped } from "./stopped.js";
 
 /** The loader is built with the package: its version is the package's, and the frame format it writes. */
@@ -37,7 +37,6 @@ export const ebpf: Backend = {
     return loaderVersion();
   },
   preflight: (target) => {
-    ensureTracefs();
     const running = target.kind === "container" ? inspect(target.name) : undefined;
     const cg = running ? cgroupOf(running.pid) : undefined;
     if (target.kind === "docker-run" && !cgroup2Root()) throw new UserError("no cgroup v2 hierarchy is mounted: the ebpf backend finds containers by their cgroup v2 id", EXIT_RUN_FAILED);

@@ -36,7 +36,7 @@ function cgroupId(pid: number): number {
 const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");
 
 /** Traces an absolute command from its first instruction to the exit of its last task. */
-async function trace(command: string[], o: { tickMs?: number; ringMb?: number; wakeMark?: number; cwd?: string } = {}) {
+async function trace(command: string[], o: { tickMs?: number; ringMb?: number; wakeMark?: number; cwd?: string; execProbe?: "prepare" | "entry" } = {}) {
   const cwd = o.cwd ?? ROOT;
   // the environment trace-run's tests give it (test/helpers.ts), so that the two backends' runs agree
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C" };
@@ -44,7 +44,7 @@ async function trace(command: string[], o: { tickMs?: number; ringMb?: number; w
   const recs: TraceRecord[] = [];
   const reader = new RingReader((r) => recs.push(r), { cwd });
   const raw: Buffer[] = [];
-  const loader = startLoader({ tree: child.pid!, cwd }, { onData: (c) => { raw.push(c); reader.chunk(c); }, tickMs: o.tickMs, ringMb: o.ringMb, wakeMark: o.wakeMark });
+  const loader = startLoader({ tree: child.pid!, cwd }, { onData: (c) => { raw.push(c); reader.chunk(c); }, tickMs: o.tickMs, ringMb: o.ringMb, wakeMark: o.wakeMark, execProbe: o.execProbe });
   await loader.ready;
   release(child);
   const status = await new Promise<number | null>((r) => child.on("close", (code) => r(code)));
@@ -62,6 +62,40 @@ describe("the batched eBPF loader and its reader", () => {
     spawnSync("docker", ["rm", "-f", ctr]);
     rmSync(tmp, { recursive: true, force: true });
   });
+
+  it("an exec's strings, read where the kernel prepares it or (as before Linux 6.10) at every call's entry: the same execs, failed, by a script, by a thread", async () => {
+    writeFileSync(tmp + "/hello.sh", "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    writeFileSync(tmp + "/execs.py", [
+      "import os, threading",
+      "pid = os.fork()",
+      "if pid == 0:",
+      "    try: os.execv(b'/nonexistent/\\xff\\n', [b'x', b'a\\tb'])",
+      "    except OSError: pass",
+      "    os.execv('/bin/sh', ['sh', '-c', 'exit 0'])",
+      "os.waitpid(pid, 0)",
+      "pid = os.fork()",
+      "if pid == 0: os.execv('" + tmp + "/hello.sh', ['hello.sh', 'arg'])",
+      "os.waitpid(pid, 0)",
+      // (a thread's exec goes on under the leader's pid)
+      "t = threading.Thread(target=lambda: os.execv('/bin/true', ['true', 'from a thread']))",
+      "t.start(); t.join()",
+    ].join("\n") + "\n");
+    const execs = async (execProbe: "prepare" | "entry") => {
+      const { recs, reader, status } = await trace(["/usr/bin/python3", tmp + "/execs.py"], { cwd: tmp, execProbe });
+      expect(status).toBe(0);
+      expect([reader.counts.unparsed, reader.lost]).toEqual([0, 0]);
+      return calls(recs).filter((x) => x.kind === "exec").map((x) => ({ path: x.path, argv: x.argv, ok: x.ok, errno: x.errno }));
+    };
+    const want = [
+      { path: "/usr/bin/python3", argv: ["/usr/bin/python3", tmp + "/execs.py"], ok: true, errno: undefined },
+      { path: "/nonexistent/\udcff\n", argv: ["x", "a\tb"], ok: false, errno: "ENOENT" },
+      { path: "/bin/sh", argv: ["sh", "-c", "exit 0"], ok: true, errno: undefined },
+      { path: tmp + "/hello.sh", argv: ["hello.sh", "arg"], ok: true, errno: undefined },
+      { path: "/bin/true", argv: ["true", "from a thread"], ok: true, errno: undefined },
+    ];
+    expect(await execs("prepare")).toEqual(want);
+    expect(await execs("entry")).toEqual(want);
+  }, 60000);
 
   it("a newline, a tab and bytes that are not UTF-8 in paths and arguments keep their records whole", async () => {
     const long = "L".repeat(250);         // longer than the bpftrace backend's 199 bytes
