@@ -57,7 +57,8 @@ export interface Verdict {
   system: SystemChanges;
   network: { talks: boolean; peers: { peer: string; proto?: string; ops: string[]; sent?: number; received?: number }[]; tried: string[];
     connecting: string[]; listeners: string[]; dns: string[] };
-  privilege: { root: boolean; capabilities: string[]; operations: string[] };
+  /** root: null when no run record said who ran it (a tracer's log parsed on its own) */
+  privilege: { root: boolean | null; capabilities: string[]; operations: string[] };
   cost: RunCost & { bytesRead?: number; bytesWritten?: number; bytesSent?: number; bytesReceived?: number;
     filesystems?: { mount: string; read: number; written: number }[] };
   notMeasured: string[];     // what the trace did not measure, so that no answer reads as a zero
@@ -88,7 +89,7 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
     changed: { created: [], written: [], deleted: [], renamed: [], modes: [] },
     system: { packages: [], services: [], users: [], kernel: [] },
     network: { talks: false, peers: [], tried: [], connecting: [], listeners: [], dns: [] },
-    privilege: { root: h.users.includes("root"), capabilities: [], operations: [] },
+    privilege: { root: h.users.length ? h.users.includes("root") : null, capabilities: [], operations: [] },
     cost: { ...(h.cost ?? {}) }, notMeasured: [], warning: h.warning,
   };
   const incomplete = (h as { incomplete?: unknown }).incomplete;
@@ -191,7 +192,8 @@ export function verdictText(v: Verdict): string[] {
     `${v.network.tried.length ? `tried ${list(v.network.tried)} and failed; ` : ""}` +
     `${v.network.connecting.length ? `began to connect to ${list(v.network.connecting)}; ` : ""}` +
     `${v.network.listeners.length ? `listens on ${list(v.network.listeners)}` : "no listeners"}; ${v.network.dns.length ? `DNS via ${v.network.dns.join(", ")}` : "no DNS queries seen"}`);
-  out.push(`  Privilege:  ${v.privilege.root ? "ran as root" : "ran without root"}; ` +
+  const who = v.privilege.root === null ? "who it ran as is not recorded (no run record)" : v.privilege.root ? "ran as root" : "ran without root";
+  out.push(`  Privilege:  ${who}; ` +
     (v.privilege.operations.length ? `privileged operations: ${list(v.privilege.operations, 2)}` : "no privileged operation seen"));
   const c = v.cost;
   const cpu = c.cpuUser !== undefined ? `CPU ${c.cpuUser.toFixed(2)} s user + ${(c.cpuSystem ?? 0).toFixed(2)} s system` : "CPU not measured";
