@@ -4,6 +4,7 @@
 import type { Addr } from "../io/records.js";
 import type { ProfileHeader, Summary } from "./summary.js";
 import { READ_OPS, WRITE_OPS } from "../trace/syscalls.js";
+import { changesNothing } from "./verdict.js";
 import { document, join, style, txt, type Rendered } from "../render.js";
 
 /** An endpoint for people: 127.0.0.1:80, [::1]:53, /run/sock, @abstract, ROUTE (netlink), inode 123. */
@@ -41,9 +42,11 @@ export function textReport(h: ProfileHeader, items: Summary[], colour = false, a
   const changes = (s: Summary) => s.ops.some((o) => WRITE_OPS.has(o));
   const reads = (s: Summary) => s.ops.some((o) => READ_OPS.has(o) || o === "map" || o === "exec");
   const path = (s: Summary) => txt`${s.path!}`;
-  group("Files changed", files.filter((s) => !s.probe && changes(s)), path);
+  // (as the answers count them: a temporary file or /dev/null written is not a change)
+  group("Files changed", files.filter((s) => !s.probe && changes(s) && !changesNothing(s.path!)), path);
+  group("Written, not changes (temporary files, devices such as /dev/null)", files.filter((s) => !s.probe && changes(s) && changesNothing(s.path!)), path);
   // every file a read was tried on, failed or not (the verdict's Reads counts the successes, changed files too)
-  group("Files read or run, failed tries included (changed files are above)", files.filter((s) => !s.probe && !changes(s) && reads(s)), path);
+  group("Files read or run, failed tries included (files written are above)", files.filter((s) => !s.probe && !changes(s) && reads(s)), path);
   group("Files looked at (stat, access, chdir)", files.filter((s) => !s.probe && !changes(s) && !reads(s)), path);
   group("Programs run", items.filter((s) => s.kind === "exec" && s.ok > 0), (s) => txt`${s.path!}${s.argv?.length ? txt`  e.g. ${s.argv[0].join(" ")}` : txt``}`);
   const addr = (s: Summary) => {

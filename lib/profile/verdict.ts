@@ -42,6 +42,10 @@ const SYSTEM: [keyof SystemChanges, RegExp][] = [
   ["users", /^\/etc\/(passwd|group|shadow|gshadow|sudoers(\.d)?|subuid|subgid)(\/|$|-)/],
   ["kernel", /^\/(proc\/sys|sys|etc\/sysctl\.(conf|d)|etc\/modules(-load\.d)?|etc\/modprobe\.d)(\/|$)/],
 ];
+/** A file whose writes the answers do not count as changes: a temporary one, or a device such as /dev/null. */
+export function changesNothing(path: string): boolean {
+  return (TEMP.test(path) || HARMLESS_DEV.test(path)) && !SYSTEM.some(([, re]) => re.test(path));
+}
 const KERNEL_OPS = new Set(["module", "mount", "umount", "swap", "settime", "sethostname", "kexec", "reboot", "bpf", "acct", "quota"]);
 
 export interface Changed { created: string[]; written: string[]; deleted: string[]; renamed: string[]; modes: string[] }
@@ -117,8 +121,8 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
       for (const o of ok) {
         const cat = CHANGE[o];
         if (!cat) continue;
+        if (changesNothing(s.path)) continue;
         const sys = SYSTEM.find(([, re]) => re.test(s.path!));
-        if ((TEMP.test(s.path) || HARMLESS_DEV.test(s.path)) && !sys) continue;
         push(v.changed[cat], s.path);
         if (sys) push(v.system[sys[0]], s.path);
       }
