@@ -111,6 +111,11 @@ const T: [string, number, number, string][] = [
   ["fork", 57, -1, ""],
   ["vfork", 58, -1, ""],
   ["kill", 62, 129, "pid:i sig:i:signal"],
+  ["tkill", 200, 130, "pid:i sig:i:signal"],
+  ["tgkill", 234, 131, "tgid:i pid:i sig:i:signal"],
+  ["rt_sigqueueinfo", 129, 138, "pid:i sig:i:signal uinfo:_"],
+  ["rt_tgsigqueueinfo", 297, 240, "tgid:i pid:i sig:i:signal uinfo:_"],
+  ["pidfd_send_signal", 424, 424, "pidfd:i sig:i:signal info:_ flags:u"],
   ["prctl", 157, 167, "option:i:prctl arg2:l arg3:l arg4:l arg5:l"],
   ["seccomp", 317, 277, "op:i flags:i uargs:_"],
   ["ptrace", 101, 117, "request:l pid:l addr:_ data:_"],
@@ -158,6 +163,13 @@ export const BPF_CALLS: BpfCall[] = T.map(([name, x86, arm, spec]) => {
     args: parts.map((p) => p.split(":").slice(1).join(":")),
   };
 });
+
+/** The table's version, said in the run record's tracerVersion of both kernel backends ("call table
+ *  2"): 2 adds every call that sends a signal besides kill (tkill, tgkill, rt_sigqueueinfo,
+ *  rt_tgsigqueueinfo, pidfd_send_signal), so that a Landlock ruleset may scope signals from a trace
+ *  that shows none; a trace that does not say it (an older one, or bpftrace output parsed on its own)
+ *  may not show them. */
+export const CALL_TABLE = 2;
 
 /** The format version printed in the ready line; lib/bpf/bpftrace.ts refuses lines of another. Format 3
  *  adds the T lines (each CPU's tick); format 2 had none, and is still read. */

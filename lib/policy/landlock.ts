@@ -179,8 +179,9 @@ export function landlockRuleset(h: ProfileHeader, items: Summary[], host: HostFa
   else scoped.push("abstract_unix_socket");
   const signals = SIGNAL_CALLS.filter((c) => h.syscalls[c]);
   if (signals.length) warnings.push(`signals not scoped: the run sent signals (${signals.join(", ")}), perhaps to processes outside it`);
-  // strace's default filter (%process) has every one of them; the bpftrace program only kill
-  else if (h.tracers.some((t) => !t.startsWith("strace"))) warnings.push("signals not scoped: the trace does not show every call that sends one (trace with strace)");
+  // strace's default filter (%process) has every one of them; the kernel backends' call table since
+  // its version 2 (said in the tracer's version), and before it only kill
+  else if (h.tracers.some((t) => !t.startsWith("strace") && Number(/\bcall table (\d+)/.exec(t)?.[1] ?? 0) < 2)) warnings.push("signals not scoped: the trace does not show every call that sends one (trace with strace, or a newer trace-run)");
   else scoped.push("signal");
 
   const byRights = new Map<string, string[]>();

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { arch as osArch } from "node:os";
 import { join } from "node:path";
-import { bpfProgram, BPF_STRLEN } from "../bpf/program.js";
+import { bpfProgram, BPF_STRLEN, CALL_TABLE } from "../bpf/program.js";
 import { BpfAssembler } from "../bpf/bpftrace.js";
 import { cgroup2Root } from "./cost.js";
 import { UserError } from "../errors.js";
@@ -104,7 +104,9 @@ export const bpftrace: Backend = {
   version: (o) => {
     // it loads programs into the kernel: without root there is nothing to probe
     if (process.getuid?.() !== 0) throw new UserError("the bpftrace backend needs root (bpftrace loads programs into the kernel)", EXIT_RUN_FAILED);
-    return bpftraceVersion(o.tracer ?? "bpftrace");
+    // (a program of the user's, LEASTPRIV_BPF_PROGRAM, may be of another table)
+    const v = bpftraceVersion(o.tracer ?? "bpftrace");
+    return process.env.LEASTPRIV_BPF_PROGRAM ? v : `${v} (call table ${CALL_TABLE})`;
   },
   preflight: (target, o) => {
     ensureTracefs();

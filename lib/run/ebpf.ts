@@ -14,12 +14,13 @@ import { NotStarted, type Backend, type CaptureOptions, type Start, type Tracer,
 import { launches, type Target } from "./target.js";
 import { BpfScope, cgroupOf, inspect, treeEnd } from "./bpftrace.js";
 import { killStopped, release, startStopped } from "./stopped.js";
+import { CALL_TABLE } from "../bpf/program.js";
 
 /** The loader is built with the package: its version is the package's, and the frame format it writes. */
 function loaderVersion(): string {
   const pkg = fileURLToPath(new URL(import.meta.url.includes("/dist/") ? "../../../package.json" : "../../package.json", import.meta.url));
   const v = existsSync(pkg) ? (JSON.parse(readFileSync(pkg, "utf8")) as { version?: string }).version : undefined;
-  return `${v ?? "unknown"} (frame format ${RING_FORMAT})`;
+  return `${v ?? "unknown"} (frame format ${RING_FORMAT}, call table ${CALL_TABLE})`;
 }
 
 export const ebpf: Backend = {

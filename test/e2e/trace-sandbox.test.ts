@@ -243,7 +243,7 @@ describe("trace-policy --format landlock: making, moving and removing files", ()
 });
 
 describe("trace-policy --format landlock: scoping", () => {
-  it("scopes signals from a strace trace that sent none, and not from a bpftrace one, which shows only kill()", () => {
+  it("scopes signals from a strace trace that sent none, and not from bpftrace output that does not say its call table", () => {
     const s = run("trace-parse", [ROOT + "test/fixtures/strace/pipeline.strace"]);
     const fromStrace = run("trace-policy", ["--format", "landlock"], s.stdout, ENV);
     expect(JSON.parse(fromStrace.stdout).ruleset[0].scoped).toContain("signal");
@@ -251,8 +251,26 @@ describe("trace-policy --format landlock: scoping", () => {
     const fromBpf = run("trace-policy", ["--format", "landlock"], b.stdout, ENV);
     expect(fromBpf.status, fromBpf.stderr).toBe(0);
     expect(JSON.parse(fromBpf.stdout).ruleset[0].scoped ?? []).not.toContain("signal");
-    expect(fromBpf.stderr).toContain("trace-policy: signals not scoped: the trace does not show every call that sends one (trace with strace)");
+    expect(fromBpf.stderr).toContain("trace-policy: signals not scoped: the trace does not show every call that sends one (trace with strace, or a newer trace-run)");
   });
+
+  it("the kernel backends trace every call that sends a signal (call table 2): scoped when none was sent, not when tgkill was", () => {
+    for (const backend of ["ebpf", "bpftrace"]) {
+      const quiet = run("trace-run", ["--backend", backend, "--", "sh", "-c", "ls / > /dev/null"], undefined, ENV);
+      expect(quiet.status, quiet.stderr).toBe(0);
+      expect(quiet.records()[0].tracerVersion).toMatch(/call table 2\)$/);
+      const q = run("trace-policy", ["--format", "landlock"], quiet.stdout, ENV);
+      expect(q.stderr).not.toContain("signals not scoped");
+      expect(JSON.parse(q.stdout).ruleset[0].scoped).toContain("signal");
+      // a signal to its own thread (signal 0: only asked whether it could be sent)
+      const sent = run("trace-run", ["--backend", backend, "--", "/usr/bin/python3", "-c", "import signal, threading; signal.pthread_kill(threading.get_ident(), 0)"], undefined, ENV);
+      expect(sent.status, sent.stderr).toBe(0);
+      expect(sent.records().filter((r: any) => r.syscall === "tgkill").map((r: any) => r.args[2])).toEqual(["0"]);
+      const p = run("trace-policy", ["--format", "landlock"], sent.stdout, ENV);
+      expect(p.stderr).toContain("trace-policy: signals not scoped: the run sent signals (tgkill), perhaps to processes outside it");
+      expect(JSON.parse(p.stdout).ruleset[0].scoped ?? []).not.toContain("signal");
+    }
+  }, 60_000);
 });
 
 // real programs, each traced as the user, run under its ruleset first try, then asked to do one thing
