@@ -45,7 +45,8 @@ export const ebpf: Backend = {
   },
 };
 
-/** The ring's size and drain from the environment (for measuring, and for a test that fills it). */
+/** The ring's size and drain from the environment (for measuring, and for a test that fills it), and
+ *  the priority the records are read at (LEASTPRIV_EBPF_READER). */
 function ringOptions(): { ringMb?: number; tickMs?: number; wakeMark?: number; idleReader: boolean } {
   const num = (name: string, power2 = false) => {
     const v = process.env[name];
@@ -86,7 +87,7 @@ class EbpfTracer implements Tracer {
         onData: (c) => out.write(c),
         onStderr: (l) => { if (l.trim()) s.tell.warn(`ebpf: ${l}`); },
         readyTimeoutMs: 120000,
-        ...this.ring,
+        ringMb: this.ring.ringMb, tickMs: this.ring.tickMs, wakeMark: this.ring.wakeMark,
       });
     } catch (e) {
       if (child) killStopped(child);
