@@ -85,6 +85,7 @@ export async function capture(tell: Tell, backend: Backend, o: CaptureRequest, w
   const cidNow = cidReader(cidFile);
   const st = { killedTree: false, signalled: false, tracerDied: undefined as string | undefined };
   let processes = launches(target) ? 1 : 0;
+  let written = 0;
   // docker run: once the probes are in, the client starts with a --cidfile of ours; its status is ours
   let client: ChildProcess | undefined;
   let clientDone: Promise<ProcStatus> | undefined;
@@ -94,6 +95,7 @@ export async function capture(tell: Tell, backend: Backend, o: CaptureRequest, w
       target, command, path, marks, cwd, dir, env, account: acct, stdoutFd, meter, watchman, writer, tell, cidNow,
       emit: (r: TraceRecord) => {
         if (r.type === "syscall" && r.kind === "proc" && r.op === "fork" && r.ok && !r.runtime) processes++;
+        written++;
         writer.write(r);
       },
       begin: () => {
@@ -197,7 +199,9 @@ export async function capture(tell: Tell, backend: Backend, o: CaptureRequest, w
     const detached = outcome.detached === true;
     const code = exitCodeOf(cmdStatus);
     const wall = Math.round((Date.now() / 1000 - start) * 1e6) / 1e6;
-    const end: TraceRecord = { type: "end", exit: code, duration: wall, ...reader.counts };
+    // `records` are those written: a kernel backend's reader also reads what its scope leaves out
+    // (other containers' calls, for docker run)
+    const end: TraceRecord = { type: "end", exit: code, duration: wall, ...reader.counts, records: written };
     if (lost !== undefined) {
       end.lost = lost;
       if (lost || Object.keys(outcome.lostKinds ?? {}).length) end.lostKinds = { events: lost, ...outcome.lostKinds };

@@ -4,7 +4,7 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { ROOT, run } from "../helpers.js";
 import { containerCases } from "../container-cases.js";
 import type { SyscallRecord } from "../../lib/io/records.js";
@@ -86,6 +86,26 @@ describe("trace-run --backend ebpf", () => {
       expect(r.records().at(-1)).toMatchObject({ type: "end", exit: 0, complete: true, lost: 0 });
     }
   }, 180000);
+
+  it("docker run beside other containers: the end's `records` are those written, not those of the others it read", () => {
+    // every cgroup made from now on is traced (the new container's is not known yet): the others'
+    // calls are read, and left out by the scope
+    const stop = `${tmp}/stop-others`;
+    const others = spawn("bash", ["-c", `while [ ! -e ${stop} ]; do docker run --rm leastpriv-test:2 sh -c 'ls -R /bin > /dev/null'; done`], { stdio: "ignore" });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const r = ebpf(["--", "docker", "run", "--rm", "leastpriv-test:2", "sh", "-c", "ls /bin > /dev/null; cat /etc/hostname"]);
+        expect(r.status, r.stderr).toBe(0);
+        const recs = r.records();
+        expect(recs.at(-1)).toMatchObject({ type: "end", complete: true, lost: 0, records: recs.length - 2 });
+        // (and what was written is this container's or its runtime's)
+        expect(calls(recs).filter((x) => !x.runtime && x.container === undefined)).toEqual([]);
+      }
+    } finally {
+      writeFileSync(stop, "");
+      others.kill();
+    }
+  }, 120000);
 
   it("passes the command's status on: an exit status, a signal", () => {
     const three = ebpf(["--", "sh", "-c", "exit 3"]);
