@@ -3,6 +3,7 @@
 // wakes it, past a fill mark), and writes every frame to stdout as a u32 length and its bytes.
 //
 // Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe P] MODE ID [CWD]
+//        leastpriv-bpf --check [--ring-mb N] [--exec-probe P]
 //   SIGUSR1 (sent by trace-run once the traced command runs): its reader, the parent, goes to idle
 //   priority while it keeps up (see raise_reader); it is set back when the loader ends.
 //   --tick-ms: how often the ring is drained (10); --ring-mb: its size, a power of two (16);
@@ -13,9 +14,15 @@
 //   it) or entry (sys_enter, as on a kernel before 6.10; for the tests)
 //   MODE 1: process ID and every task it starts; 2: cgroup ID (the inode of its v2 directory);
 //   3: every cgroup made from now on. CWD is only repeated in the ready frame.
+//   --check: whether a run could load its program here: the program is opened and loaded as a run
+//   loads it (the same exec probe, the same ring), nothing is attached, and the loader exits, silent
+//   and 0 when it loaded, else with its one line and 1 or 4.
 // The ready frame (R) is written once every probe is attached; the end (Q) after SIGINT or SIGTERM, with
 // what the kernel side could not write, by kind. Exit 0 after Q; 2 on a usage error; 1 when loading
-// or attaching failed (one line on stderr says why); 3 when stdout could not be written.
+// or attaching failed (one line on stderr says why); 3 when stdout could not be written; 4 when the
+// kernel lets this process load no BPF program at all (any BPF tool would be refused: no CAP_BPF and
+// CAP_PERFMON nor CAP_SYS_ADMIN, a security module, a kernel without the bpf system call).
+// libbpf's own messages are printed only with LEASTPRIV_DEBUG set in the environment.
 
 // (SCHED_IDLE)
 #define _GNU_SOURCE
@@ -30,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <sys/resource.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -169,27 +177,81 @@ static void stats_lines(struct leastpriv_bpf *skel) {
 }
 
 // whether the running kernel has a tracepoint a tp_btf probe can attach to
-static int kernel_has_tracepoint(const char *name) {
-  struct btf *vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return 0;
+static int kernel_has_tracepoint(const struct btf *vmlinux, const char *name) {
   char t[128];
   snprintf(t, sizeof(t), "btf_trace_%s", name);
-  int found = btf__find_by_name_kind(vmlinux, t, BTF_KIND_TYPEDEF) >= 0;
-  btf__free(vmlinux);
-  return found;
+  return btf__find_by_name_kind(vmlinux, t, BTF_KIND_TYPEDEF) >= 0;
+}
+
+// libbpf's messages: on a failure they name what failed, among lines that do not matter, and a program
+// the verifier refused brings its whole log (thousands of lines); so they are kept, not printed, and the
+// loader's one line on failure carries the gist: the verifier's reason, or libbpf's first warning.
+static int libbpf_verbose;
+static char libbpf_first[256], verifier_said[320];
+
+static void one_line(char *to, size_t cap, const char *from, size_t len) {
+  size_t n = len < cap - 1 ? len : cap - 1;
+  memcpy(to, from, n);
+  to[n] = 0;
+  for (char *c = to; *c; c++) if (*c == '\n' || *c == '\t') *c = ' ';
+}
+
+static int on_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap) {
+  if (level == LIBBPF_DEBUG) return 0;
+  if (libbpf_verbose) return vfprintf(stderr, fmt, ap);
+  char *m;
+  if (vasprintf(&m, fmt, ap) < 0) return 0;
+  const char *skip = strncmp(m, "libbpf: ", 8) == 0 ? m + 8 : m;
+  char *log = strstr(m, "-- BEGIN PROG LOAD LOG --\n"), *end = log ? strstr(log, "-- END PROG LOAD LOG --") : NULL;
+  if (log && end && !verifier_said[0]) {
+    // "prog 'NAME': -- BEGIN ...": the probe's name; the reason is the log's last line but its statistics
+    const char *name = strncmp(skip, "prog '", 6) == 0 ? skip + 6 : "";
+    const char *q = strchr(name, '\'');
+    int nl = q ? (int)(q - name) : 0;
+    const char *body = log + strlen("-- BEGIN PROG LOAD LOG --\n"), *line = NULL;
+    size_t line_len = 0;
+    for (const char *at = body; at < end;) {
+      const char *eol = memchr(at, '\n', (size_t)(end - at));
+      size_t len = eol ? (size_t)(eol - at) : (size_t)(end - at);
+      if (len && strncmp(at, "processed ", 10) != 0 && strncmp(at, "verification time", 17) != 0) { line = at; line_len = len; }
+      at += len + 1;
+    }
+    char why[256] = "";
+    if (line) one_line(why, sizeof(why), line, line_len);
+    snprintf(verifier_said, sizeof(verifier_said), "the kernel's verifier refused %.*s%s%s", nl, name, why[0] ? ": " : "", why);
+  } else if (!libbpf_first[0]) one_line(libbpf_first, sizeof(libbpf_first), skip, strcspn(skip, "\n"));
+  free(m);
+  return 0;
+}
+
+// Whether the kernel lets this process load a BPF program at all, asked with the least program of the
+// kind every tracer loads (bpftrace too): it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN, and no
+// security module in the way. 0, or the errno of a refusal that no program would get past.
+static int bpf_refused(void) {
+  struct bpf_insn least[] = {
+    { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+    { .code = BPF_JMP | BPF_EXIT },
+  };
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, NULL, "GPL", least, 2, NULL);
+  if (fd >= 0) { close(fd); return 0; }
+  int e = errno;
+  return e == EPERM || e == EACCES || e == ENOSYS ? e : 0;
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe prepare|entry] MODE ID [CWD]\n");
+  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe prepare|entry] MODE ID [CWD]\n"
+                  "       leastpriv-bpf --check [--ring-mb N] [--exec-probe prepare|entry]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
   int tick = 10, ring_mb = 16, a = 1;
   long long mark = -1;
-  int stats = 0;
+  int stats = 0, check = 0;
   const char *exec_probe = NULL;
-  while (a + 1 < argc && strncmp(argv[a], "--", 2) == 0) {
+  while (a < argc && strncmp(argv[a], "--", 2) == 0) {
+    if (strcmp(argv[a], "--check") == 0) { check = 1; a++; continue; }
+    if (a + 1 >= argc) return usage();
     if (strcmp(argv[a], "--tick-ms") == 0) tick = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--ring-mb") == 0) ring_mb = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--wake-mark") == 0) mark = atoll(argv[a + 1]);
@@ -198,10 +260,11 @@ int main(int argc, char **argv) {
     else return usage();
     a += 2;
   }
-  if (argc - a < 2 || argc - a > 3) return usage();
-  int mode = atoi(argv[a]);
-  char *endp;
-  unsigned long long id = strtoull(argv[a + 1], &endp, 10);
+  if (check ? argc != a : argc - a < 2 || argc - a > 3) return usage();
+  // (a check loads the program as a process tree's run would)
+  int mode = check ? 1 : atoi(argv[a]);
+  char *endp = "";
+  unsigned long long id = check ? 0 : strtoull(argv[a + 1], &endp, 10);
   const char *cwd = argc - a == 3 ? argv[a + 2] : "";
   if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1))) return usage();
   if (exec_probe && strcmp(exec_probe, "prepare") != 0 && strcmp(exec_probe, "entry") != 0) return usage();
@@ -218,19 +281,37 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
   setrlimit(RLIMIT_MEMLOCK, &r);
+  libbpf_verbose = getenv("LEASTPRIV_DEBUG") != NULL;
+  libbpf_set_print(on_libbpf);
 
+  int refused = bpf_refused();
+  if (refused == ENOSYS) { fprintf(stderr, "leastpriv-bpf: this kernel has no bpf system call (it needs CONFIG_BPF_SYSCALL)\n"); return 4; }
+  if (refused) { fprintf(stderr, "leastpriv-bpf: the kernel lets this process load no BPF program (%s): it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN\n", strerror(refused)); return 4; }
+  // every probe is a BTF one (tp_btf), and CO-RE reads the kernel's structures by their BTF
+  struct btf *vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) {
+    // (libbpf says ESRCH when it found no BTF in any of the places it looks)
+    fprintf(stderr, "leastpriv-bpf: this kernel has no BTF (/sys/kernel/btf/vmlinux: %s): the eBPF backend needs a kernel built with CONFIG_DEBUG_INFO_BTF\n", errno == ESRCH ? "not found" : strerror(errno));
+    return 1;
+  }
   struct leastpriv_bpf *skel = leastpriv_bpf__open();
   if (!skel) { fprintf(stderr, "leastpriv-bpf: cannot open the BPF program: %s\n", strerror(errno)); return 1; }
   skel->rodata->target_mode = (uint32_t)mode;
   // one of the two exec probes is loaded: sched_prepare_exec where the kernel has it (sys_enter at
   // every call cost the traced program far more)
-  int prepare = exec_probe ? strcmp(exec_probe, "prepare") == 0 : kernel_has_tracepoint("sched_prepare_exec");
+  int prepare = exec_probe ? strcmp(exec_probe, "prepare") == 0 : kernel_has_tracepoint(vmlinux, "sched_prepare_exec");
+  btf__free(vmlinux);
   bpf_program__set_autoload(prepare ? skel->progs.enter_exec : skel->progs.prepare_exec, false);
   uint64_t ring = (uint64_t)ring_mb << 20;
   skel->rodata->wake_mark = mark >= 0 ? (uint64_t)mark : ring / 4;
   bpf_map__set_max_entries(skel->maps.events, (uint32_t)ring);
   int err = leastpriv_bpf__load(skel);
-  if (err) { fprintf(stderr, "leastpriv-bpf: cannot load the BPF program: %s\n", strerror(-err)); return 1; }
+  if (err) {
+    const char *detail = verifier_said[0] ? verifier_said : libbpf_first;
+    fprintf(stderr, "leastpriv-bpf: cannot load the BPF program: %s%s%s%s\n", strerror(-err), detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
+    return 1;
+  }
+  if (check) { leastpriv_bpf__destroy(skel); return 0; }
   for (size_t i = 0; i < sizeof(lp_calls) / sizeof(lp_calls[0]); i++) {
     uint32_t nr = lp_calls[i].nr;
     bpf_map__update_elem(skel->maps.calls, &nr, sizeof(nr), &lp_calls[i].c, sizeof(struct lp_call), 0);

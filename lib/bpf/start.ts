@@ -82,7 +82,7 @@ export function startLoader(target: LoaderTarget, o: LoaderOptions): Loader {
     const lines = errText.split("\n");
     errText = lines.pop()!;
     for (const l of lines) {
-      // libbpf's verifier log is long; the loader's own line (last) is the reason
+      // (libbpf's own lines come too with LEASTPRIV_DEBUG set): the loader's own line, last, is the reason
       if (l.startsWith("leastpriv-bpf:")) said = l;
       o.onStderr?.(l);
     }

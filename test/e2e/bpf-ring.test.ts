@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import { RingReader } from "../../lib/bpf/ring-reader.js";
 import { Feed, readAll } from "../../lib/trace/reader.js";
-import { loaderUnavailable, startLoader } from "../../lib/bpf/start.js";
+import { LOADER, loaderUnavailable, startLoader } from "../../lib/bpf/start.js";
 import { launchStopped, release } from "../../lib/run/stopped.js";
 import type { SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
@@ -260,6 +260,22 @@ describe("the batched eBPF loader and its reader", () => {
     expect(c.find((x) => x.syscall === "execve" && x.ok && x.argv?.[0] === "cat")).toMatchObject({ argv: ["cat", "/etc/hostname"] });
     expect(c.filter((x) => x.syscall === "openat" && x.args[1] === "/etc/hostname")).toHaveLength(1);
   }, 60000);
+
+  it("--check loads a run's program and attaches nothing: silent and 0 here; root without CAP_BPF gets one line and 4, as a run does", () => {
+    for (const probe of [[], ["--exec-probe", "entry"], ["--ring-mb", "1"]]) {
+      expect(spawnSync(LOADER, ["--check", ...probe], { encoding: "utf8" }), probe.join(" ")).toMatchObject({ status: 0, stdout: "", stderr: "" });
+    }
+    expect(spawnSync(LOADER, ["--check", "1", "2"], { encoding: "utf8" }).status).toBe(2);
+    // what a container's root has: no CAP_BPF, CAP_PERFMON nor CAP_SYS_ADMIN
+    const dropped = ["--bounding-set", "-bpf,-sys_admin,-perfmon", "--", LOADER];
+    for (const args of [["--check"], ["1", String(process.pid)]]) {
+      const r = spawnSync("setpriv", [...dropped, ...args], { encoding: "utf8" });
+      expect(r.status, args.join(" ")).toBe(4);
+      expect(r.stdout).toBe("");
+      // one line, not libbpf's
+      expect(r.stderr).toBe("leastpriv-bpf: the kernel lets this process load no BPF program (Operation not permitted): it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN\n");
+    }
+  });
 
   it("a loader whose reader went away ends, even when nothing more is traced", async () => {
     // a tree that has already ended: no frame will come after the ready one, so no write can fail
