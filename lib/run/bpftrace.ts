@@ -13,6 +13,7 @@ import { arch as osArch } from "node:os";
 import { join } from "node:path";
 import { bpfProgram, BPF_STRLEN, CALL_TABLE } from "../bpf/program.js";
 import { BpfAssembler } from "../bpf/bpftrace.js";
+import { bpfDenied } from "../bpf/check.js";
 import { cgroup2Root } from "./cost.js";
 import { UserError } from "../errors.js";
 import { RuntimeMarks } from "./container.js";
@@ -104,8 +105,12 @@ export const bpftrace: Backend = {
   version: (o) => {
     // it loads programs into the kernel: without root there is nothing to probe
     if (process.getuid?.() !== 0) throw new UserError("the bpftrace backend needs root (bpftrace loads programs into the kernel)", EXIT_RUN_FAILED);
-    // (a program of the user's, LEASTPRIV_BPF_PROGRAM, may be of another table)
     const v = bpftraceVersion(o.tracer ?? "bpftrace");
+    // root the kernel lets load no BPF program (a container without CAP_BPF): bpftrace would only fail
+    // at its start, so it is said now, as the eBPF loader's check found it
+    const denied = bpfDenied();
+    if (denied) throw new UserError(`bpftrace cannot load its programs here either (as the eBPF loader's check found): ${denied}`, EXIT_RUN_FAILED);
+    // (a program of the user's, LEASTPRIV_BPF_PROGRAM, may be of another table)
     return process.env.LEASTPRIV_BPF_PROGRAM ? v : `${v} (call table ${CALL_TABLE})`;
   },
   preflight: (target, o) => {

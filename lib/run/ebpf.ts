@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { loaderUnavailable, startLoader, type Loader, type LoaderTarget } from "../bpf/start.js";
+import { checkLoader } from "../bpf/check.js";
 import { RingReader, RING_FORMAT } from "../bpf/ring-reader.js";
 import { cgroup2Root } from "./cost.js";
 import { UserError } from "../errors.js";
@@ -35,6 +36,12 @@ export const ebpf: Backend = {
     if (process.getuid?.() !== 0) throw new UserError("the ebpf backend needs root (its loader loads programs into the kernel)", EXIT_RUN_FAILED);
     const why = loaderUnavailable();
     if (why) throw new UserError(why, EXIT_RUN_FAILED);
+    // the kernel may still refuse the program (no CAP_BPF in a container, no BTF, an older verifier):
+    // found before anything starts, so that auto passes over it; a bad ring size is preflight's to say
+    let ringMb: number | undefined;
+    try { ringMb = ringOptions().ringMb; } catch { /* said by preflight */ }
+    const no = checkLoader({ ringMb });
+    if (no) throw new UserError(`the eBPF loader cannot load its program here: ${no.why}`, EXIT_RUN_FAILED);
     return loaderVersion();
   },
   preflight: (target) => {

@@ -1,12 +1,14 @@
 // trace-run --backend auto, the default: the first of ebpf, bpftrace and strace that traces the target,
 // takes every option given and can run here; the run record names the backend that ran, that auto chose
-// it, and why each one before it was passed over. As root, as nobody, and in a copy of the built tree
-// without the eBPF loader (the real one stays: other tests use it meanwhile).
+// it, and why each one before it was passed over. As root, as nobody, as root that may not load BPF
+// programs, and in a copy of the built tree without the eBPF loader (the real one stays: other tests
+// use it meanwhile).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { spawn, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
+import { LOADER } from "../../lib/bpf/start.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-auto-");
 const ENV = { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C" };
@@ -96,6 +98,46 @@ describe("trace-run --backend auto", () => {
     expect(c.stdout).toBe("");
     expect(c.stderr).toMatch(/^trace-run: no backend that takes --container can run here \(ebpf: the ebpf backend needs root [^;]*; bpftrace: the bpftrace backend needs root [^;]*\)\n$/);
   }, 60000);
+
+  describe("as root without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (as in a container)", () => {
+    const DROP = ["--bounding-set", "-bpf,-sys_admin,-perfmon", "--"];
+    const dropped = (args: string[]) => {
+      const r = spawnSync("setpriv", [...DROP, process.execPath, ROOT + "dist/commands/trace-run.js", ...args], { cwd: ROOT, encoding: "utf8", env: ENV, maxBuffer: 1 << 26 });
+      return { ...r, records: () => records(r.stdout) };
+    };
+    const REFUSED = "the kernel lets this process load no BPF program (Operation not permitted): it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN";
+    // that this is so here: the kernel refuses the loader so dropped, and bpftrace too
+    beforeAll(() => {
+      expect(spawnSync("setpriv", [...DROP, LOADER, "--check"], { encoding: "utf8" }).status).toBe(4);
+      expect(spawnSync("setpriv", [...DROP, "bpftrace", "-e", "BEGIN { exit(); }"], { encoding: "utf8" }).status).not.toBe(0);
+    });
+
+    it("auto runs strace, the run record saying why ebpf and bpftrace were passed over; the trace whole, the status passed on", () => {
+      const r = dropped(["--", "sh", "-c", "cat /etc/hostname; exit 3"]);
+      expect(r.status, r.stderr).toBe(3);
+      const recs = r.records();
+      expect(recs[0]).toMatchObject({ tracer: "strace", backend: "auto", uid: 0 });
+      expect(recs[0].skipped).toEqual({
+        ebpf: `the eBPF loader cannot load its program here: ${REFUSED}`,
+        bpftrace: `bpftrace cannot load its programs here either (as the eBPF loader's check found): ${REFUSED}`,
+      });
+      expect(recs.find((x) => x.type === "syscall" && x.syscall === "execve" && x.ok)).toMatchObject({ argv: ["sh", "-c", "cat /etc/hostname; exit 3"] });
+      expect(hostname(recs)).toMatchObject({ op: "read", ok: true });
+      expect(recs.at(-1)).toMatchObject({ type: "end", exit: 3, ended: "exited", complete: true });
+      expect(r.stderr).toBe(readFileSync("/etc/hostname", "utf8"));       // said nowhere but in the record
+    }, 60000);
+
+    it("--backend ebpf, and --backend bpftrace, fail before anything runs: exit 125, one line saying why", () => {
+      const e = dropped(["--backend", "ebpf", "--", "true"]);
+      expect(e.status).toBe(125);
+      expect(e.stdout).toBe("");
+      expect(e.stderr).toBe(`trace-run: the eBPF loader cannot load its program here: ${REFUSED}\n`);
+      const b = dropped(["--backend", "bpftrace", "--", "true"]);
+      expect(b.status).toBe(125);
+      expect(b.stdout).toBe("");
+      expect(b.stderr).toBe(`trace-run: bpftrace cannot load its programs here either (as the eBPF loader's check found): ${REFUSED}\n`);
+    }, 60000);
+  });
 
   describe("in a built tree without the eBPF loader", () => {
     const copy = tmp + "/tree";
