@@ -10,6 +10,8 @@ const UP = fileURLToPath(new URL("../../", import.meta.url));
 const DIST = UP.endsWith("/dist/") ? UP : UP + "dist/";
 /** The loader, as npm run build left it. */
 export const LOADER = DIST + "leastpriv-bpf";
+/** Its checks that passed this boot (lib/bpf/check.ts); a new build starts without. */
+export const PASSED = DIST + "bpf/checked";
 
 /** The loader could not be started or did not become ready; `message` is one line. */
 export class BpfLoaderError extends Error {}

@@ -8,7 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, write
 import { spawn, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
-import { LOADER } from "../../lib/bpf/start.js";
+import { LOADER, PASSED } from "../../lib/bpf/start.js";
 
 const tmp = mkdtempSync(tmpdir() + "/trace-auto-");
 const ENV = { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb", TZ: "UTC", LANG: "C" };
@@ -125,6 +125,22 @@ describe("trace-run --backend auto", () => {
       expect(hostname(recs)).toMatchObject({ op: "read", ok: true });
       expect(recs.at(-1)).toMatchObject({ type: "end", exit: 3, ended: "exited", complete: true });
       expect(r.stderr).toBe(readFileSync("/etc/hostname", "utf8"));       // said nowhere but in the record
+    }, 60000);
+
+    it("a check passed is made once a boot, and answers for no process that may do less: root without CAP_BPF is checked again", () => {
+      // the loader's checks a trace-run made, as a trace-run of it saw them start (the outer one asks
+      // for another ring, so that its own check, made first, is not the inner one's)
+      const checks = (prefix: string[]) => {
+        const inner = ["env", "-u", "LEASTPRIV_EBPF_RING_MB", ...prefix, process.execPath, ROOT + "dist/commands/trace-run.js", "--backend", "ebpf", "--", "true"];
+        const r = run("trace-run", ["--backend", "ebpf", "--", ...inner], undefined, { LEASTPRIV_EBPF_RING_MB: "2" });
+        const n = r.records().filter((x) => x.type === "syscall" && x.syscall === "execve" && x.ok && x.path === LOADER && x.argv?.[1] === "--check").length;
+        return { status: r.status, n };
+      };
+      rmSync(PASSED, { force: true });
+      expect(checks([])).toEqual({ status: 0, n: 1 });
+      expect(checks([])).toEqual({ status: 0, n: 0 });
+      expect(checks(["setpriv", ...DROP])).toEqual({ status: 125, n: 1 });
+      expect(checks([])).toEqual({ status: 0, n: 0 });
     }, 60000);
 
     it("--backend ebpf, and --backend bpftrace, fail before anything runs: exit 125, one line saying why", () => {
