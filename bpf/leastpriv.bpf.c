@@ -210,16 +210,26 @@ static __always_inline void exec_block(u32 nr) {
   send(s, sizeof(*e), LP_DROP_EVENT);
 }
 
+// the arguments a call was made with, from its registers (they hold them until it returns)
+static __always_inline void call_args(struct pt_regs *regs, u64 *a) {
+  a[0] = PT_REGS_PARM1_SYSCALL(regs); a[1] = PT_REGS_PARM2_SYSCALL(regs); a[2] = PT_REGS_PARM3_SYSCALL(regs);
+  a[3] = PT_REGS_PARM4_SYSCALL(regs); a[4] = PT_REGS_PARM5_SYSCALL(regs); a[5] = PT_REGS_PARM6_SYSCALL(regs);
+}
+
+// an exec's path and argv, where execve or execveat has them: whether its argv could not all be read
+static __always_inline u32 exec_strings(u32 nr, const u64 *a) {
+  int at = nr == LP_NR_EXECVEAT;
+  return exec_start(nr, (const char *)(at ? a[1] : a[0]), (const u64 *)(at ? a[2] : a[1]));
+}
+
 // an exec on its way: its strings read, and its registers kept for its end (where, once it has
 // succeeded, they are the new program's)
 static __always_inline void exec_enter(struct pt_regs *regs, u32 nr) {
   u32 tid = (u32)bpf_get_current_pid_tgid();
   if (!traced(tid)) return;
   struct execing e = { .argv_unread = 0, .pad = 0 };
-  e.a[0] = PT_REGS_PARM1_SYSCALL(regs); e.a[1] = PT_REGS_PARM2_SYSCALL(regs); e.a[2] = PT_REGS_PARM3_SYSCALL(regs);
-  e.a[3] = PT_REGS_PARM4_SYSCALL(regs); e.a[4] = PT_REGS_PARM5_SYSCALL(regs); e.a[5] = PT_REGS_PARM6_SYSCALL(regs);
-  int at = nr == LP_NR_EXECVEAT;
-  e.argv_unread = exec_start(nr, (const char *)(at ? e.a[1] : e.a[0]), (const u64 *)(at ? e.a[2] : e.a[1]));
+  call_args(regs, e.a);
+  e.argv_unread = exec_strings(nr, e.a);
   // (without it the end is not written either: the exec's start frames then go unanswered, counted)
   if (bpf_map_update_elem(&execs, &tid, &e, BPF_ANY)) dropped(LP_DROP_EVENT);
 }
@@ -256,7 +266,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret) {
   // a new task's first return is from its parent's fork (strace shows the call once, in the parent)
   if (ret == 0 && (c->flags & (LP_CALL_CLONE | LP_CALL_CLONE3 | LP_CALL_VFORK | LP_CALL_FORK))) return 0;
   u64 a[6];
-  struct execing *e = c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT) ? bpf_map_lookup_elem(&execs, &tid) : 0;
+  int exec = (c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT)) != 0;
+  struct execing *e = exec ? bpf_map_lookup_elem(&execs, &tid) : 0;
   if (e) {
     #pragma unroll
     for (int i = 0; i < 6; i++) a[i] = e->a[i];
@@ -264,19 +275,14 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret) {
     bpf_map_delete_elem(&execs, &tid);
     // (before the call's frame, which the reader writes the record at)
     if (ret == 0 && unread) exec_block(nr);
-  } else if (c->flags & (LP_CALL_EXECVE | LP_CALL_EXECVEAT)) {
-    // an exec that failed before it was prepared: its strings are where they were. One that
-    // succeeded unseen (begun before the task was traced) has no start: none is written
-    if (ret == 0) return 0;
-    a[0] = PT_REGS_PARM1_SYSCALL(regs); a[1] = PT_REGS_PARM2_SYSCALL(regs); a[2] = PT_REGS_PARM3_SYSCALL(regs);
-    a[3] = PT_REGS_PARM4_SYSCALL(regs); a[4] = PT_REGS_PARM5_SYSCALL(regs); a[5] = PT_REGS_PARM6_SYSCALL(regs);
-    int at = (c->flags & LP_CALL_EXECVEAT) != 0;
-    exec_start(nr, (const char *)(at ? a[1] : a[0]), (const u64 *)(at ? a[2] : a[1]));
   } else {
-    a[0] = PT_REGS_PARM1_SYSCALL(regs); a[1] = PT_REGS_PARM2_SYSCALL(regs); a[2] = PT_REGS_PARM3_SYSCALL(regs);
-    a[3] = PT_REGS_PARM4_SYSCALL(regs); a[4] = PT_REGS_PARM5_SYSCALL(regs); a[5] = PT_REGS_PARM6_SYSCALL(regs);
+    // an exec that succeeded unseen (begun before the task was traced) has no start: none is written
+    if (exec && ret == 0) return 0;
+    call_args(regs, a);
+    // one that failed before it was prepared has its strings where they were
+    if (exec) exec_strings(nr, a);
     // fcntl only where it changes the fd table: F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC
-    if ((c->flags & LP_CALL_FCNTL) && a[1] != 0 && a[1] != 2 && a[1] != 1030) return 0;
+    else if ((c->flags & LP_CALL_FCNTL) && a[1] != 0 && a[1] != 2 && a[1] != 1030) return 0;
   }
   struct lp_scratch *s = buf();
   if (!s) return 0;

@@ -15,7 +15,6 @@ export const FRAME_MAX = 1 << 16;
 const HDR = 32;
 const READY_MIN = HDR + 48;
 const R = 82, Q = 81;
-// the frame types of bpf/events.h (C X A Z F E S M R L Q)
 
 /** Whether these first bytes of an input are the start of the loader's output: a ready frame's length and type. */
 export function framesAhead(b: Buffer): boolean {

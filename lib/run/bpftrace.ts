@@ -55,7 +55,6 @@ export function ensureTracefs(): void {
   }
 }
 
-/** The program for this machine's architecture. */
 /**
  * Whether a launched tree has ended, as a kernel backend reads it: every task of the tree read exiting
  * ("read": the tracer may still hold a backlog of earlier events, and stopping it sooner would drop
@@ -68,6 +67,7 @@ export function treeEnd(live: number[], quietMs: number): "read" | "gone" | unde
   return undefined;
 }
 
+/** The program for this machine's architecture. */
 export function programForHost(): string {
   const a = osArch();
   if (a !== "x64" && a !== "arm64") throw new UserError(`the bpftrace backend knows the system call numbers of x86-64 and arm64, not ${a}`, EXIT_RUN_FAILED);

@@ -54,6 +54,8 @@ export function takes(b: Backend, w: Wanted): boolean {
 }
 
 const flag = (w: Wanted) => (w === "pid" ? "-p" : `--${w}`);
+/** Those of the options wanted that some backend does not take. */
+const split = (want: Wanted[]) => want.filter((w) => !BACKENDS.every((b) => takes(b, w)));
 const takers = (w: Wanted) => BACKENDS.filter((b) => takes(b, w)).map((b) => b.name).join(" or ");
 
 /** Why `b` cannot do what is wanted (said of the first option it does not take); undefined when it can. */
@@ -75,8 +77,8 @@ export function usageError(asked: string, o: Asked): string | undefined {
   const want = wanted(o);
   if (asked !== AUTO) return refusal(backendNamed(asked), want);
   if (BACKENDS.some((b) => refusal(b, want) === undefined)) return undefined;
-  const split = want.filter((w) => !BACKENDS.every((b) => takes(b, w)));
-  return `no backend takes ${split.map(flag).join(" and ")} together (${split.map((w) => `${flag(w)}: ${takers(w)}`).join("; ")})`;
+  const some = split(want);
+  return `no backend takes ${some.map(flag).join(" and ")} together (${some.map((w) => `${flag(w)}: ${takers(w)}`).join("; ")})`;
 }
 
 /** --backend auto's choice: the backend, the program it runs (--strace, --bpftrace), and for the run record
@@ -114,7 +116,7 @@ export function chooseAuto(o: CaptureRequest, program: (b: Backend) => string | 
       cannot.push(`${b.name}: ${e.message}`);
     }
   }
-  const split = want.filter((w) => !BACKENDS.every((b) => takes(b, w)));
-  const what = split.length ? `no backend that takes ${split.map(flag).join(" and ")} can run here` : "no backend can run here";
+  const some = split(want);
+  const what = some.length ? `no backend that takes ${some.map(flag).join(" and ")} can run here` : "no backend can run here";
   throw new UserError(`${what} (${cannot.join("; ")})`, EXIT_RUN_FAILED);
 }
