@@ -10,12 +10,13 @@
 // Each workload times itself (bash's `time` inside whatever traces it), so the figure is the
 // program's own time; whole runs are shown apart. Targets, for trace-run --backend ebpf: find <= 1.5x
 // untraced, short, python and container <= 1.15x, true <= 0.6 s, lost 0.
-// Needs root, strace, bpftrace, docker (container) and npm run build.
+// trace-run's peak memory (GNU time's) is the most of its runs.
+// Needs root, strace, bpftrace, docker (container), GNU time and npm run build.
 // Usage: node bench/ring-workload.mjs [--runs N] [--ebpf-only] [WORKLOAD...]   (default: all; RUNS of
 //   untraced, trace-run's ebpf backend and the loader alone, interleaved, median; one of strace and
 //   bpftrace)
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -30,6 +31,7 @@ while (argv.length) {
   else picked.push(a);
 }
 mkdirSync(here + "out", { recursive: true });
+const RSS = here + "out/trace-run.rss";
 const WORKLOADS = {
   find: { script: "for i in 1 2 3 4; do find /usr -name '*.h' > /dev/null; done", target: 1.5 },
   short: { script: "for i in $(seq 100); do /bin/true; ls / > /dev/null; cat /etc/hostname > /dev/null; done", target: 1.15 },
@@ -70,7 +72,9 @@ function once(prefix, kind) {
       lost = end.lost ?? 0; records = end.records;
     }
   }
-  return { own, whole, lost, records };
+  // trace-run's own peak memory (GNU time's, in its prefix)
+  const rss = kind === "trace-run" && prefix[0] === "/usr/bin/time" ? Number(readFileSync(RSS, "utf8").trim()) / 1024 : undefined;
+  return { own, whole, lost, records, rss };
 }
 
 /** bpftrace with map-batched output, on a shell that stops itself until the probes are in. */
@@ -99,7 +103,7 @@ for (const name of names) {
   const w = WORKLOADS[name];
   script = w.script;
   const ringPrefix = [process.execPath, here + "ring-trace.mjs", "--quiet", ...(w.cgroups ? ["--new-cgroups"] : []), "--"];
-  const ebpfPrefix = [process.execPath, traceRun, "--backend", "ebpf", "--"];
+  const ebpfPrefix = ["/usr/bin/time", "-f", "%M", "-o", RSS, process.execPath, traceRun, "--backend", "ebpf", "--"];
   // the floor of any reader: the loader's frames read from the pipe and counted, not decoded
   const countPrefix = [process.execPath, here + "ring-trace.mjs", "--count-only", ...(w.cgroups ? ["--new-cgroups"] : []), "--"];
   const untracedRuns = [], ebpfRuns = [], ringRuns = [], countRuns = [];
@@ -113,6 +117,8 @@ for (const name of names) {
   }
   const key = w.wall ? "whole" : "own";
   const untraced = median(untracedRuns, key), ebpf = median(ebpfRuns, key), ring = median(ringRuns, key), count = median(countRuns, key);
+  // (memory: the most of any run)
+  ebpf.rss = Math.max(...ebpfRuns.map((x) => x.rss));
   const r = { script, runs, untraced, ebpf, ring, count };
   if (!ebpfOnly) {
     r.bpftrace = once([process.execPath, traceRun, "--backend", "bpftrace", "--"], "trace-run");
@@ -122,7 +128,7 @@ for (const name of names) {
   const line = (label, x) => w.wall
     ? `  ${label.padEnd(26)} whole run ${x.whole.toFixed(3)} s` + (Number.isNaN(x.lost) ? "" : `  lost ${x.lost}`)
     : `  ${label.padEnd(26)} ${x.own.toFixed(3)} s  ${(x.own / untraced.own).toFixed(2)}x  whole run ${x.whole.toFixed(2)} s` +
-      (x.records ? `  records ${x.records}` : "") + (Number.isNaN(x.lost) ? "" : `  lost ${x.lost}`);
+      (x.records ? `  records ${x.records}` : "") + (Number.isNaN(x.lost) ? "" : `  lost ${x.lost}`) + (x.rss ? `  trace-run peak ${x.rss.toFixed(0)} MB` : "");
   console.log(`${name}: ${script}  (median of ${runs} for untraced and eBPF${ebpfOnly ? "" : "; one run of the others"})`);
   console.log(line("untraced", untraced));
   console.log(line(`ebpf backend (target ${w.wall ? w.wall + " s" : w.target + "x"})`, ebpf));

@@ -2,14 +2,16 @@
 // to a process tree or a cgroup, drains the ring buffer every few milliseconds (and when the kernel side
 // wakes it, past a fill mark), and writes every frame to stdout as a u32 length and its bytes.
 //
-// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe P] MODE ID [CWD]
+// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--hold-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe P] MODE ID [CWD]
 //        leastpriv-bpf --check [--ring-mb N] [--exec-probe P]
 //   SIGUSR1 (sent by trace-run once the traced command runs): its reader, the parent, goes to idle
 //   priority while it keeps up (see raise_reader); it is set back when the loader ends.
 //   --tick-ms: how often the ring is drained (10); --ring-mb: its size, a power of two (16);
+//   --hold-mb: how much the loader holds, drained from the ring, while its reader is behind (64)
 //   --wake-mark: bytes waiting past which the kernel side wakes the loader at once (a quarter of the ring)
 //   --stats 1: the kernel's run-time statistics while it runs; at the end, one line per probe on stderr
-//   ("leastpriv-bpf: stats PROBE RUNS NS"), for the benchmarks
+//   ("leastpriv-bpf: stats PROBE RUNS NS"), and the most it held ("leastpriv-bpf: held BYTES"), for
+//   the benchmarks
 //   --exec-probe: where an exec's strings are read, prepare (sched_prepare_exec, where the kernel has
 //   it) or entry (sys_enter, as on a kernel before 6.10; for the tests)
 //   MODE 1: process ID and every task it starts; 2: cgroup ID (the inode of its v2 directory);
@@ -104,35 +106,79 @@ static void calm_reader(void) {
   if (reader_state == 2 && now_ns(CLOCK_MONOTONIC) - reader_behind > CALM_NS) { reader_policy(SCHED_IDLE); reader_state = 1; }
 }
 
-// stdout, buffered here: one write per drain, not per frame (stdout is non-blocking: a write that
-// must wait for the reader waits in poll, where the wait is timed)
+// stdout, held here: the ring is drained into this buffer, a circular one, and it is written as fast
+// as the reader takes it, so that a reader at idle priority, behind while the traced programs keep a CPU
+// busy, neither holds up the draining nor is raised until much is waiting (see the main loop); it
+// catches up in their gaps, or once they end. The buffer grows up to hold_max; full, the loader waits
+// for the reader (stdout is non-blocking: a write that must wait waits in poll, where the wait is
+// timed) and the ring holds what comes meanwhile.
 static char *out;
-static size_t out_len, out_cap = 4 << 20;
+static size_t out_start, out_used, out_cap = 1 << 20, hold_max, held_most;
 static int out_failed;
 
-static void flush_out(void) {
-  size_t at = 0;
-  uint64_t since = 0;
-  while (at < out_len && !out_failed) {
-    ssize_t n = write(1, out + at, out_len - at);
-    if (n >= 0) { at += (size_t)n; continue; }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) { out_failed = 1; break; }
-    uint64_t t = now_ns(CLOCK_MONOTONIC);
-    if (!since) since = t;
-    else if (t - since >= BEHIND_NS) raise_reader();
-    struct pollfd p = { .fd = 1, .events = POLLOUT };
-    if (poll(&p, 1, 5) == 1 && (p.revents & (POLLERR | POLLHUP)) && !(p.revents & POLLOUT)) out_failed = 1;
+// what the pipe takes now, without waiting
+static void write_some(void) {
+  while (out_used > 0 && !out_failed) {
+    size_t len = out_cap - out_start < out_used ? out_cap - out_start : out_used;
+    ssize_t n = write(1, out + out_start, len);
+    if (n > 0) { out_start = (out_start + (size_t)n) % out_cap; out_used -= (size_t)n; continue; }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) out_failed = 1;
+    break;
   }
-  out_len = 0;
+  if (out_used == 0) out_start = 0;
+}
+
+// one wait for the reader to take some (raised once it has kept the loader waiting BEHIND_NS in all)
+static void wait_reader(uint64_t *since) {
+  uint64_t t = now_ns(CLOCK_MONOTONIC);
+  if (!*since) *since = t;
+  else if (t - *since >= BEHIND_NS) raise_reader();
+  struct pollfd p = { .fd = 1, .events = POLLOUT };
+  if (poll(&p, 1, 5) == 1 && (p.revents & (POLLERR | POLLHUP)) && !(p.revents & POLLOUT)) out_failed = 1;
+}
+
+// everything held, written
+static void flush_out(void) {
+  uint64_t since = 0;
+  for (write_some(); out_used > 0 && !out_failed; write_some()) wait_reader(&since);
+}
+
+// room for `need` more bytes: the buffer grows (up to hold_max, or to one frame's size) or the
+// reader is waited for
+static int make_room(size_t need) {
+  uint64_t since = 0;
+  while (out_used + need > out_cap && !out_failed) {
+    size_t want = out_used + need, cap = out_cap, most = hold_max > need ? hold_max : need;
+    while (cap < want) cap *= 2;
+    if (cap > most) cap = most;
+    if (cap >= want) {
+      char *m = realloc(out, cap);
+      if (!m) { out_failed = 1; break; }
+      // what had wrapped round to the front goes after the old end
+      if (out_start + out_used > out_cap) memcpy(m + out_cap, m, out_start + out_used - out_cap);
+      out = m;
+      out_cap = cap;
+      break;
+    }
+    write_some();
+    if (out_used + need > out_cap) wait_reader(&since);
+  }
+  return !out_failed;
+}
+
+static void put(const void *data, size_t n) {
+  size_t at = (out_start + out_used) % out_cap, first = out_cap - at < n ? out_cap - at : n;
+  memcpy(out + at, data, first);
+  memcpy(out, (const char *)data + first, n - first);
+  out_used += n;
 }
 
 static void frame(const void *data, uint32_t len) {
-  if (out_len + 4 + len > out_cap) flush_out();
-  if (4 + (size_t)len > out_cap) { out_cap = 4 + len; out = realloc(out, out_cap); if (!out) { out_failed = 1; return; } }
-  memcpy(out + out_len, &len, 4);
-  memcpy(out + out_len + 4, data, len);
-  out_len += 4 + len;
+  if (!make_room(4 + (size_t)len)) return;
+  put(&len, 4);
+  put(data, len);
+  if (out_used > held_most) held_most = out_used;
 }
 
 static int on_event(void *ctx, void *data, size_t len) {
@@ -239,13 +285,13 @@ static int bpf_refused(void) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe prepare|entry] MODE ID [CWD]\n"
+  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--hold-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe prepare|entry] MODE ID [CWD]\n"
                   "       leastpriv-bpf --check [--ring-mb N] [--exec-probe prepare|entry]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
-  int tick = 10, ring_mb = 16, a = 1;
+  int tick = 10, ring_mb = 16, hold = 64, a = 1;
   long long mark = -1;
   int stats = 0, check = 0;
   const char *exec_probe = NULL;
@@ -255,6 +301,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[a], "--tick-ms") == 0) tick = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--ring-mb") == 0) ring_mb = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--wake-mark") == 0) mark = atoll(argv[a + 1]);
+    else if (strcmp(argv[a], "--hold-mb") == 0) hold = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--stats") == 0) stats = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--exec-probe") == 0) exec_probe = argv[a + 1];
     else return usage();
@@ -266,7 +313,8 @@ int main(int argc, char **argv) {
   char *endp = "";
   unsigned long long id = check ? 0 : strtoull(argv[a + 1], &endp, 10);
   const char *cwd = argc - a == 3 ? argv[a + 2] : "";
-  if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1))) return usage();
+  if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1)) || hold < 1 || hold > 65536) return usage();
+  hold_max = (size_t)hold << 20;
   if (exec_probe && strcmp(exec_probe, "prepare") != 0 && strcmp(exec_probe, "entry") != 0) return usage();
   out = malloc(out_cap);
   if (!out) return 1;
@@ -350,11 +398,15 @@ int main(int argc, char **argv) {
   uint64_t last[LP_DROP_KINDS] = {0};
   while (!stop && !out_failed) {
     // a wake-up comes only when the ring fills past the mark; otherwise every tick
-    int n = ring_buffer__poll(rb, tick);
+    // (and while frames are held, when the reader has taken some)
+    struct pollfd p[2] = { { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN }, { .fd = 1, .events = out_used > 0 ? POLLOUT : 0 } };
+    if (poll(p, 2, tick) < 0 && errno != EINTR) { fprintf(stderr, "leastpriv-bpf: waiting for the ring buffer: %s\n", strerror(errno)); break; }
+    int n = ring_buffer__consume(rb);
     if (n < 0 && n != -EINTR) { fprintf(stderr, "leastpriv-bpf: reading the ring buffer: %s\n", strerror(-n)); break; }
-    ring_buffer__consume(rb);
     lost_frame(skel, LP_LOST, last);
-    flush_out();
+    write_some();
+    // (the last quarter, and the ring, hold what comes while the raised reader gets going)
+    if (out_used > hold_max / 4 * 3) raise_reader();
     if (reader_gone()) out_failed = 1;
     if (idle_asked) idle_reader();
     calm_reader();
@@ -366,7 +418,7 @@ int main(int argc, char **argv) {
   if (reader_state > 0) reader_policy(SCHED_OTHER);
   lost_frame(skel, LP_QUIT, last);
   flush_out();
-  if (stats) { stats_lines(skel); close(stats_fd); }
+  if (stats) { stats_lines(skel); close(stats_fd); fprintf(stderr, "leastpriv-bpf: held %zu\n", held_most); }
   ring_buffer__free(rb);
   leastpriv_bpf__destroy(skel);
   return out_failed ? 3 : 0;

@@ -3,6 +3,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { PassThrough, type Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 // dist/lib/bpf/ when built; lib/bpf/ when a test runs the source: the loader is in dist/ either way
@@ -30,6 +31,8 @@ export interface LoaderOptions {
   loader?: string;
   tickMs?: number;
   ringMb?: number;
+  /** How many MiB of frames the loader may hold while its reader is behind (default 64). */
+  holdMb?: number;
   /** Bytes waiting in the ring past which the kernel side wakes the loader early (default: a quarter). */
   wakeMark?: number;
   /** The kernel's run-time statistics of each probe, said on stderr at the end (for the benchmarks). */
@@ -37,8 +40,9 @@ export interface LoaderOptions {
   /** Where an exec's strings are read: the loader picks sched_prepare_exec where the kernel has it;
    *  "entry" is what an older kernel gets (sys_enter), for the tests. */
   execProbe?: "prepare" | "entry";
-  /** Each chunk of the loader's stdout, in order (its frames: bpf/events.h). */
-  onData: (chunk: Buffer) => void;
+  /** Each chunk of the loader's stdout, in order (its frames: bpf/events.h), taken as it comes.
+   *  Without it the chunks are read from `output`, only as fast as they are taken there. */
+  onData?: (chunk: Buffer) => void;
   /** Each line the loader says on stderr. */
   onStderr?: (line: string) => void;
   /** How long the loader may take to attach. */
@@ -58,14 +62,22 @@ export interface Loader {
   idleReader(): void;
   /** The loader's end, after its stdout was read to its end. */
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The loader's stdout (when no onData was given), ended with it. It holds about OUTPUT_HOLD
+   *  bytes not yet read (and a chunk of the pipe's): past that nothing more is read from the loader, which holds its backlog
+   *  itself (up to holdMb, bounded) and raises a reader at idle priority when it must wait. */
+  output?: Readable;
 }
 
-export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; wakeMark?: number; stats?: boolean; execProbe?: "prepare" | "entry" } = {}): string[] {
+/** What `output` holds unread before the loader's pipe is no longer read. */
+export const OUTPUT_HOLD = 1 << 20;
+
+export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; holdMb?: number; wakeMark?: number; stats?: boolean; execProbe?: "prepare" | "entry" } = {}): string[] {
   const opts: string[] = [];
   if (o.execProbe) opts.push("--exec-probe", o.execProbe);
   if (o.wakeMark !== undefined) opts.push("--wake-mark", String(o.wakeMark));
   if (o.stats) opts.push("--stats", "1");
   if (o.tickMs !== undefined) opts.push("--tick-ms", String(o.tickMs));
+  if (o.holdMb !== undefined) opts.push("--hold-mb", String(o.holdMb));
   if (o.ringMb !== undefined) opts.push("--ring-mb", String(o.ringMb));
   if ("tree" in target) return [...opts, "1", String(target.tree), target.cwd ?? ""];
   if ("cgroup" in target) return [...opts, "2", String(target.cgroup)];
@@ -110,8 +122,12 @@ export function startLoader(target: LoaderTarget, o: LoaderOptions): Loader {
         else resolveReady();
       }
     }
-    o.onData(chunk);
+    o.onData?.(chunk);
   });
+  // (a stream's write past its mark pauses the pipe until it drains: the backlog stays in the loader,
+  // not in this process, whose memory would grow with it)
+  let output: PassThrough | undefined;
+  if (!o.onData) child.stdout!.pipe(output = new PassThrough({ readableHighWaterMark: OUTPUT_HOLD / 2, writableHighWaterMark: OUTPUT_HOLD / 2 }));
   const done = exited.then((s) => {
     clearTimeout(timer);
     if (!isReady) {
@@ -122,7 +138,7 @@ export function startLoader(target: LoaderTarget, o: LoaderOptions): Loader {
   });
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
-    child, ready, done,
+    child, ready, done, output,
     stop: () => { if (running()) child.kill("SIGINT"); },
     idleReader: () => { if (isReady && running()) child.kill("SIGUSR1"); },
   };

@@ -3,7 +3,6 @@
 // stopped, docker run by the new cgroup's path, --container by its cgroup), the same scope.
 
 import { existsSync, readFileSync } from "node:fs";
-import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { loaderUnavailable, startLoader, type Loader, type LoaderTarget } from "../bpf/start.js";
 import { checkLoader } from "../bpf/check.js";
@@ -52,19 +51,21 @@ export const ebpf: Backend = {
   },
 };
 
-/** The ring's size and drain from the environment (for measuring, and for a test that fills it), and
- *  the priority the records are read at (LEASTPRIV_EBPF_READER). */
-function ringOptions(): { ringMb?: number; tickMs?: number; wakeMark?: number; idleReader: boolean } {
-  const num = (name: string, power2 = false) => {
+/** The ring's size and drain, and what the loader may hold, from the environment (for measuring, and
+ *  for a test that fills them), and the priority the records are read at (LEASTPRIV_EBPF_READER). */
+function ringOptions(): { ringMb?: number; holdMb?: number; tickMs?: number; wakeMark?: number; idleReader: boolean } {
+  const num = (name: string, power2 = false, most = 2 ** 31 - 1) => {
     const v = process.env[name];
     if (v === undefined || v === "") return undefined;
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < 1 || (power2 && (n & (n - 1)) !== 0)) throw new UserError(`${name} wants a positive whole number${power2 ? " that is a power of 2" : ""}, not '${v}'`, EXIT_RUN_FAILED);
+    if (!/^\d+$/.test(v) || n < 1 || n > most || (power2 && (n & (n - 1)) !== 0)) {
+      throw new UserError(`${name} wants a positive whole number${power2 ? " that is a power of 2" : ""}${most < 2 ** 31 - 1 ? ` of at most ${most}` : ""}, not '${v}'`, EXIT_RUN_FAILED);
+    }
     return n;
   };
   const reader = process.env.LEASTPRIV_EBPF_READER ?? "";
   if (reader !== "" && reader !== "idle" && reader !== "normal") throw new UserError(`LEASTPRIV_EBPF_READER wants idle or normal, not '${reader}'`, EXIT_RUN_FAILED);
-  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK"), idleReader: reader !== "normal" };
+  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), holdMb: num("LEASTPRIV_EBPF_HOLD_MB", false, 65536), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK"), idleReader: reader !== "normal" };
 }
 
 type Running = { id: string; cg: { path: string; dir: string; id: number } };
@@ -87,14 +88,12 @@ class EbpfTracer implements Tracer {
 
     const mode = t.kind === "container" ? 2 : t.kind === "docker-run" ? 3 : 1;
     const lt: LoaderTarget = mode === 1 ? { tree: child!.pid!, cwd: s.cwd } : mode === 2 ? { cgroup: cg!.id } : { newCgroups: true };
-    const out = new PassThrough();
     let loader: Loader;
     try {
       loader = startLoader(lt, {
-        onData: (c) => out.write(c),
         onStderr: (l) => { if (l.trim()) s.tell.warn(`ebpf: ${l}`); },
         readyTimeoutMs: 120000,
-        ringMb: this.ring.ringMb, tickMs: this.ring.tickMs, wakeMark: this.ring.wakeMark,
+        ringMb: this.ring.ringMb, holdMb: this.ring.holdMb, tickMs: this.ring.tickMs, wakeMark: this.ring.wakeMark,
       });
     } catch (e) {
       if (child) killStopped(child);
@@ -111,7 +110,6 @@ class EbpfTracer implements Tracer {
     const loaderDone = loader.done.then((st) => {
       // the loader ended before we asked it to: the rest of the run would go unseen, so it is stopped
       if (!stopping && began) s.died(`the eBPF loader ${st.signal ? "killed by " + st.signal : "exited with " + st.code}`, tree);
-      out.end();
       return st;
     });
 
@@ -152,7 +150,7 @@ class EbpfTracer implements Tracer {
 
     return {
       reader,
-      output: out,
+      output: loader.output!,
       scope: mode !== 1 ? scope : undefined,
       tree,
       began: () => began,

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { ROOT, run } from "../helpers.js";
 import { RingReader } from "../../lib/bpf/ring-reader.js";
 import { Feed, readAll } from "../../lib/trace/reader.js";
-import { LOADER, loaderUnavailable, startLoader } from "../../lib/bpf/start.js";
+import { LOADER, OUTPUT_HOLD, loaderUnavailable, startLoader } from "../../lib/bpf/start.js";
 import { launchStopped, release } from "../../lib/run/stopped.js";
 import type { SyscallRecord, TraceRecord } from "../../lib/io/records.js";
 
@@ -298,5 +298,43 @@ describe("the batched eBPF loader and its reader", () => {
     expect(reader.lostKinds.events).toBeGreaterThan(0);
     expect(reader.lost).toBe((reader.lostKinds.events ?? 0) + (reader.lostKinds.argv ?? 0));
     expect(recs.some((r) => r.type === "info" && /^eBPF: lost \d+ events$/.test(r.text))).toBe(true);
+  }, 60000);
+
+  it("a reader that takes nothing while the command runs: the loader holds the frames, this process about a MiB; past the hold, the loss is counted", async () => {
+    // (trace-run's reader, at idle priority while the traced programs keep a CPU busy, falls behind)
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C" };
+    const RING_MB = 4;
+    async function unread(holdMb: number) {
+      const child = await launchStopped(["/usr/bin/find", "/usr", "-name", "*.h"], { stdio: ["ignore", "ignore", "ignore"], cwd: ROOT, env });
+      const loader = startLoader({ tree: child.pid!, cwd: ROOT }, { ringMb: RING_MB, holdMb });
+      await loader.ready;
+      release(child);
+      await new Promise((r) => child.on("close", r));
+      // (the last frames reach the loader within a drain)
+      await new Promise((r) => setTimeout(r, 300));
+      const out = loader.output!;
+      const waiting = out.readableLength + out.writableLength;
+      loader.stop();
+      const recs: TraceRecord[] = [];
+      const reader = new RingReader((r) => recs.push(r), { cwd: ROOT });
+      let bytes = 0;
+      for await (const c of out) { bytes += c.length; reader.chunk(c); }
+      reader.end();
+      return { waiting, bytes, reader, recs, loader: await loader.done, pid: child.pid! };
+    }
+    const held = await unread(64);
+    // the walk's frames are more than the ring, the pipe and this process hold, and less than the hold
+    expect(held.bytes).toBeGreaterThan((RING_MB << 20) + 2 * OUTPUT_HOLD);
+    expect(held.bytes).toBeLessThan(64 << 20);
+    expect(held.waiting).toBeLessThanOrEqual(OUTPUT_HOLD + 2 * 65536);
+    expect(held.loader).toEqual({ code: 0, signal: null });
+    expect(held.reader.ended).toBe(true);
+    expect(held.reader.lost).toBe(0);
+    expect(held.recs.filter((r) => r.type === "exit" && r.pid === held.pid)).toHaveLength(1);
+    expect(calls(held.recs).filter((r) => r.syscall === "newfstatat" || r.syscall === "openat").length).toBeGreaterThan(10000);
+    const cut = await unread(1);
+    expect(cut.reader.ended).toBe(true);
+    expect(cut.reader.lost).toBeGreaterThan(0);
+    expect(cut.recs.some((r) => r.type === "info" && /^eBPF: lost \d+ events$/.test(r.text))).toBe(true);
   }, 60000);
 });

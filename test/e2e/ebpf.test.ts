@@ -213,6 +213,28 @@ describe("trace-run --backend ebpf", () => {
     expect(bad.stderr).toBe("trace-run: LEASTPRIV_EBPF_RING_MB wants a positive whole number that is a power of 2, not '3'\n");
   }, 60000);
 
+  it("a reader downstream that takes nothing for a while: the loader holds the trace (LEASTPRIV_EBPF_HOLD_MB), or counts what it could not", () => {
+    // trace-run waits for its stdout, and reads no more from the loader: with a ring of 1 MB, the walk
+    // is held whole by the loader's 64 MB; held in 1 MB, most of it is lost, and the end record says so
+    const walk = (hold: string) => {
+      const line = ["LEASTPRIV_EBPF_RING_MB=1", `LEASTPRIV_EBPF_HOLD_MB=${hold}`, process.execPath, ROOT + "dist/commands/trace-run.js",
+        "--backend", "ebpf", "--", "/usr/bin/find", "/usr", "-name", "'*.h'"].join(" ");
+      const r = spawnSync("sh", ["-c", `env ${line} 2>/dev/null | (sleep 3; tail -n 1)`], { encoding: "utf8" });
+      return JSON.parse(r.stdout);
+    };
+    const held = walk("64");
+    expect(held).toMatchObject({ type: "end", exit: 0, lost: 0, complete: true });
+    // (more records than the ring, the pipes and trace-run's own MB could have held)
+    expect(held.records).toBeGreaterThan(100000);
+    const cut = walk("1");
+    expect(cut.lost).toBeGreaterThan(0);
+    expect(cut).toMatchObject({ type: "end", exit: 0, complete: false });
+    expect(cut.incomplete).toContain(`lost ${cut.lost} events`);
+    const bad = ebpf(["--", "true"], { LEASTPRIV_EBPF_HOLD_MB: "65537" });
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toBe("trace-run: LEASTPRIV_EBPF_HOLD_MB wants a positive whole number of at most 65536, not '65537'\n");
+  }, 60000);
+
   it("refuses what is for the strace backend", () => {
     for (const args of [["-p", "1"], ["--cost", "--", "true"], ["--all-syscalls", "--", "true"]]) {
       const r = ebpf(args);
