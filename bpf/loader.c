@@ -2,12 +2,13 @@
 // to a process tree or a cgroup, drains the ring buffer every few milliseconds (and when the kernel side
 // wakes it, past a fill mark), and writes every frame to stdout as a u32 length and its bytes.
 //
-// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--hold-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe P] MODE ID [CWD]
+// Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--hold-mb N] [--batch-ms N] [--wake-mark BYTES] [--stats 1] [--exec-probe P] MODE ID [CWD]
 //        leastpriv-bpf --check [--ring-mb N] [--exec-probe P]
 //   SIGUSR1 (sent by trace-run once the traced command runs): its reader, the parent, goes to idle
 //   priority while it keeps up (see raise_reader); it is set back when the loader ends.
 //   --tick-ms: how often the ring is drained (10); --ring-mb: its size, a power of two (16);
-//   --hold-mb: how much the loader holds, drained from the ring, while its reader is behind (64)
+//   --hold-mb: how much the loader holds, drained from the ring, while its reader is behind (64);
+//   --batch-ms: how long a frame may wait before it is written (1000; 0: each drain at once; see on_event)
 //   --wake-mark: bytes waiting past which the kernel side wakes the loader at once (a quarter of the ring)
 //   --stats 1: the kernel's run-time statistics while it runs; at the end, one line per probe on stderr
 //   ("leastpriv-bpf: stats PROBE RUNS NS"), and the most it held ("leastpriv-bpf: held BYTES"), for
@@ -181,9 +182,23 @@ static void frame(const void *data, uint32_t len) {
   if (out_used > held_most) held_most = out_used;
 }
 
+// Frames are handed to the reader in batches: once batch_bytes are held, or the oldest has waited
+// batch_ns; and at once from the moment the traced command's first process has exited (what follows
+// is the tree's end, which trace-run waits for), or the reader was raised, or the trace ends. A reader
+// woken at every drain decodes a few records each time, and that work costs the traced programs their
+// own time even on the other CPU (see README.md: 300 short programs).
+static uint64_t batch_ns = 1000000000ull, held_since;
+static size_t batch_bytes;
+static int writing;             // a batch is due: written until nothing is held
+static int prompt;              // every drain is written at once from now on
+static uint32_t root_tid;       // mode 1: the traced command's first process
+
 static int on_event(void *ctx, void *data, size_t len) {
   (void)ctx;
+  const struct lp_hdr *h = data;
+  if (out_used == 0) held_since = now_ns(CLOCK_MONOTONIC);
   frame(data, (uint32_t)len);
+  if (root_tid && len >= sizeof(*h) && h->type == LP_EXIT && h->tid == root_tid) prompt = 1;
   return 0;
 }
 
@@ -285,13 +300,13 @@ static int bpf_refused(void) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--hold-mb N] [--wake-mark BYTES] [--stats 1] [--exec-probe prepare|entry] MODE ID [CWD]\n"
+  fprintf(stderr, "usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--hold-mb N] [--batch-ms N] [--wake-mark BYTES] [--stats 1] [--exec-probe prepare|entry] MODE ID [CWD]\n"
                   "       leastpriv-bpf --check [--ring-mb N] [--exec-probe prepare|entry]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
-  int tick = 10, ring_mb = 16, hold = 64, a = 1;
+  int tick = 10, ring_mb = 16, hold = 64, batch = 1000, a = 1;
   long long mark = -1;
   int stats = 0, check = 0;
   const char *exec_probe = NULL;
@@ -302,6 +317,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[a], "--ring-mb") == 0) ring_mb = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--wake-mark") == 0) mark = atoll(argv[a + 1]);
     else if (strcmp(argv[a], "--hold-mb") == 0) hold = atoi(argv[a + 1]);
+    else if (strcmp(argv[a], "--batch-ms") == 0) batch = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--stats") == 0) stats = atoi(argv[a + 1]);
     else if (strcmp(argv[a], "--exec-probe") == 0) exec_probe = argv[a + 1];
     else return usage();
@@ -313,8 +329,10 @@ int main(int argc, char **argv) {
   char *endp = "";
   unsigned long long id = check ? 0 : strtoull(argv[a + 1], &endp, 10);
   const char *cwd = argc - a == 3 ? argv[a + 2] : "";
-  if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1)) || hold < 1 || hold > 65536) return usage();
+  if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1)) || hold < 1 || hold > 65536 || batch < 0) return usage();
   hold_max = (size_t)hold << 20;
+  batch_ns = (uint64_t)batch * 1000000ull;
+  batch_bytes = hold_max / 2 < (4u << 20) ? hold_max / 2 : (4u << 20);
   if (exec_probe && strcmp(exec_probe, "prepare") != 0 && strcmp(exec_probe, "entry") != 0) return usage();
   out = malloc(out_cap);
   if (!out) return 1;
@@ -365,7 +383,7 @@ int main(int argc, char **argv) {
     bpf_map__update_elem(skel->maps.calls, &nr, sizeof(nr), &lp_calls[i].c, sizeof(struct lp_call), 0);
   }
   uint8_t one = 1;
-  if (mode == 1) { uint32_t t = (uint32_t)id; bpf_map__update_elem(skel->maps.tasks, &t, sizeof(t), &one, 1, 0); }
+  if (mode == 1) { uint32_t t = (uint32_t)id; bpf_map__update_elem(skel->maps.tasks, &t, sizeof(t), &one, 1, 0); root_tid = t; }
   if (mode == 2) { uint64_t g = id; bpf_map__update_elem(skel->maps.cgroups, &g, sizeof(g), &one, 1, 0); }
   // held open while the loader runs: the kernel turns the statistics off again when it closes
   int stats_fd = stats ? bpf_enable_stats(BPF_STATS_RUN_TIME) : -1;
@@ -398,15 +416,16 @@ int main(int argc, char **argv) {
   uint64_t last[LP_DROP_KINDS] = {0};
   while (!stop && !out_failed) {
     // a wake-up comes only when the ring fills past the mark; otherwise every tick
-    // (and while frames are held, when the reader has taken some)
-    struct pollfd p[2] = { { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN }, { .fd = 1, .events = out_used > 0 ? POLLOUT : 0 } };
+    // (and while a batch is being written, when the reader has taken some)
+    struct pollfd p[2] = { { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN }, { .fd = 1, .events = writing ? POLLOUT : 0 } };
     if (poll(p, 2, tick) < 0 && errno != EINTR) { fprintf(stderr, "leastpriv-bpf: waiting for the ring buffer: %s\n", strerror(errno)); break; }
     int n = ring_buffer__consume(rb);
     if (n < 0 && n != -EINTR) { fprintf(stderr, "leastpriv-bpf: reading the ring buffer: %s\n", strerror(-n)); break; }
     lost_frame(skel, LP_LOST, last);
-    write_some();
     // (the last quarter, and the ring, hold what comes while the raised reader gets going)
     if (out_used > hold_max / 4 * 3) raise_reader();
+    if (out_used > 0 && (prompt || reader_state == 2 || out_used >= batch_bytes || now_ns(CLOCK_MONOTONIC) - held_since >= batch_ns)) writing = 1;
+    if (writing) { write_some(); writing = out_used > 0; }
     if (reader_gone()) out_failed = 1;
     if (idle_asked) idle_reader();
     calm_reader();

@@ -33,6 +33,9 @@ export interface LoaderOptions {
   ringMb?: number;
   /** How many MiB of frames the loader may hold while its reader is behind (default 64). */
   holdMb?: number;
+  /** How long a frame may wait in the loader before it is written (default 1000 ms; 0: at each drain).
+   *  The loader writes at once from when a tree's first process has exited. */
+  batchMs?: number;
   /** Bytes waiting in the ring past which the kernel side wakes the loader early (default: a quarter). */
   wakeMark?: number;
   /** The kernel's run-time statistics of each probe, said on stderr at the end (for the benchmarks). */
@@ -71,13 +74,14 @@ export interface Loader {
 /** What `output` holds unread before the loader's pipe is no longer read. */
 export const OUTPUT_HOLD = 1 << 20;
 
-export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; holdMb?: number; wakeMark?: number; stats?: boolean; execProbe?: "prepare" | "entry" } = {}): string[] {
+export function loaderArgs(target: LoaderTarget, o: { tickMs?: number; ringMb?: number; holdMb?: number; batchMs?: number; wakeMark?: number; stats?: boolean; execProbe?: "prepare" | "entry" } = {}): string[] {
   const opts: string[] = [];
   if (o.execProbe) opts.push("--exec-probe", o.execProbe);
   if (o.wakeMark !== undefined) opts.push("--wake-mark", String(o.wakeMark));
   if (o.stats) opts.push("--stats", "1");
   if (o.tickMs !== undefined) opts.push("--tick-ms", String(o.tickMs));
   if (o.holdMb !== undefined) opts.push("--hold-mb", String(o.holdMb));
+  if (o.batchMs !== undefined) opts.push("--batch-ms", String(o.batchMs));
   if (o.ringMb !== undefined) opts.push("--ring-mb", String(o.ringMb));
   if ("tree" in target) return [...opts, "1", String(target.tree), target.cwd ?? ""];
   if ("cgroup" in target) return [...opts, "2", String(target.cgroup)];

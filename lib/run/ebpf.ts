@@ -53,19 +53,19 @@ export const ebpf: Backend = {
 
 /** The ring's size and drain, and what the loader may hold, from the environment (for measuring, and
  *  for a test that fills them), and the priority the records are read at (LEASTPRIV_EBPF_READER). */
-function ringOptions(): { ringMb?: number; holdMb?: number; tickMs?: number; wakeMark?: number; idleReader: boolean } {
-  const num = (name: string, power2 = false, most = 2 ** 31 - 1) => {
+function ringOptions(): { ringMb?: number; holdMb?: number; batchMs?: number; tickMs?: number; wakeMark?: number; idleReader: boolean } {
+  const num = (name: string, power2 = false, most = 2 ** 31 - 1, least = 1) => {
     const v = process.env[name];
     if (v === undefined || v === "") return undefined;
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < 1 || n > most || (power2 && (n & (n - 1)) !== 0)) {
-      throw new UserError(`${name} wants a positive whole number${power2 ? " that is a power of 2" : ""}${most < 2 ** 31 - 1 ? ` of at most ${most}` : ""}, not '${v}'`, EXIT_RUN_FAILED);
+    if (!/^\d+$/.test(v) || n < least || n > most || (power2 && (n & (n - 1)) !== 0)) {
+      throw new UserError(`${name} wants a ${least ? "positive " : ""}whole number${power2 ? " that is a power of 2" : ""}${most < 2 ** 31 - 1 ? ` of at most ${most}` : ""}, not '${v}'`, EXIT_RUN_FAILED);
     }
     return n;
   };
   const reader = process.env.LEASTPRIV_EBPF_READER ?? "";
   if (reader !== "" && reader !== "idle" && reader !== "normal") throw new UserError(`LEASTPRIV_EBPF_READER wants idle or normal, not '${reader}'`, EXIT_RUN_FAILED);
-  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), holdMb: num("LEASTPRIV_EBPF_HOLD_MB", false, 65536), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK"), idleReader: reader !== "normal" };
+  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), holdMb: num("LEASTPRIV_EBPF_HOLD_MB", false, 65536), batchMs: num("LEASTPRIV_EBPF_BATCH_MS", false, 2 ** 31 - 1, 0), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK"), idleReader: reader !== "normal" };
 }
 
 type Running = { id: string; cg: { path: string; dir: string; id: number } };
@@ -93,7 +93,7 @@ class EbpfTracer implements Tracer {
       loader = startLoader(lt, {
         onStderr: (l) => { if (l.trim()) s.tell.warn(`ebpf: ${l}`); },
         readyTimeoutMs: 120000,
-        ringMb: this.ring.ringMb, holdMb: this.ring.holdMb, tickMs: this.ring.tickMs, wakeMark: this.ring.wakeMark,
+        ringMb: this.ring.ringMb, holdMb: this.ring.holdMb, batchMs: this.ring.batchMs, tickMs: this.ring.tickMs, wakeMark: this.ring.wakeMark,
       });
     } catch (e) {
       if (child) killStopped(child);

@@ -337,4 +337,48 @@ describe("the batched eBPF loader and its reader", () => {
     expect(cut.reader.lost).toBeGreaterThan(0);
     expect(cut.recs.some((r) => r.type === "info" && /^eBPF: lost \d+ events$/.test(r.text))).toBe(true);
   }, 60000);
+
+  it("writes in batches while the command runs (LEASTPRIV_EBPF_BATCH_MS), and at once from its first process's exit", async () => {
+    // a command that runs a cat every 100 ms for 1.3 s: when do the frames reach the reader? (its
+    // second batch, begun at about 1 s, would be due at about 2 s)
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C" };
+    async function arrivals(batchMs: number | undefined) {
+      const child = await launchStopped(["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13; do cat /etc/hostname; sleep 0.1; done"],
+        { stdio: ["ignore", "ignore", "ignore"], cwd: ROOT, env });
+      const recs: TraceRecord[] = [];
+      const reader = new RingReader((r) => recs.push(r), { cwd: ROOT });
+      const at: number[] = [];
+      let exitSeen: number | undefined;
+      const loader = startLoader({ tree: child.pid!, cwd: ROOT }, {
+        batchMs,
+        onData: (c) => {
+          at.push(Date.now());
+          reader.chunk(c);
+          if (exitSeen === undefined && recs.some((r) => r.type === "exit" && r.pid === child.pid)) exitSeen = Date.now();
+        },
+      });
+      await loader.ready;
+      const start = Date.now();
+      release(child);
+      await new Promise((r) => child.on("close", r));
+      const closed = Date.now();
+      await new Promise<void>((r) => { const t = setInterval(() => { if (exitSeen !== undefined) { clearInterval(t); r(); } }, 10); });
+      loader.stop();
+      await loader.done;
+      reader.end();
+      // writes more than 50 ms apart while the command ran
+      const during = at.filter((t) => t > start && t < closed);
+      const bursts = during.filter((t, i) => i === 0 || t - during[i - 1] > 50).length;
+      const cats = recs.filter((r) => r.type === "syscall" && r.syscall === "execve" && JSON.stringify(r).includes("/bin/cat")).length;
+      return { bursts, late: exitSeen! - closed, cats };
+    }
+    const batched = await arrivals(undefined);
+    const each = await arrivals(0);
+    for (const r of [batched, each]) expect(r.cats).toBe(13);
+    // one or two batches by their age, against one a drain
+    expect(batched.bursts).toBeLessThanOrEqual(3);
+    expect(each.bursts).toBeGreaterThanOrEqual(8);
+    // the first process's exit was written within a few drains, not at its batch's age
+    expect(batched.late).toBeLessThan(400);
+  }, 60000);
 });

@@ -233,6 +233,10 @@ describe("trace-run --backend ebpf", () => {
     const bad = ebpf(["--", "true"], { LEASTPRIV_EBPF_HOLD_MB: "65537" });
     expect(bad.status).toBe(125);
     expect(bad.stderr).toBe("trace-run: LEASTPRIV_EBPF_HOLD_MB wants a positive whole number of at most 65536, not '65537'\n");
+    const late = ebpf(["--", "true"], { LEASTPRIV_EBPF_BATCH_MS: "-1" });
+    expect(late.status).toBe(125);
+    expect(late.stderr).toBe("trace-run: LEASTPRIV_EBPF_BATCH_MS wants a whole number, not '-1'\n");
+    expect(ebpf(["--", "true"], { LEASTPRIV_EBPF_BATCH_MS: "0" }).records().at(-1)).toMatchObject({ type: "end", exit: 0, complete: true });
   }, 60000);
 
   it("refuses what is for the strace backend", () => {
