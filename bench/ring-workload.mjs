@@ -10,7 +10,8 @@
 // Each workload times itself (bash's `time` inside whatever traces it), so the figure is the
 // program's own time; whole runs are shown apart. Targets, for trace-run --backend ebpf: find <= 1.5x
 // untraced, short, python and container <= 1.15x, true <= 0.6 s, lost 0.
-// trace-run's peak memory (GNU time's) is the most of its runs.
+// The ebpf backend's peak memory (GNU time's: the larger of trace-run's and its loader's, which holds
+// what trace-run has not yet read) is the most of its runs.
 // Needs root, strace, bpftrace, docker (container), GNU time and npm run build.
 // Usage: node bench/ring-workload.mjs [--runs N] [--ebpf-only] [WORKLOAD...]   (default: all; RUNS of
 //   untraced, trace-run's ebpf backend and the loader alone, interleaved, median; one of strace and
@@ -72,7 +73,7 @@ function once(prefix, kind) {
       lost = end.lost ?? 0; records = end.records;
     }
   }
-  // trace-run's own peak memory (GNU time's, in its prefix)
+  // the peak memory of trace-run or of its loader, the larger (GNU time's, in its prefix)
   const rss = kind === "trace-run" && prefix[0] === "/usr/bin/time" ? Number(readFileSync(RSS, "utf8").trim()) / 1024 : undefined;
   return { own, whole, lost, records, rss };
 }
@@ -116,10 +117,12 @@ for (const name of names) {
     countRuns.push({ ...once(countPrefix, "ring"), lost: NaN, records: 0 });
   }
   const key = w.wall ? "whole" : "own";
+  // (each run's own time, in the order they ran)
+  const each = { untraced: untracedRuns.map((x) => x[key]), ebpf: ebpfRuns.map((x) => x[key]), ring: ringRuns.map((x) => x[key]), count: countRuns.map((x) => x[key]) };
   const untraced = median(untracedRuns, key), ebpf = median(ebpfRuns, key), ring = median(ringRuns, key), count = median(countRuns, key);
   // (memory: the most of any run)
   ebpf.rss = Math.max(...ebpfRuns.map((x) => x.rss));
-  const r = { script, runs, untraced, ebpf, ring, count };
+  const r = { script, runs, untraced, ebpf, ring, count, each };
   if (!ebpfOnly) {
     r.bpftrace = once([process.execPath, traceRun, "--backend", "bpftrace", "--"], "trace-run");
     r.strace = once([process.execPath, traceRun, "--backend", "strace", "--"], "trace-run");
@@ -128,7 +131,7 @@ for (const name of names) {
   const line = (label, x) => w.wall
     ? `  ${label.padEnd(26)} whole run ${x.whole.toFixed(3)} s` + (Number.isNaN(x.lost) ? "" : `  lost ${x.lost}`)
     : `  ${label.padEnd(26)} ${x.own.toFixed(3)} s  ${(x.own / untraced.own).toFixed(2)}x  whole run ${x.whole.toFixed(2)} s` +
-      (x.records ? `  records ${x.records}` : "") + (Number.isNaN(x.lost) ? "" : `  lost ${x.lost}`) + (x.rss ? `  trace-run peak ${x.rss.toFixed(0)} MB` : "");
+      (x.records ? `  records ${x.records}` : "") + (Number.isNaN(x.lost) ? "" : `  lost ${x.lost}`) + (x.rss ? `  peak ${x.rss.toFixed(0)} MB` : "");
   console.log(`${name}: ${script}  (median of ${runs} for untraced and eBPF${ebpfOnly ? "" : "; one run of the others"})`);
   console.log(line("untraced", untraced));
   console.log(line(`ebpf backend (target ${w.wall ? w.wall + " s" : w.target + "x"})`, ebpf));

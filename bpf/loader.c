@@ -7,7 +7,8 @@
 //   SIGUSR1 (sent by trace-run once the traced command runs): its reader, the parent, goes to idle
 //   priority while it keeps up (see raise_reader); it is set back when the loader ends.
 //   --tick-ms: how often the ring is drained (10); --ring-mb: its size, a power of two (16);
-//   --hold-mb: how much the loader holds, drained from the ring, while its reader is behind (64);
+//   --hold-mb: how much the loader holds, drained from the ring, while its reader is behind (a
+//   sixteenth of the machine's memory, from 16 to 256);
 //   --batch-ms: how long a frame may wait before it is written (1000; 0: each drain at once; see on_event)
 //   --wake-mark: bytes waiting past which the kernel side wakes the loader at once (a quarter of the ring)
 //   --stats 1: the kernel's run-time statistics while it runs; at the end, one line per probe on stderr
@@ -127,7 +128,11 @@ static void write_some(void) {
     if (n < 0 && errno != EAGAIN) out_failed = 1;
     break;
   }
-  if (out_used == 0) out_start = 0;
+  if (out_used == 0) {
+    out_start = 0;
+    // what a backlog made the buffer grow to is given back once it is written
+    if (out_cap > (16u << 20)) { char *m = realloc(out, 1 << 20); if (m) { out = m; out_cap = 1 << 20; } }
+  }
 }
 
 // one wait for the reader to take some (raised once it has kept the loader waiting BEHIND_NS in all)
@@ -306,7 +311,7 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
-  int tick = 10, ring_mb = 16, hold = 64, batch = 1000, a = 1;
+  int tick = 10, ring_mb = 16, hold = 0, batch = 1000, a = 1;
   long long mark = -1;
   int stats = 0, check = 0;
   const char *exec_probe = NULL;
@@ -329,7 +334,13 @@ int main(int argc, char **argv) {
   char *endp = "";
   unsigned long long id = check ? 0 : strtoull(argv[a + 1], &endp, 10);
   const char *cwd = argc - a == 3 ? argv[a + 2] : "";
-  if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1)) || hold < 1 || hold > 65536 || batch < 0) return usage();
+  if (mode < 1 || mode > 3 || *endp || tick < 1 || ring_mb < 1 || (ring_mb & (ring_mb - 1)) || hold < 0 || hold > 65536 || batch < 0) return usage();
+  if (!hold) {
+    // (behind a reader at idle priority, 41-45 MB waited at most while four walks of /usr ran, 69 MB for eight)
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t sixteenth = pages > 0 && page > 0 ? ((uint64_t)pages * (uint64_t)page / 16) >> 20 : 64;
+    hold = sixteenth < 16 ? 16 : sixteenth > 256 ? 256 : (int)sixteenth;
+  }
   hold_max = (size_t)hold << 20;
   batch_ns = (uint64_t)batch * 1000000ull;
   batch_bytes = hold_max / 2 < (4u << 20) ? hold_max / 2 : (4u << 20);
