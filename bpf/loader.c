@@ -1,6 +1,7 @@
 // The batched eBPF backend's loader: loads bpf/leastpriv.bpf.c (its skeleton is built in), scopes it
 // to a process tree or a cgroup, drains the ring buffer every few milliseconds (and when the kernel side
-// wakes it, past a fill mark), and writes every frame to stdout as a u32 length and its bytes.
+// wakes it, past a fill mark) into a buffer of its own, and writes every frame to stdout as a u32 length
+// and its bytes, in batches (see on_event) and as fast as its reader takes them (see `out`).
 //
 // Usage: leastpriv-bpf [--tick-ms N] [--ring-mb N] [--hold-mb N] [--batch-ms N] [--wake-mark BYTES] [--stats 1] [--exec-probe P] MODE ID [CWD]
 //        leastpriv-bpf --check [--ring-mb N] [--exec-probe P]
