@@ -31,7 +31,8 @@ export interface LoaderOptions {
   loader?: string;
   tickMs?: number;
   ringMb?: number;
-  /** How many MiB of frames the loader may hold while its reader is behind (default 64). */
+  /** How many MiB of frames the loader may hold while its reader is behind (default: a sixteenth of
+   *  the machine's memory, from 16 to 256). */
   holdMb?: number;
   /** How long a frame may wait in the loader before it is written (default 1000 ms; 0: at each drain).
    *  The loader writes at once from when a tree's first process has exited. */
@@ -65,9 +66,9 @@ export interface Loader {
   idleReader(): void;
   /** The loader's end, after its stdout was read to its end. */
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** The loader's stdout (when no onData was given), ended with it. It holds about OUTPUT_HOLD
-   *  bytes not yet read (and a chunk of the pipe's): past that nothing more is read from the loader, which holds its backlog
-   *  itself (up to holdMb, bounded) and raises a reader at idle priority when it must wait. */
+  /** The loader's stdout (when no onData was given), ended with it. It holds about OUTPUT_HOLD bytes
+   *  not yet read (and a chunk of the pipe's): past that nothing more is read from the loader, which
+   *  holds the backlog itself (up to holdMb) and raises a reader at idle priority when it must wait. */
   output?: Readable;
 }
 
