@@ -118,11 +118,12 @@ export function verdictOf(h: ProfileHeader, items: Summary[], sensitive: string[
         const hit = [s.path, ...(s.names ?? [])].find((p) => micromatch.isMatch(p, sensitive, { dot: true }));
         if (hit) push(v.reads.sensitive, hit === s.path ? s.path : `${s.path} (as ${hit})`);
       }
-      for (const o of ok) {
+      // (the path's standing is the same for each of its operations)
+      const counts = ok.some((o) => CHANGE[o]) && !changesNothing(s.path);
+      const sys = counts ? SYSTEM.find(([, re]) => re.test(s.path!)) : undefined;
+      for (const o of counts ? ok : []) {
         const cat = CHANGE[o];
         if (!cat) continue;
-        if (changesNothing(s.path)) continue;
-        const sys = SYSTEM.find(([, re]) => re.test(s.path!));
         push(v.changed[cat], s.path);
         if (sys) push(v.system[sys[0]], s.path);
       }

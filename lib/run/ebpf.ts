@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { loaderUnavailable, startLoader, type Loader, type LoaderTarget } from "../bpf/start.js";
+import { loaderUnavailable, startLoader, type Loader, type LoaderOptions, type LoaderTarget } from "../bpf/start.js";
 import { checkLoader } from "../bpf/check.js";
 import { RingReader, RING_FORMAT } from "../bpf/ring-reader.js";
 import { cgroup2Root } from "./cost.js";
@@ -38,7 +38,7 @@ export const ebpf: Backend = {
     // the kernel may still refuse the program (no CAP_BPF in a container, no BTF, an older verifier):
     // found before anything starts, so that auto passes over it; a bad ring size is preflight's to say
     let ringMb: number | undefined;
-    try { ringMb = ringOptions().ringMb; } catch { /* said by preflight */ }
+    try { ringMb = ringOptions().loader.ringMb; } catch { /* said by preflight */ }
     const no = checkLoader({ ringMb });
     if (no) throw new UserError(`the eBPF loader cannot load its program here: ${no.why}`, EXIT_RUN_FAILED);
     return loaderVersion();
@@ -53,7 +53,7 @@ export const ebpf: Backend = {
 
 /** The ring's size and drain, and what the loader may hold, from the environment (for measuring, and
  *  for a test that fills them), and the priority the records are read at (LEASTPRIV_EBPF_READER). */
-function ringOptions(): { ringMb?: number; holdMb?: number; batchMs?: number; tickMs?: number; wakeMark?: number; idleReader: boolean } {
+function ringOptions(): { loader: Pick<LoaderOptions, "ringMb" | "holdMb" | "batchMs" | "tickMs" | "wakeMark">; idleReader: boolean } {
   const num = (name: string, power2 = false, most = 2 ** 31 - 1, least = 1) => {
     const v = process.env[name];
     if (v === undefined || v === "") return undefined;
@@ -65,7 +65,9 @@ function ringOptions(): { ringMb?: number; holdMb?: number; batchMs?: number; ti
   };
   const reader = process.env.LEASTPRIV_EBPF_READER ?? "";
   if (reader !== "" && reader !== "idle" && reader !== "normal") throw new UserError(`LEASTPRIV_EBPF_READER wants idle or normal, not '${reader}'`, EXIT_RUN_FAILED);
-  return { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), holdMb: num("LEASTPRIV_EBPF_HOLD_MB", false, 65536), batchMs: num("LEASTPRIV_EBPF_BATCH_MS", false, 2 ** 31 - 1, 0), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK"), idleReader: reader !== "normal" };
+  const loader = { ringMb: num("LEASTPRIV_EBPF_RING_MB", true), holdMb: num("LEASTPRIV_EBPF_HOLD_MB", false, 65536),
+    batchMs: num("LEASTPRIV_EBPF_BATCH_MS", false, 2 ** 31 - 1, 0), tickMs: num("LEASTPRIV_EBPF_TICK_MS"), wakeMark: num("LEASTPRIV_EBPF_WAKE_MARK") };
+  return { loader, idleReader: reader !== "normal" };
 }
 
 type Running = { id: string; cg: { path: string; dir: string; id: number } };
@@ -93,7 +95,7 @@ class EbpfTracer implements Tracer {
       loader = startLoader(lt, {
         onStderr: (l) => { if (l.trim()) s.tell.warn(`ebpf: ${l}`); },
         readyTimeoutMs: 120000,
-        ringMb: this.ring.ringMb, holdMb: this.ring.holdMb, batchMs: this.ring.batchMs, tickMs: this.ring.tickMs, wakeMark: this.ring.wakeMark,
+        ...this.ring.loader,
       });
     } catch (e) {
       if (child) killStopped(child);

@@ -34,6 +34,8 @@ function cgroupId(pid: number): number {
   return statSync(root + line.slice(3)).ino;
 }
 const calls = (recs: any[]): SyscallRecord[] => recs.filter((x) => x.type === "syscall");
+/** The environment of the commands the tests below start themselves. */
+const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C" };
 
 /** Traces an absolute command from its first instruction to the exit of its last task. */
 async function trace(command: string[], o: { tickMs?: number; ringMb?: number; wakeMark?: number; cwd?: string; execProbe?: "prepare" | "entry" } = {}) {
@@ -302,7 +304,6 @@ describe("the batched eBPF loader and its reader", () => {
 
   it("a reader that takes nothing while the command runs: the loader holds the frames, this process about a MiB; past the hold, the loss is counted", async () => {
     // (trace-run's reader, at idle priority while the traced programs keep a CPU busy, falls behind)
-    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C" };
     const RING_MB = 4;
     async function unread(holdMb: number) {
       const child = await launchStopped(["/usr/bin/find", "/usr", "-name", "*.h"], { stdio: ["ignore", "ignore", "ignore"], cwd: ROOT, env });
@@ -341,7 +342,6 @@ describe("the batched eBPF loader and its reader", () => {
   it("writes in batches while the command runs (LEASTPRIV_EBPF_BATCH_MS), and at once from its first process's exit", async () => {
     // a command that runs a cat every 100 ms for 1.3 s: when do the frames reach the reader? (its
     // second batch, begun at about 1 s, would be due at about 2 s)
-    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C" };
     async function arrivals(batchMs: number | undefined) {
       const child = await launchStopped(["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13; do cat /etc/hostname; sleep 0.1; done"],
         { stdio: ["ignore", "ignore", "ignore"], cwd: ROOT, env });
